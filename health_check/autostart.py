@@ -1,0 +1,148 @@
+"""Running the poller inside web server processes: when to start it, and once per host.
+
+Started eagerly when the process is a known web server (gunicorn, uvicorn, ``runserver``'s serving
+child...), lazily on the first request otherwise, and never in management commands, test runs or
+workers that serve no requests. Every candidate joins the election; one process per host polls.
+
+Forks are handled: with ``gunicorn --preload`` the master imports the project, wins the election and
+polls; each forked worker starts from a clean state (its inherited threads are gone) and campaigns,
+so it takes over within a second if the master's poller ever stops.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+from typing import Any
+
+from django.core.signals import request_started
+
+from health_check.conf import get_config
+from health_check.endpoints import CheckSpec, Endpoint, EntryError, iter_endpoints, resolve_entries
+from health_check.store import get_store
+
+__all__ = ["build_election", "collect_checks", "install", "start_background_poller", "stop_background_poller"]
+
+logger = logging.getLogger(__name__)
+
+ELECTION_LOCK = "poller"
+_SERVERS = frozenset({"gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi", "waitress-serve"})
+_MANAGE = frozenset({"manage.py", "django-admin", "django-admin.py", "__main__.py"})
+
+_election: Any = None
+_guard = threading.Lock()
+_wanted = False  # whether this process (or the parent it was forked from) started a poller
+
+
+def collect_checks(urlconf: str | None = None) -> tuple[list[CheckSpec], list[tuple[Endpoint, EntryError]]]:
+    """Every check of every ``HealthCheckView`` in the URLconf, unique by key, and the bad entries."""
+    specs: dict[str, CheckSpec] = {}
+    errors: list[tuple[Endpoint, EntryError]] = []
+    for endpoint in iter_endpoints(urlconf):
+        # Resolved here, not through the view's own cache: the view's lock must never be held by a
+        # poller thread when a server forks (a child would inherit it locked).
+        found, bad = resolve_entries(endpoint.view.view.checks)
+        for spec in found:
+            specs.setdefault(spec.key, spec)
+        errors += [(endpoint, error) for error in bad]
+    return list(specs.values()), errors
+
+
+def build_election() -> Any:
+    """An election for this host's store whose winner polls every check of the URLconf."""
+    from scheduler import CheckRunner, Election, Poller
+
+    config = get_config()
+    store = get_store()
+
+    def make_poller() -> Poller:
+        specs, errors = collect_checks()
+        for endpoint, error in errors:
+            logger.error("Health check endpoint %s: entry %s: %s", endpoint.label, error.entry, error.message)
+        runner = CheckRunner(store, max_stuck_runs=int(config["MAX_STUCK_RUNS"]))
+        return Poller(specs, runner, jitter=float(config["POLL_JITTER"]), threads=int(config["POLLER_THREADS"]))
+
+    retry = config["ELECTION_RETRY"]
+    seconds = retry.total_seconds() if hasattr(retry, "total_seconds") else float(retry)
+    return Election(store.lock(ELECTION_LOCK), make_poller, retry=seconds)
+
+
+def start_background_poller() -> Any:
+    """Join the election in a background thread (idempotent); returns the election."""
+    global _election, _wanted
+    with _guard:
+        if _election is None:
+            _wanted = True
+            _election = build_election()
+            _election.start()
+        return _election
+
+
+def stop_background_poller() -> None:
+    """Stop polling and release the lock (process exit, tests)."""
+    global _election
+    with _guard:
+        election, _election = _election, None
+    if election is not None:
+        election.stop()
+
+
+def _command() -> str | None:
+    """The management command this process runs, or None when it is not ``manage.py``/``django-admin``."""
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""
+    if program not in _MANAGE or (program == "__main__.py" and "django" not in sys.argv[0]):
+        return None
+    return sys.argv[1] if len(sys.argv) > 1 else ""
+
+
+def _in_test_run() -> bool:
+    from django.core import mail
+
+    return hasattr(mail, "outbox") or "pytest" in sys.modules
+
+
+def _is_web_server() -> bool:
+    command = _command()
+    if command is not None:
+        # runserver's autoreloader parent only watches files; the child it spawns serves.
+        return command == "runserver" and (os.environ.get("RUN_MAIN") == "true" or "--noreload" in sys.argv)
+    return os.path.basename(sys.argv[0] if sys.argv else "") in _SERVERS
+
+
+def _allowed() -> bool:
+    if not get_config()["POLLER_AUTOSTART"] or _in_test_run():
+        return False
+    command = _command()
+    return command is None or command == "runserver"
+
+
+def _on_first_request(**kwargs: Any) -> None:
+    request_started.disconnect(_on_first_request)
+    if _allowed():
+        start_background_poller()
+
+
+def _after_fork_in_child() -> None:
+    global _election, _guard
+    _election = None
+    _guard = threading.Lock()
+    if _wanted:
+        request_started.connect(_on_first_request)
+
+
+def install() -> None:
+    """Called from ``AppConfig.ready()``: start now in a web server, else on the first request."""
+    if not _allowed():
+        return
+    if _is_web_server():
+        start_background_poller()
+    else:
+        request_started.connect(_on_first_request)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(stop_background_poller)

@@ -1,0 +1,75 @@
+"""What to check: the ``HealthCheck`` dataclass every check subclasses.
+
+A check only knows how to look at one service once. When it runs, how long it may take and where its
+result goes are the poller's business (``scheduler/``); how the result is shown is the views'.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import datetime
+from typing import ClassVar
+
+__all__ = ["HealthCheck"]
+
+
+@dataclasses.dataclass
+class HealthCheck(abc.ABC):
+    """Base class of every check: implement ``run()``, sync or ``async``, and raise to report.
+
+    ``run()`` returns nothing when the service is healthy and raises one of the exceptions in
+    ``health_check.exceptions`` otherwise. Anything else it raises is logged in full and shown as
+    "Unknown Error: unknown error", so a traceback or a credential never reaches a response.
+
+    ``repr()`` is the check's public name in every output: mark secrets and noisy fields with
+    ``dataclasses.field(repr=False)``.
+
+    Args:
+        poll_interval: How often the poller runs this check (keyword only, hidden from ``repr``).
+            Defaults to the class's ``default_poll_interval``.
+    """
+
+    #: Wall-clock budget of one run. A class attribute, not a field, so that it does not become every
+    #: check's first parameter; checks that let users change it declare their own ``timeout`` field.
+    timeout: ClassVar[datetime.timedelta] = datetime.timedelta(seconds=5)
+
+    #: How often the poller runs the check unless ``poll_interval=`` says otherwise.
+    default_poll_interval: ClassVar[datetime.timedelta] = datetime.timedelta(seconds=10)
+
+    # kw_only keeps it out of the positional order, so subclasses may declare fields without defaults.
+    poll_interval: datetime.timedelta | None = dataclasses.field(default=None, repr=False, kw_only=True)
+
+    @abc.abstractmethod
+    def run(self) -> None:
+        """Look at the service once; raise a ``HealthCheckError`` subclass to report a problem.
+
+        May be ``async def``. Messages must name the target without secrets: they are shown to operators.
+        """
+
+    @property
+    def schedule_interval(self) -> datetime.timedelta:
+        """The effective poll interval: the ``poll_interval`` argument or the class default."""
+        return self.poll_interval or self.default_poll_interval
+
+    @property
+    def timeout_budget(self) -> datetime.timedelta:
+        """The effective run budget, whether ``timeout`` is a field of the subclass or the class default."""
+        value = getattr(self, "timeout", None)
+        if isinstance(value, datetime.timedelta) and value > datetime.timedelta(0):
+            return value
+        return HealthCheck.timeout
+
+    def pretty_status(self) -> str:
+        """Kept for django-health-check templates that call it; a check's own status is always "OK"."""
+        return "OK"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """OpenMetrics labels: the class name and every field shown in ``repr()``."""
+        labels = {"check": type(self).__name__}
+        if dataclasses.is_dataclass(self):
+            for field in dataclasses.fields(self):
+                if field.repr and (value := getattr(self, field.name, None)) is not None:
+                    labels[field.name] = str(value)
+        return labels

@@ -1,0 +1,146 @@
+"""From ``checks=`` entries to check instances, and from the URLconf to every health endpoint.
+
+Entries are resolved once per process (when the poller starts, when system checks run, on an
+endpoint's first request), never per request. A bad entry becomes an ``EntryError`` that names the
+entry without its arguments' values (they may hold credentials); system checks report it at start-up,
+and the endpoint shows it as a failing check instead of crashing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils.module_loading import import_string
+
+from health_check.base import HealthCheck
+from health_check.exceptions import CheckConfigurationError
+from health_check.identity import check_key, public_name
+
+__all__ = ["CheckSpec", "Endpoint", "EntryError", "describe_entry", "iter_endpoints", "resolve_entries", "resolve_entry"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CheckSpec:
+    """A resolved check: its instance, its public name and its store key."""
+
+    check: HealthCheck
+    name: str
+    key: str
+
+    @classmethod
+    def of(cls, check: HealthCheck) -> CheckSpec:
+        return cls(check=check, name=public_name(check), key=check_key(check))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EntryError:
+    """A ``checks=`` entry that could not be turned into a check."""
+
+    entry: str
+    message: str
+
+
+def describe_entry(entry: Any) -> str:
+    """The entry as a user wrote it, with keyword values hidden: ``('...RabbitMQ', {'amqp_url': …})``."""
+    target, options = _split(entry)
+    if isinstance(target, type):
+        target = f"{target.__module__}.{target.__qualname__}"
+    if options is None:
+        return repr(target) if isinstance(target, str) else str(target)
+    if isinstance(options, dict):
+        hidden = ", ".join(f"{key!r}: …" for key in options)
+        return f"({target!r}, {{{hidden}}})"
+    return f"({target!r}, <{type(options).__name__}>)"
+
+
+def _split(entry: Any) -> tuple[Any, Any]:
+    if isinstance(entry, (tuple, list)) and len(entry) == 2 and not isinstance(entry[0], (tuple, list)):
+        return entry[0], entry[1]
+    return entry, None
+
+
+def resolve_entry(entry: Any) -> HealthCheck:
+    """Instantiate one entry: a class, a dotted path, or ``(class or path, kwargs)``.
+
+    Raises ``CheckConfigurationError`` with a message that says what is wrong and what to do.
+    """
+    target, options = _split(entry)
+    if options is not None and not isinstance(options, dict):
+        raise CheckConfigurationError(
+            f"the second item of a (check, kwargs) tuple must be a dict, got {type(options).__name__}"
+        )
+    if isinstance(target, str):
+        try:
+            target = import_string(target)
+        except ModuleNotFoundError as error:
+            raise CheckConfigurationError(
+                f"cannot import {target!r}: {error}. Install the extra that provides it, "
+                'e.g. pip install "django-health-snapshot[psutil]"'
+            ) from error
+        except ImportError as error:
+            raise CheckConfigurationError(f"cannot import {target!r}: {error}") from error
+    if isinstance(target, HealthCheck):
+        if options:
+            raise CheckConfigurationError("kwargs given for a check that is already an instance")
+        return target
+    if not (inspect.isclass(target) and issubclass(target, HealthCheck)):
+        raise CheckConfigurationError(
+            f"{target!r} is not a health_check.base.HealthCheck subclass; "
+            "give a check class, its dotted path, or a (class or path, kwargs) tuple"
+        )
+    if inspect.isabstract(target):
+        raise CheckConfigurationError(f"{target.__qualname__} is abstract (it does not implement run())")
+    try:
+        return target(**(options or {}))
+    except (TypeError, ValueError) as error:
+        raise CheckConfigurationError(f"{target.__qualname__} cannot be built: {error}") from error
+
+
+def resolve_entries(entries: Iterable[Any]) -> tuple[list[CheckSpec], list[EntryError]]:
+    """Resolve every entry; duplicates (same key) are kept once, in first-seen order."""
+    specs: list[CheckSpec] = []
+    errors: list[EntryError] = []
+    seen: set[str] = set()
+    for entry in entries:
+        try:
+            spec = CheckSpec.of(resolve_entry(entry))
+        except CheckConfigurationError as error:
+            errors.append(EntryError(entry=describe_entry(entry), message=str(error)))
+            continue
+        if spec.key not in seen:
+            seen.add(spec.key)
+            specs.append(spec)
+    return specs, errors
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A ``HealthCheckView`` found in the URLconf."""
+
+    name: str | None
+    route: str
+    view: Any  # the callable returned by HealthCheckView.as_view()
+
+    @property
+    def label(self) -> str:
+        return f"{self.name!r} ({self.route})" if self.name else f"at {self.route}"
+
+
+def iter_endpoints(urlconf: str | None = None) -> Iterator[Endpoint]:
+    """Every URL pattern in the URLconf whose view is a ``HealthCheckView``."""
+    from health_check.views import HealthCheckView
+
+    def walk(patterns: Iterable[Any], prefix: str) -> Iterator[Endpoint]:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                view_class = getattr(pattern.callback, "view_class", None)
+                if inspect.isclass(view_class) and issubclass(view_class, HealthCheckView):
+                    yield Endpoint(name=pattern.name, route=prefix + str(pattern.pattern), view=pattern.callback)
+
+    yield from walk(get_resolver(urlconf).url_patterns, "/")

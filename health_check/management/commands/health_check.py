@@ -1,0 +1,144 @@
+"""``manage.py health_check <url-name> [addrport]``: the container HEALTHCHECK command.
+
+Same arguments and exit codes as django-health-check: 0 healthy, 1 failing, 2 could not tell. With
+``--no-http`` it reads the snapshot store directly: no HTTP, no check run, so it costs a Django start-up
+and one store read, and agrees with what the endpoint answers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from django.urls import NoReverseMatch, Resolver404, resolve, reverse
+
+from health_check.conf import get_config
+from health_check.store import StoreError, get_store
+
+EXIT_HEALTHY, EXIT_FAILING, EXIT_UNKNOWN = 0, 1, 2
+
+
+class Command(BaseCommand):
+    help = "Ask a health check endpoint (over HTTP, or from the snapshot store) and exit 0 if it is healthy."
+
+    requires_system_checks: list[str] = []  # a probe must stay cheap; `manage.py check` reports configuration
+
+    @property
+    def default_forwarded_host(self) -> str | None:
+        hosts = settings.ALLOWED_HOSTS
+        return hosts[0].strip(".") if hosts and hosts[0] != "*" else None
+
+    @property
+    def default_addrport(self) -> str:
+        return f"{os.getenv('HOST', '127.0.0.1')}:{os.getenv('PORT', '8000')}"
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("endpoint", help="URL pattern name of the health check endpoint, e.g. health_check-node")
+        parser.add_argument(
+            "addrport", nargs="?", default=self.default_addrport, help="ipaddr:port of the server (default: $HOST:$PORT)"
+        )
+        parser.add_argument("--forwarded-host", default=self.default_forwarded_host, help="X-Forwarded-Host header")
+        parser.add_argument("--forwarded-proto", choices=["http", "https"], default="https", help="X-Forwarded-Proto")
+        parser.add_argument("--timeout", type=float, default=5, help="Request timeout in seconds (default: 5)")
+        parser.add_argument(
+            "--auth-token",
+            default=None,
+            help="Bearer token (default: HEALTH_CHECK['AUTH_TOKEN'] or HEALTH_CHECK_AUTH_TOKEN)",
+        )
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument("--http", action="store_true", dest="use_http", default=True, help="Ask the server (default)")
+        group.add_argument(
+            "--no-http", action="store_false", dest="use_http", help="Read the snapshot store directly, no server needed"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        endpoint = options["endpoint"]
+        try:
+            path = reverse(endpoint)
+        except NoReverseMatch as error:
+            self._fail(
+                f"Could not resolve endpoint {endpoint!r}: {error}\n"
+                "Please provide a valid URL pattern name for the health check endpoint."
+            )
+        if not options["use_http"]:
+            sys.exit(self._read_snapshots(endpoint, path))
+        sys.exit(self._ask_server(endpoint, path, options))
+
+    def _fail(self, message: str) -> None:
+        self.stderr.write(message)
+        sys.exit(EXIT_UNKNOWN)
+
+    def _read_snapshots(self, endpoint: str, path: str) -> int:
+        from health_check.views import HealthCheckEndpoint
+
+        try:
+            view = resolve(path).func
+        except Resolver404:
+            self._fail(f"{path!r} (endpoint {endpoint!r}) does not resolve to a view.")
+        if not isinstance(view, HealthCheckEndpoint):
+            self._fail(f"Endpoint {endpoint!r} at {path!r} is not a HealthCheckView; --no-http needs one.")
+        try:
+            get_store().read(())
+        except StoreError as error:
+            self._fail(f"Cannot read the health check snapshots: {error}")
+        report = view.view.get_report()
+        for reading in report.readings:
+            self.stdout.write(f"{reading.name}: {reading.message}")
+        return EXIT_FAILING if report.failing else EXIT_HEALTHY
+
+    def _ask_server(self, endpoint: str, path: str, options: dict[str, Any]) -> int:
+        addrport = options["addrport"]
+        proto = "https" if settings.SECURE_SSL_REDIRECT and not settings.USE_X_FORWARDED_HOST else "http"
+        url = f"{proto}://{addrport}{path}"
+        headers = {"Accept": "text/plain"}
+        if options["forwarded_host"]:
+            headers["X-Forwarded-Host"] = options["forwarded_host"]
+        if options["forwarded_proto"]:
+            headers["X-Forwarded-Proto"] = options["forwarded_proto"]
+        token = options["auth_token"] or get_config()["AUTH_TOKEN"]
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if options["verbosity"] >= 2:
+            shown = {k: ("Bearer ******" if k == "Authorization" else v) for k, v in headers.items()}
+            self.stdout.write(f"Checking health endpoint at {url!r} with headers: {shown}")
+        request = urllib.request.Request(url, headers=headers)  # noqa: S310 - the URL is built from our own setting
+        try:
+            with urllib.request.urlopen(request, timeout=options["timeout"]) as response:  # noqa: S310
+                self.stdout.write(response.read().decode("utf-8", "replace"), ending="")
+                return EXIT_HEALTHY
+        except urllib.error.HTTPError as error:
+            if error.code == 500:
+                self.stdout.write(error.read().decode("utf-8", "replace"), ending="")
+                return EXIT_FAILING
+            if error.code == 400:
+                self.stderr.write(
+                    f"{url!r} is not reachable: {error.reason}\n"
+                    "Please check your ALLOWED_HOSTS setting or use the --forwarded-host option."
+                )
+            elif error.code == 403:
+                self.stderr.write(
+                    f"{url!r} requires authentication. Provide a token with --auth-token or set the "
+                    "HEALTH_CHECK_AUTH_TOKEN setting."
+                )
+            else:
+                self.stderr.write(
+                    f"Unexpected HTTP error when trying to reach {url!r}: {error}\n"
+                    f"You may have selected an invalid endpoint {endpoint!r} or another application is running "
+                    f"on {addrport!r}."
+                )
+            return EXIT_UNKNOWN
+        except urllib.error.URLError as error:
+            reason = error.reason
+            if isinstance(reason, TimeoutError):
+                self.stderr.write(f"Timeout when trying to reach {url!r} after {options['timeout']:g} s")
+            else:
+                self.stderr.write(f"{url!r} is not reachable: {reason}\nPlease check your server is running and reachable.")
+            return EXIT_UNKNOWN
+        except (TimeoutError, OSError) as error:
+            self.stderr.write(f"Timeout when trying to reach {url!r}: {error}")
+            return EXIT_UNKNOWN

@@ -1,0 +1,66 @@
+"""The store contract: where the poller writes snapshots and every reader finds them.
+
+Contract every backend keeps:
+
+- ``write()`` replaces the snapshot of one key atomically: a reader sees the old or the new snapshot,
+  never a mix. Writes of different keys are independent; the last write of a key wins.
+- ``read()`` returns the latest snapshots of the keys asked for that exist; a missing key is simply
+  absent (the reader reports it pending). It must be cheap: it runs on every probe request, so
+  backends cache in-process and re-read only when a write happened (``generation``).
+- Both are thread safe and safe across the processes that share the backend's location.
+- Failures raise ``StoreError`` with a message naming the backend and location, never a credential.
+- ``lock(name)`` returns an ``ElectionLock`` scoped like the store itself (one host for diskcache,
+  one fleet for a server-backed store): the poller holds it while it polls.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+
+from health_check.snapshot import Snapshot
+
+__all__ = ["ElectionLock", "Store", "StoreError"]
+
+
+class StoreError(Exception):
+    """Raised when the store cannot be read or written; the message says which store and why."""
+
+
+class ElectionLock(abc.ABC):
+    """A lock held by the one active poller; released when its holder stops or dies."""
+
+    @abc.abstractmethod
+    def acquire(self) -> bool:
+        """Try once, without waiting; ``True`` when this process now holds the lock. Idempotent."""
+
+    @abc.abstractmethod
+    def release(self) -> None:
+        """Give the lock up if held; never raises."""
+
+    @property
+    @abc.abstractmethod
+    def held(self) -> bool:
+        """Whether this process believes it holds the lock."""
+
+
+class Store(abc.ABC):
+    """Snapshot storage shared by the poller (writer) and the views and command (readers)."""
+
+    #: Human description for messages, e.g. ``"diskcache store at /tmp/..."``.
+    description: str = "store"
+
+    @abc.abstractmethod
+    def write(self, snapshot: Snapshot) -> None:
+        """Store ``snapshot`` under ``snapshot.key``, replacing the previous one."""
+
+    @abc.abstractmethod
+    def read(self, keys: Iterable[str]) -> dict[str, Snapshot]:
+        """Latest snapshots of ``keys`` that exist. Raises ``StoreError`` when the backend is unreadable."""
+
+    @abc.abstractmethod
+    def lock(self, name: str) -> ElectionLock:
+        """The election lock ``name`` for pollers sharing this store."""
+
+    def close(self) -> None:
+        """Release resources (connections, files). Called at shutdown and in tests."""

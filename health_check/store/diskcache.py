@@ -1,0 +1,171 @@
+"""One host, no server: snapshots in a diskcache (SQLite) directory shared by every process.
+
+Readers pay one ``stat()`` per request: the writer stamps a marker file's mtime with a strictly
+increasing number after every write, and a reader re-reads SQLite only when that number moved.
+The election lock is an ``flock`` on a file in the same directory, so the kernel releases it the
+moment its holder dies, whatever killed it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable
+
+import diskcache
+
+from health_check.snapshot import Snapshot
+from health_check.store.base import ElectionLock, Store, StoreError
+
+__all__ = ["DiskcacheStore", "FileElectionLock"]
+
+logger = logging.getLogger(__name__)
+
+_SIZE_LIMIT = 64 * 2**20  # snapshots are a few hundred bytes each; this bounds the directory anyway
+_PREFIX = "snapshot:"
+
+
+class FileElectionLock(ElectionLock):
+    """An exclusive ``flock`` on ``path``, tried without waiting."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._pid = os.getpid()
+
+    def acquire(self) -> bool:
+        self._forget_if_forked()
+        if self._fd is not None:
+            return True
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as error:
+            raise StoreError(f"cannot open election lock file {self.path}: {error.strerror}") from error
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        self._forget_if_forked()
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+
+    @property
+    def held(self) -> bool:
+        self._forget_if_forked()
+        return self._fd is not None
+
+    def _forget_if_forked(self) -> None:
+        # A forked child shares the parent's open file description: unlocking it would release the
+        # parent's lock, so the child only closes its copy of the descriptor.
+        if self._pid != os.getpid():
+            if self._fd is not None:
+                os.close(self._fd)
+            self._fd = None
+            self._pid = os.getpid()
+
+
+class DiskcacheStore(Store):
+    """Snapshots in a diskcache directory; every process of the host pointing at it shares them.
+
+    Args:
+        location: The directory (created if missing).
+    """
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self.description = f"diskcache store at {location}"
+        try:
+            os.makedirs(location, mode=0o700, exist_ok=True)
+            self._cache = diskcache.Cache(location, size_limit=_SIZE_LIMIT, timeout=2)
+        except (OSError, diskcache.Timeout) as error:
+            raise StoreError(
+                f"cannot open the {self.description}: {error}. "
+                'Set HEALTH_CHECK["STORE_LOCATION"] to a directory every web and poller process can write.'
+            ) from error
+        self._marker = os.path.join(location, "generation")
+        self._write_guard = threading.Lock()
+        self._last_stamp = 0
+        self._seen_generation: int | None = None
+        self._local: dict[str, Snapshot] = {}
+
+    # -- writer side -------------------------------------------------------------------------------
+
+    def write(self, snapshot: Snapshot) -> None:
+        payload = json.dumps(snapshot.to_dict(), separators=(",", ":"))
+        try:
+            self._cache.set(_PREFIX + snapshot.key, payload)
+            self._bump_generation()
+        except (OSError, diskcache.Timeout) as error:
+            raise StoreError(f"cannot write to the {self.description}: {error}") from error
+
+    def _bump_generation(self) -> None:
+        with self._write_guard:
+            stamp = max(time.time_ns(), self._last_stamp + 1)
+            self._last_stamp = stamp
+            try:
+                os.utime(self._marker, ns=(stamp, stamp))
+            except FileNotFoundError:
+                with open(self._marker, "a"):
+                    pass
+                os.utime(self._marker, ns=(stamp, stamp))
+
+    # -- reader side -------------------------------------------------------------------------------
+
+    def _generation(self) -> int:
+        try:
+            return os.stat(self._marker).st_mtime_ns
+        except FileNotFoundError:
+            return 0
+        except OSError as error:
+            raise StoreError(f"cannot read the {self.description}: {error.strerror}") from error
+
+    def read(self, keys: Iterable[str]) -> dict[str, Snapshot]:
+        generation = self._generation()
+        local = self._local
+        if generation != self._seen_generation:
+            local = self._local = {}
+            self._seen_generation = generation
+        result: dict[str, Snapshot] = {}
+        for key in keys:
+            snapshot = local.get(key)
+            if snapshot is None:
+                snapshot = self._load(key)
+                if snapshot is None:
+                    continue
+                local[key] = snapshot
+            result[key] = snapshot
+        return result
+
+    def _load(self, key: str) -> Snapshot | None:
+        try:
+            payload = self._cache.get(_PREFIX + key)
+        except (OSError, diskcache.Timeout) as error:
+            raise StoreError(f"cannot read the {self.description}: {error}") from error
+        if payload is None:
+            return None
+        try:
+            return Snapshot.from_dict(json.loads(payload))
+        except (ValueError, KeyError, TypeError):
+            logger.warning("Ignoring an unreadable snapshot for %s in the %s", key, self.description)
+            return None
+
+    def lock(self, name: str) -> ElectionLock:
+        return FileElectionLock(os.path.join(self.location, f"{name}.lock"))
+
+    def close(self) -> None:
+        self._cache.close()

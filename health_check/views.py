@@ -1,0 +1,293 @@
+"""``HealthCheckView``: read the store, negotiate, render. It never runs a check.
+
+A request costs one store read (a ``stat()`` when nothing changed), a comparison with the previous
+request's snapshots, and, when those match within the same second, bytes rendered before. The view
+object is built once per endpoint, not per request.
+
+The callable returned by ``as_view()`` is synchronous under WSGI and asynchronous under ASGI, chosen
+per call: Django asks whether a view is a coroutine function from inside the event loop only when it
+serves ASGI. A sync view under ASGI would cost a thread hop per probe, an async view under WSGI an
+event loop per probe (about 0.5 ms, ten times a bare view); this view pays neither.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import inspect
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.utils.crypto import constant_time_compare
+from django.views import View
+
+from health_check.conf import get_config
+from health_check.endpoints import CheckSpec, EntryError, resolve_entries
+from health_check.negotiation import NotAcceptable, select_renderer
+from health_check.renderers import DEFAULT_RENDERERS, RenderContext, Renderer
+from health_check.snapshot import Reading, Report, Snapshot, State, evaluate
+from health_check.store import StoreError, get_store
+
+__all__ = ["HealthCheckView"]
+
+_UTC = datetime.timezone.utc
+_ALLOWED_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+@dataclasses.dataclass(slots=True)
+class _Frame:
+    """The last report of an endpoint and the bytes rendered from it, valid within one second."""
+
+    second: int
+    snapshots: tuple[Snapshot | None, ...]
+    report: Report
+    rendered: dict[tuple[type[Renderer], str], bytes]
+
+
+class HealthCheckView(View):
+    """An endpoint reporting the snapshots of its checks. Same arguments as django-health-check 4.x.
+
+    Args:
+        checks: Check classes, dotted paths, or ``(class or path, kwargs)`` tuples.
+        template_name: Template of the HTML page.
+        feed_author: Author of RSS/Atom items.
+        max_age: When above zero, anonymous GET/HEAD answers (200 or 500) may be cached publicly this long.
+        auth_token: Bearer token this endpoint requires; defaults to ``HEALTH_CHECK["AUTH_TOKEN"]`` or
+            ``HEALTH_CHECK_AUTH_TOKEN``.
+        allow_anonymous: Let requests without an Authorization header in even when a token is set.
+        warnings_as_errors: Whether warnings answer 500; defaults to ``HEALTH_CHECK["WARNINGS_AS_ERRORS"]``.
+    """
+
+    template_name: str = "health_check/index.html"
+    feed_author: str = "Django Health Check"
+    checks: Iterable[Any] = (
+        "health_check.Cache",
+        "health_check.Database",
+        "health_check.DNS",
+        "health_check.Mail",
+        "health_check.Storage",
+    )
+    max_age: datetime.timedelta = datetime.timedelta(0)
+    auth_token: str | None = None
+    allow_anonymous: bool = False
+    warnings_as_errors: bool | None = None
+    renderers: tuple[type[Renderer], ...] = DEFAULT_RENDERERS
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._resolved: tuple[tuple[CheckSpec, ...], tuple[EntryError, ...]] | None = None
+        self._resolve_guard = threading.Lock()
+        self._frame: _Frame | None = None
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> HealthCheckEndpoint:  # type: ignore[override]
+        for key in initkwargs:
+            if key in cls.http_method_names:
+                raise TypeError(f"The method name {key} is not accepted as a keyword argument to {cls.__name__}().")
+            if not hasattr(cls, key):
+                raise TypeError(
+                    f"{cls.__name__}() received an invalid keyword {key!r}. as_view only accepts arguments "
+                    "that are already attributes of the class."
+                )
+        return HealthCheckEndpoint(cls, initkwargs)
+
+    # -- checks ------------------------------------------------------------------------------------
+
+    def get_check_specs(self) -> tuple[tuple[CheckSpec, ...], tuple[EntryError, ...]]:
+        """The endpoint's checks and the entries that could not be resolved; resolved once."""
+        resolved = self._resolved
+        if resolved is None:
+            with self._resolve_guard:
+                if self._resolved is None:
+                    specs, errors = resolve_entries(self.checks)
+                    self._resolved = (tuple(specs), tuple(errors))
+                resolved = self._resolved
+        return resolved
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def get_report(self, now: datetime.datetime | None = None) -> Report:
+        """What every check of this endpoint reports now, from the store only."""
+        return self._current_frame(now).report
+
+    def _current_frame(self, now: datetime.datetime | None = None) -> _Frame:
+        now = now or datetime.datetime.now(_UTC)
+        specs, errors = self.get_check_specs()
+        try:
+            found = get_store().read([spec.key for spec in specs])
+        except StoreError as error:
+            return self._frame_without_store(specs, errors, now, str(error))
+        snapshots = tuple(found.get(spec.key) for spec in specs)
+        second = int(now.timestamp())
+        frame = self._frame
+        if frame is not None and frame.second == second and frame.snapshots == snapshots:
+            return frame
+        config = get_config()
+        stale_intervals = float(config["STALE_AFTER_INTERVALS"])
+        readings = [
+            evaluate(spec.name, snapshot, now, stale_intervals=stale_intervals, labels=spec.check.labels)
+            for spec, snapshot in zip(specs, snapshots)
+        ]
+        readings += [_configuration_reading(error) for error in errors]
+        report = Report(readings=tuple(readings), generated_at=now, warnings_as_errors=self._warnings_as_errors())
+        frame = self._frame = _Frame(second=second, snapshots=snapshots, report=report, rendered={})
+        return frame
+
+    def _frame_without_store(
+        self, specs: Iterable[CheckSpec], errors: Iterable[EntryError], now: datetime.datetime, reason: str
+    ) -> _Frame:
+        readings = [
+            Reading(
+                name=spec.name,
+                state=State.ERROR,
+                message=f"Unavailable: cannot read snapshots: {reason}",
+                snapshot=None,
+                age_seconds=None,
+                labels=spec.check.labels,
+            )
+            for spec in specs
+        ]
+        readings += [_configuration_reading(error) for error in errors]
+        report = Report(readings=tuple(readings), generated_at=now, warnings_as_errors=self._warnings_as_errors())
+        return _Frame(second=-1, snapshots=(), report=report, rendered={})
+
+    def _warnings_as_errors(self) -> bool:
+        if self.warnings_as_errors is not None:
+            return bool(self.warnings_as_errors)
+        return bool(get_config()["WARNINGS_AS_ERRORS"])
+
+    # -- HTTP --------------------------------------------------------------------------------------
+
+    def get_auth_token(self) -> str | None:
+        return self.auth_token or get_config()["AUTH_TOKEN"] or None
+
+    def is_authorized(self, request: HttpRequest, token: str) -> bool:
+        header = request.headers.get("Authorization")
+        if header is None:
+            return self.allow_anonymous
+        scheme, _, credentials = header.partition(" ")
+        return scheme.lower() == "bearer" and constant_time_compare(credentials, token)
+
+    def respond(self, request: HttpRequest) -> HttpResponse:
+        """Answer one request from snapshots."""
+        token = self.get_auth_token()
+        if token and not self.is_authorized(request, token):
+            response = HttpResponse("Authentication failed", status=403, content_type="text/plain; charset=utf-8")
+            response["Vary"] = "Authorization"
+            response["Cache-Control"] = "no-store"
+            return response
+        method = request.method
+        if method not in _ALLOWED_METHODS:
+            response = HttpResponseNotAllowed(_ALLOWED_METHODS)
+            response["Cache-Control"] = "no-store"
+            return response
+        if method == "OPTIONS":
+            response = HttpResponse(status=200)
+            response["Allow"] = ", ".join(_ALLOWED_METHODS)
+            response["Content-Length"] = "0"
+            return response
+        try:
+            format_name = request.GET.get("format")
+        except Exception:  # an oversized or broken query string; Accept still decides
+            format_name = None
+        try:
+            renderer = select_renderer(format_name, request.headers.get("Accept"), self.renderers)
+        except NotAcceptable as error:
+            response = HttpResponse(str(error), status=406, content_type="text/plain; charset=utf-8")
+            self._finish_headers(request, response, token)
+            return response
+        frame = self._current_frame()
+        body = self._render(frame, renderer, request)
+        status = 200 if renderer.always_ok or not frame.report.failing else 500
+        response = HttpResponse(b"" if method == "HEAD" else body, content_type=renderer.content_type, status=status)
+        self._finish_headers(request, response, token)
+        return response
+
+    def _render(self, frame: _Frame, renderer: type[Renderer], request: HttpRequest) -> bytes:
+        url_key = request.get_full_path() if renderer.uses_urls else ""
+        if renderer.uses_urls:
+            url_key = request.get_host() + url_key
+        key = (renderer, url_key)
+        body = frame.rendered.get(key)
+        if body is None:
+            context = RenderContext(
+                endpoint_url=request.build_absolute_uri(request.path) if renderer.uses_urls else "",
+                feed_url=request.build_absolute_uri() if renderer.uses_urls else "",
+                feed_author=self.feed_author,
+                template_name=self.template_name,
+            )
+            body = renderer().render(frame.report, context)
+            if len(frame.rendered) < 32:  # bounded: odd hosts or query strings must not grow it
+                frame.rendered[key] = body
+        return body
+
+    def _finish_headers(self, request: HttpRequest, response: HttpResponse, token: str | None) -> None:
+        response["Vary"] = "Accept, Authorization" if token else "Accept"
+        seconds = max(0, int(self.max_age.total_seconds())) if self.max_age else 0
+        if (
+            seconds
+            and response.status_code in (200, 500)
+            and request.method in ("GET", "HEAD")
+            and "Authorization" not in request.headers
+        ):
+            # Shared caches (a CDN, a proxy) may answer probes for max_age; authenticated answers never.
+            response["Cache-Control"] = f"public, max-age={seconds}"
+        else:
+            response["Cache-Control"] = "no-store"
+
+
+def _configuration_reading(error: EntryError) -> Reading:
+    return Reading(
+        name=error.entry,
+        state=State.ERROR,
+        message=f"Unavailable: configuration error: {error.message}",
+        snapshot=None,
+        age_seconds=None,
+        labels={"check": "ConfigurationError"},
+    )
+
+
+_COROUTINE_MARK_311 = getattr(asyncio.coroutines, "_is_coroutine", None)
+_COROUTINE_MARK_312 = getattr(inspect, "_is_coroutine_mark", None)
+
+
+class HealthCheckEndpoint:
+    """The callable a URL pattern holds: one ``HealthCheckView`` instance serving every request.
+
+    Keeps ``view_class`` and ``view_initkwargs`` like Django's class-based views, so URL introspection,
+    the ``health_check`` command and the poller's endpoint discovery find it.
+    """
+
+    def __init__(self, view_class: type[HealthCheckView], initkwargs: dict[str, Any]) -> None:
+        self.view_class = view_class
+        self.view_initkwargs = initkwargs
+        self.view = view_class(**initkwargs)
+        self.__name__ = view_class.__name__
+        self.__qualname__ = view_class.__qualname__
+        self.__module__ = view_class.__module__
+        self.__doc__ = view_class.__doc__
+        # A probe never touches the database, so ATOMIC_REQUESTS must not wrap it in a transaction.
+        self._non_atomic_requests = frozenset(getattr(settings, "DATABASES", {}) or {"default"})
+
+    def __call__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        if asyncio._get_running_loop() is not None:
+            return self._respond_async(request)
+        return self.view.respond(request)
+
+    async def _respond_async(self, request: HttpRequest) -> HttpResponse:
+        return self.view.respond(request)
+
+    @property
+    def _is_coroutine(self) -> object:  # Python 3.11's asyncio.iscoroutinefunction()
+        return _COROUTINE_MARK_311 if asyncio._get_running_loop() is not None else None
+
+    @property
+    def _is_coroutine_marker(self) -> object:  # Python 3.12+'s inspect.iscoroutinefunction()
+        return _COROUTINE_MARK_312 if asyncio._get_running_loop() is not None else None
+
+    def __repr__(self) -> str:
+        return f"<{self.view_class.__qualname__} endpoint>"

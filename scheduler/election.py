@@ -1,0 +1,76 @@
+"""One active poller per host (file lock) or per fleet (a store-provided lock).
+
+Every candidate process tries the lock every ``retry`` seconds; the one that gets it starts its poller
+and keeps the lock until it stops or dies. The kernel drops a dead holder's ``flock`` at once, so a
+survivor takes over within one retry period.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+
+from health_check.store.base import ElectionLock, StoreError
+from scheduler.poller import Poller
+
+__all__ = ["Election"]
+
+logger = logging.getLogger(__name__)
+
+
+class Election:
+    """Campaign for ``lock`` in a background thread; run the poller ``make_poller`` builds while leading.
+
+    Args:
+        lock: The election lock (from the store).
+        make_poller: Builds the poller; called once, when this process first wins.
+        retry: Seconds between attempts while another process leads.
+    """
+
+    def __init__(self, lock: ElectionLock, make_poller: Callable[[], Poller], *, retry: float = 1.0) -> None:
+        self.lock = lock
+        self.make_poller = make_poller
+        self.retry = retry
+        self.poller: Poller | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    @property
+    def leading(self) -> bool:
+        return self.poller is not None and self.poller.running
+
+    def start(self) -> None:
+        """Campaign in a daemon thread; returns at once."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self.campaign, name="health-check-election", daemon=True)
+            self._thread.start()
+
+    def campaign(self) -> None:
+        """Try the lock until it is won or ``stop()`` is called, then lead until stopped (blocking)."""
+        while not self._stop.is_set():
+            try:
+                won = self.lock.acquire()
+            except StoreError as error:
+                logger.warning("Health check poller election: %s", error)
+                won = False
+            if won and self.poller is None:
+                logger.info("This process (pid %d) leads the health check poller", os.getpid())
+                try:
+                    self.poller = self.make_poller()
+                    self.poller.start()
+                except Exception:
+                    logger.exception("The health check poller could not start; retrying")
+                    self.poller = None
+                    self.lock.release()
+            self._stop.wait(self.retry)
+
+    def stop(self) -> None:
+        """Stop the poller and give the lock up, so another process takes over at once."""
+        self._stop.set()
+        if self.poller is not None:
+            self.poller.shutdown()
+            self.poller = None
+        self.lock.release()

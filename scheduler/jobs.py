@@ -1,0 +1,181 @@
+"""Run one check once: bounded in time, with database hygiene, and store its snapshot.
+
+Every run gets a fresh daemon thread and the supervising thread waits for it at most the check's
+budget plus one second (the extra second lets a client's own timeout report first, with a better
+message). A sync check that hangs past that keeps its thread, which cannot be killed in Python: the
+runner remembers it, does not start that check again while it hangs, and refuses new runs once
+``max_stuck_runs`` threads are stuck, reporting why instead of piling up threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.db import close_old_connections, connections
+
+from health_check.endpoints import CheckSpec
+from health_check.exceptions import HealthCheckError, ServiceUnavailable, ServiceWarning
+from health_check.snapshot import Snapshot, Status
+from health_check.store.base import Store, StoreError
+
+__all__ = ["CheckRunner", "Outcome"]
+
+logger = logging.getLogger(__name__)
+_UTC = datetime.timezone.utc
+
+Outcome = tuple[Status, str]
+
+
+def _timed_out(seconds: float) -> Outcome:
+    return Status.ERROR, str(ServiceUnavailable(f"Timed out after {seconds:g} seconds"))
+
+
+def _outcome_of(error: BaseException, spec: CheckSpec, budget: float) -> Outcome:
+    if isinstance(error, ServiceWarning):
+        return Status.WARNING, str(error)
+    if isinstance(error, HealthCheckError):
+        return Status.ERROR, str(error)
+    if isinstance(error, (asyncio.TimeoutError, TimeoutError)):
+        return _timed_out(budget)
+    # Unexpected: the full traceback goes to the log only, never to an output.
+    logger.error("Health check %s raised an unexpected exception", spec.name, exc_info=error)
+    return Status.ERROR, str(HealthCheckError("unknown error"))
+
+
+def execute(spec: CheckSpec, budget: float) -> Outcome:
+    """Run ``spec``'s check in the calling thread and turn what happens into an outcome.
+
+    Database connections this thread opened are closed afterwards: the thread ends with the run, and
+    a connection left open would leak until the server drops it.
+    """
+    close_old_connections()
+    try:
+        run = spec.check.run
+        if inspect.iscoroutinefunction(run):
+            asyncio.run(asyncio.wait_for(run(), budget))
+        else:
+            run()
+    except BaseException as error:  # noqa: BLE001 - every failure becomes an outcome
+        if isinstance(error, (KeyboardInterrupt, SystemExit)):
+            raise
+        return _outcome_of(error, spec, budget)
+    finally:
+        for connection in connections.all(initialized_only=True):
+            connection.close()
+    return Status.OK, "OK"
+
+
+class CheckRunner:
+    """Runs checks in their own threads within their budgets and writes their snapshots to a store.
+
+    Args:
+        store: Where snapshots go.
+        max_stuck_runs: How many hung runs may hold a thread before new runs are refused.
+        clock: Returns "now" (aware); tests pass a fake one.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_stuck_runs: int = 8,
+        clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(_UTC),
+    ) -> None:
+        self.store = store
+        self.max_stuck_runs = max_stuck_runs
+        self.clock = clock
+        self._stuck: dict[str, tuple[threading.Thread, float]] = {}
+        self._last_status: dict[str, Status] = {}
+        self._guard = threading.Lock()
+
+    def stuck_runs(self) -> dict[str, float]:
+        """Keys of checks whose previous run still hangs, with how long (seconds) it has hung."""
+        now = time.monotonic()
+        with self._guard:
+            for key in [key for key, (thread, _) in self._stuck.items() if not thread.is_alive()]:
+                del self._stuck[key]
+            return {key: now - started for key, (_, started) in self._stuck.items()}
+
+    def run(self, spec: CheckSpec) -> Snapshot:
+        """Run ``spec`` once, store and return its snapshot. Never raises for the check's failures."""
+        budget = spec.check.timeout_budget.total_seconds()
+        started = time.monotonic()
+        outcome = self._refusal(spec) or self._supervise(spec, budget, started)
+        snapshot = Snapshot(
+            key=spec.key,
+            status=outcome[0],
+            message=outcome[1],
+            checked_at=self.clock(),
+            duration_seconds=time.monotonic() - started,
+            interval_seconds=spec.check.schedule_interval.total_seconds(),
+            timeout_seconds=budget,
+        )
+        self._log_change(spec, snapshot)
+        try:
+            self.store.write(snapshot)
+        except StoreError as error:
+            logger.error("Cannot store the snapshot of %s: %s", spec.name, error)
+        return snapshot
+
+    def _refusal(self, spec: CheckSpec) -> Outcome | None:
+        stuck = self.stuck_runs()
+        if spec.key in stuck:
+            return Status.ERROR, str(
+                ServiceUnavailable(f"Still hung: the previous run has not returned after {stuck[spec.key]:.0f} seconds")
+            )
+        if len(stuck) >= self.max_stuck_runs:
+            return Status.ERROR, str(
+                ServiceUnavailable(
+                    f"Not run: {len(stuck)} hung checks hold their threads (limit {self.max_stuck_runs}); "
+                    "fix or remove the hanging checks, then restart the poller"
+                )
+            )
+        return None
+
+    def _supervise(self, spec: CheckSpec, budget: float, started: float) -> Outcome:
+        result: list[Outcome] = []
+
+        def target() -> None:
+            result.append(execute(spec, budget))
+
+        thread = threading.Thread(target=target, name=f"health-check: {spec.name[:60]}", daemon=True)
+        thread.start()
+        thread.join(budget + 1)
+        if result:
+            return result[0]
+        with self._guard:
+            self._stuck[spec.key] = (thread, started)
+        logger.warning("Health check %s still runs after %g s; its thread is left behind", spec.name, budget + 1)
+        return _timed_out(budget)
+
+    def _log_change(self, spec: CheckSpec, snapshot: Snapshot) -> None:
+        previous = self._last_status.get(spec.key)
+        self._last_status[spec.key] = snapshot.status
+        if previous == snapshot.status:
+            logger.debug("Health check %s: %s", spec.name, snapshot.message)
+        elif snapshot.status is Status.OK:
+            logger.info("Health check %s: OK", spec.name)
+        else:
+            logger.warning("Health check %s: %s", spec.name, snapshot.message)
+
+
+def run_all_once(runner: CheckRunner, specs: list[CheckSpec]) -> list[Snapshot]:
+    """Run every check once, concurrently; used by ``health_check_poller --once`` and tests."""
+    snapshots: list[Any] = [None] * len(specs)
+
+    def one(index: int) -> None:
+        snapshots[index] = runner.run(specs[index])
+
+    threads = [threading.Thread(target=one, args=(index,), daemon=True) for index in range(len(specs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return snapshots
