@@ -15,6 +15,7 @@ and what tools compare against "OK".
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from django.utils import timezone
 
@@ -34,10 +35,18 @@ class HealthCheckError(Exception):
 
     message_type: str = "Unknown Error"
 
-    def __init__(self, message: str, *, timestamp: datetime.datetime | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        timestamp: datetime.datetime | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.timestamp = timezone.now() if timestamp is None else timestamp
+        #: JSON-safe facts kept in the snapshot (e.g. the upstream incidents behind a warning).
+        self.details = details
 
     def __str__(self) -> str:
         return f"{self.message_type}: {self.message}"

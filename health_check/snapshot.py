@@ -54,6 +54,8 @@ class Snapshot:
         duration_seconds: How long the run took.
         interval_seconds: The poll interval the check is due on.
         timeout_seconds: The run budget; part of the staleness allowance.
+        details: JSON-safe facts the check reported besides its verdict (measurements, upstream
+            incidents); what ``run()`` returned or the exception's ``details``. Bounded in size.
     """
 
     key: str
@@ -63,6 +65,7 @@ class Snapshot:
     duration_seconds: float
     interval_seconds: float
     timeout_seconds: float
+    details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict: stores keep plain data, never pickles, so any version can read it."""
@@ -74,6 +77,7 @@ class Snapshot:
             "duration_seconds": self.duration_seconds,
             "interval_seconds": self.interval_seconds,
             "timeout_seconds": self.timeout_seconds,
+            "details": dict(self.details),
         }
 
     @classmethod
@@ -87,6 +91,7 @@ class Snapshot:
             duration_seconds=float(data["duration_seconds"]),
             interval_seconds=float(data["interval_seconds"]),
             timeout_seconds=float(data["timeout_seconds"]),
+            details=dict(data.get("details") or {}),
         )
 
     def allowance_seconds(self, stale_intervals: float) -> float:

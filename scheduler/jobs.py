@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import inspect
+import json
 import logging
 import threading
 import time
@@ -30,27 +31,51 @@ __all__ = ["CheckRunner", "Outcome"]
 logger = logging.getLogger(__name__)
 _UTC = datetime.timezone.utc
 
-Outcome = tuple[Status, str]
+#: (status, message, details)
+Outcome = tuple[Status, str, dict[str, Any]]
+
+#: Snapshot details above this size (JSON bytes) are dropped: the store and every reader stay bounded.
+MAX_DETAILS_BYTES = 64 * 1024
 
 
 def _timed_out(seconds: float) -> Outcome:
-    return Status.ERROR, str(ServiceUnavailable(f"Timed out after {seconds:g} seconds"))
+    return Status.ERROR, str(ServiceUnavailable(f"Timed out after {seconds:g} seconds")), {}
+
+
+def _bounded_details(details: Any, spec: CheckSpec) -> dict[str, Any]:
+    if not details:
+        return {}
+    if not isinstance(details, dict):
+        logger.warning("Health check %s returned %s, not a dict of details; ignored", spec.name, type(details).__name__)
+        return {}
+    try:
+        size = len(json.dumps(details, default=str))
+    except (TypeError, ValueError):
+        logger.warning("Health check %s returned details that are not JSON-serialisable; ignored", spec.name)
+        return {}
+    if size > MAX_DETAILS_BYTES:
+        logger.warning("Health check %s returned %d bytes of details (limit %d); dropped", spec.name, size, MAX_DETAILS_BYTES)
+        return {"truncated": True}
+    return json.loads(json.dumps(details, default=str))
 
 
 def _outcome_of(error: BaseException, spec: CheckSpec, budget: float) -> Outcome:
     if isinstance(error, ServiceWarning):
-        return Status.WARNING, str(error)
+        return Status.WARNING, str(error), _bounded_details(error.details, spec)
     if isinstance(error, HealthCheckError):
-        return Status.ERROR, str(error)
+        return Status.ERROR, str(error), _bounded_details(error.details, spec)
     if isinstance(error, (asyncio.TimeoutError, TimeoutError)):
         return _timed_out(budget)
     # Unexpected: the full traceback goes to the log only, never to an output.
     logger.error("Health check %s raised an unexpected exception", spec.name, exc_info=error)
-    return Status.ERROR, str(HealthCheckError("unknown error"))
+    return Status.ERROR, str(HealthCheckError("unknown error")), {}
 
 
 def execute(spec: CheckSpec, budget: float) -> Outcome:
     """Run ``spec``'s check in the calling thread and turn what happens into an outcome.
+
+    ``run()`` may return a dict of JSON-safe details (a measurement, the incidents it saw); they are
+    kept in the snapshot, as are the ``details`` of the exception it raised.
 
     Database connections this thread opened are closed afterwards: the thread ends with the run, and
     a connection left open would leak until the server drops it.
@@ -59,9 +84,9 @@ def execute(spec: CheckSpec, budget: float) -> Outcome:
     try:
         run = spec.check.run
         if inspect.iscoroutinefunction(run):
-            asyncio.run(asyncio.wait_for(run(), budget))
+            returned = asyncio.run(asyncio.wait_for(run(), budget))
         else:
-            run()
+            returned = run()
     except BaseException as error:  # noqa: BLE001 - every failure becomes an outcome
         if isinstance(error, (KeyboardInterrupt, SystemExit)):
             raise
@@ -69,7 +94,7 @@ def execute(spec: CheckSpec, budget: float) -> Outcome:
     finally:
         for connection in connections.all(initialized_only=True):
             connection.close()
-    return Status.OK, "OK"
+    return Status.OK, "OK", _bounded_details(returned, spec)
 
 
 class CheckRunner:
@@ -116,6 +141,7 @@ class CheckRunner:
             duration_seconds=time.monotonic() - started,
             interval_seconds=spec.check.schedule_interval.total_seconds(),
             timeout_seconds=budget,
+            details=outcome[2],
         )
         self._log_change(spec, snapshot)
         try:
@@ -127,15 +153,21 @@ class CheckRunner:
     def _refusal(self, spec: CheckSpec) -> Outcome | None:
         stuck = self.stuck_runs()
         if spec.key in stuck:
-            return Status.ERROR, str(
-                ServiceUnavailable(f"Still hung: the previous run has not returned after {stuck[spec.key]:.0f} seconds")
+            return (
+                Status.ERROR,
+                str(ServiceUnavailable(f"Still hung: the previous run has not returned after {stuck[spec.key]:.0f} seconds")),
+                {},
             )
         if len(stuck) >= self.max_stuck_runs:
-            return Status.ERROR, str(
-                ServiceUnavailable(
-                    f"Not run: {len(stuck)} hung checks hold their threads (limit {self.max_stuck_runs}); "
-                    "fix or remove the hanging checks, then restart the poller"
-                )
+            return (
+                Status.ERROR,
+                str(
+                    ServiceUnavailable(
+                        f"Not run: {len(stuck)} hung checks hold their threads (limit {self.max_stuck_runs}); "
+                        "fix or remove the hanging checks, then restart the poller"
+                    )
+                ),
+                {},
             )
         return None
 
