@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -25,15 +25,23 @@ __all__ = ["CheckSpec", "Endpoint", "EntryError", "describe_entry", "iter_endpoi
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class CheckSpec:
-    """A resolved check: its instance, its public name and its store key."""
+    """A resolved check: its instance, its public name, its store key and its OpenMetrics labels.
+
+    Name and labels are computed once: some checks build them from a client (``Redis``).
+    """
 
     check: HealthCheck
     name: str
     key: str
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def of(cls, check: HealthCheck) -> CheckSpec:
-        return cls(check=check, name=public_name(check), key=check_key(check))
+        try:
+            labels = dict(check.labels)
+        except Exception:  # a user's broken labels must not break the endpoint
+            labels = {"check": type(check).__name__}
+        return cls(check=check, name=public_name(check), key=check_key(check), labels=labels)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

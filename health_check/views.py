@@ -129,7 +129,7 @@ class HealthCheckView(View):
         config = get_config()
         stale_intervals = float(config["STALE_AFTER_INTERVALS"])
         readings = [
-            evaluate(spec.name, snapshot, now, stale_intervals=stale_intervals, labels=spec.check.labels)
+            evaluate(spec.name, snapshot, now, stale_intervals=stale_intervals, labels=spec.labels)
             for spec, snapshot in zip(specs, snapshots)
         ]
         readings += [_configuration_reading(error) for error in errors]
@@ -147,7 +147,7 @@ class HealthCheckView(View):
                 message=f"Unavailable: cannot read snapshots: {reason}",
                 snapshot=None,
                 age_seconds=None,
-                labels=spec.check.labels,
+                labels=spec.labels,
             )
             for spec in specs
         ]
