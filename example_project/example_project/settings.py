@@ -6,6 +6,7 @@ the default diskcache snapshot store. Environment variables only move things aro
 - ``ALLOWED_HOSTS``: comma-separated, default ``localhost,127.0.0.1,[::1]``.
 - ``HEALTH_CHECK_SECRET``: the path segment of the health endpoints, default ``dev``.
 - ``HEALTH_CHECK_STORE_LOCATION``: the snapshot directory, default ``example_project/.health-snapshots``.
+- ``EXAMPLE_DATA_DIR``: where ``db.sqlite3`` and ``media/`` go, default ``example_project/``.
 - ``DJANGO_DEBUG``: ``1`` turns DEBUG on.
 """
 
@@ -13,6 +14,7 @@ import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.getenv("EXAMPLE_DATA_DIR", str(BASE_DIR)))
 
 # A development key: this project is an example, never deploy it as is.
 SECRET_KEY = os.getenv("DJANGO_SECRET_KEY", "example-project-not-secret")
@@ -39,14 +41,14 @@ TEMPLATES = [
     }
 ]
 
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}}
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "db.sqlite3"}}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # The console backend opens no connection, so health_check.Mail passes without an SMTP server.
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": BASE_DIR / "media"},
+        "OPTIONS": {"location": DATA_DIR / "media"},
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }

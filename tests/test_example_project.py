@@ -1,0 +1,134 @@
+"""The example project runs as shipped: under gunicorn its poller fills the store and the node tier is green."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "example_project"
+MANAGE = EXAMPLE_DIR / "manage.py"
+START_DEADLINE = 30.0  # seconds; generous for a shared, noisy machine
+
+
+def _example_env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # pytest-django sets it to the test project's settings
+    env["HEALTH_CHECK_STORE_LOCATION"] = str(tmp_path / "snapshots")
+    env["EXAMPLE_DATA_DIR"] = str(tmp_path)
+    return env
+
+
+def _gunicorn() -> list[str]:
+    # The console script makes argv[0] "gunicorn", which autostart recognises as a web server.
+    script = Path(sys.executable).parent / "gunicorn"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "gunicorn"]
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback URL built here
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@pytest.fixture
+def example_server(tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """The example project under gunicorn (two workers) on a free loopback port; stopped afterwards."""
+    port = free_port()
+    env = _example_env(tmp_path)
+    log = (tmp_path / "gunicorn.log").open("w")
+    process = subprocess.Popen(
+        [*_gunicorn(), "--bind", f"127.0.0.1:{port}", "--workers", "2", "example_project.wsgi"],
+        cwd=EXAMPLE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield port, env
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _wait_for_green(port: int) -> tuple[int, bytes]:
+    url = f"http://127.0.0.1:{port}/health/dev/node/?format=json"
+    deadline = time.monotonic() + START_DEADLINE
+    status, body = 0, b""
+    while time.monotonic() < deadline:
+        try:
+            status, body = _get(url)
+        except (urllib.error.URLError, ConnectionError):
+            status, body = 0, b""
+        if status == 200:
+            break
+        time.sleep(0.2)
+    return status, body
+
+
+def test_example_project__node_tier_green_under_gunicorn(example_server):
+    """The node tier answers 200 with CPU, Memory and Disk all "OK" once the autostarted poller ran."""
+    port, _ = example_server
+    status, body = _wait_for_green(port)
+    assert status == 200, body
+    host = socket.gethostname()
+    assert json.loads(body) == {
+        f"CPU(hostname={host!r})": "OK",
+        f"Memory(hostname={host!r})": "OK",
+        f"Disk(path={str(EXAMPLE_DIR)!r}, hostname={host!r})": "OK",
+    }
+
+
+def test_example_project__health_check_command_exits_0(example_server):
+    """`manage.py health_check health_check-node` exits 0 over HTTP and with --no-http, listing every check."""
+    port, env = example_server
+    assert _wait_for_green(port)[0] == 200
+    # Run from the directory gunicorn serves from: Disk's default path is the working directory, and
+    # with --no-http the command must name the same Disk check as the server to read its snapshot.
+    over_http = subprocess.run(
+        [sys.executable, str(MANAGE), "health_check", "health_check-node", f"127.0.0.1:{port}"],
+        cwd=EXAMPLE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert over_http.returncode == 0, over_http.stderr
+    host = socket.gethostname()
+    expected = (
+        f"CPU(hostname={host!r}): OK\n"
+        f"Memory(hostname={host!r}): OK\n"
+        f"Disk(path={str(EXAMPLE_DIR)!r}, hostname={host!r}): OK\n"
+    )
+    assert over_http.stdout == expected
+    from_store = subprocess.run(
+        [sys.executable, str(MANAGE), "health_check", "health_check-node", "--no-http"],
+        cwd=EXAMPLE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert from_store.returncode == 0, from_store.stdout + from_store.stderr
+    assert from_store.stdout == expected
