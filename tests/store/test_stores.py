@@ -1,0 +1,228 @@
+"""The store contract, run against every backend: memory and diskcache (in ``tmp_path``)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from health_check.snapshot import Snapshot, Status
+from health_check.store import StoreError, build_store
+from health_check.store.base import Store
+from health_check.store.diskcache import DiskcacheStore
+
+ROOT = Path(__file__).resolve().parents[2]
+UTC = datetime.timezone.utc
+
+
+def snapshot(key: str = "check-a", *, message: str = "OK", status: Status = Status.OK, seconds_ago: float = 1.0) -> Snapshot:
+    """A snapshot with overridable defaults; the other fields carry distinct values to catch mix-ups."""
+    return Snapshot(
+        key=key,
+        status=status,
+        message=message,
+        checked_at=datetime.datetime.now(UTC).replace(microsecond=0) - datetime.timedelta(seconds=seconds_ago),
+        duration_seconds=0.25,
+        interval_seconds=10.0,
+        timeout_seconds=5.0,
+    )
+
+
+@pytest.fixture(params=["memory", "diskcache"])
+def store(request, tmp_path) -> Iterator[Store]:
+    """Each backend, fresh: the memory store, and a diskcache store in its own directory."""
+    built = build_store(request.param, str(tmp_path / "store"))
+    yield built
+    built.close()
+
+
+def test_store__round_trip(store):
+    """What is written is read back unchanged, field for field."""
+    written = snapshot(status=Status.WARNING, message="Warning: disk 91 % full")
+    store.write(written)
+    assert store.read(["check-a"]) == {"check-a": written}
+
+
+def test_store__missing_key_absent(store):
+    """A key never written is simply absent from the result (the reader reports it pending)."""
+    store.write(snapshot("check-a"))
+    assert store.read(["check-a", "never-written"]).keys() == {"check-a"}
+    assert store.read(["never-written"]) == {}
+
+
+def test_store__last_write_wins(store):
+    """A second write of a key replaces the first; other keys are untouched."""
+    other = snapshot("check-b")
+    store.write(other)
+    store.write(snapshot("check-a", message="OK", seconds_ago=20))
+    store.read(["check-a"])  # the reader's cache must not hide the next write
+    newer = snapshot("check-a", status=Status.ERROR, message="Unavailable: connection refused")
+    store.write(newer)
+    assert store.read(["check-a", "check-b"]) == {"check-a": newer, "check-b": other}
+
+
+def test_store__election_lock_exclusive(store):
+    """One lock object holds the lock at a time; release lets another take it."""
+    first, second = store.lock("poller"), store.lock("poller")
+    assert first.acquire() is True
+    assert first.acquire() is True, "acquire() is idempotent for the holder"
+    assert second.acquire() is False
+    assert (first.held, second.held) == (True, False)
+    first.release()
+    assert second.acquire() is True
+    second.release()
+    first.release()  # releasing a lock not held never raises
+
+
+# -- diskcache only ----------------------------------------------------------------------------------
+
+
+def test_diskcache__second_instance_sees_writes(tmp_path):
+    """Another instance on the same directory sees each new write: the generation marker drops its cache."""
+    writer, reader = DiskcacheStore(str(tmp_path)), DiskcacheStore(str(tmp_path))
+    first = snapshot(message="OK")
+    writer.write(first)
+    assert reader.read(["check-a"]) == {"check-a": first}
+    second = snapshot(status=Status.ERROR, message="Unavailable: refused")
+    writer.write(second)
+    assert reader.read(["check-a"]) == {"check-a": second}
+    writer.close()
+    reader.close()
+
+
+def test_diskcache__key_written_after_absent_read(tmp_path):
+    """A key another instance read as absent appears as soon as it is written."""
+    writer, reader = DiskcacheStore(str(tmp_path)), DiskcacheStore(str(tmp_path))
+    assert reader.read(["check-a"]) == {}
+    written = snapshot()
+    writer.write(written)
+    assert reader.read(["check-a"]) == {"check-a": written}
+    writer.close()
+    reader.close()
+
+
+def test_diskcache__unreadable_snapshot_ignored(tmp_path, caplog):
+    """Foreign or corrupt data under a key reads as absent, with a warning naming the key and the store."""
+    store = DiskcacheStore(str(tmp_path))
+    store.write(snapshot("good"))
+    payloads = {
+        "not-json": "{not json",
+        "not-a-dict": "[1, 2]",
+        "bad-status": json.dumps({**snapshot("bad-status").to_dict(), "status": "purple"}),
+        "far-future": json.dumps({**snapshot("far-future").to_dict(), "checked_at": 1e20}),
+    }
+    for key, payload in payloads.items():
+        store._cache.set("snapshot:" + key, payload)
+    store._bump_generation()
+    with caplog.at_level(logging.WARNING, logger="health_check.store.diskcache"):
+        assert store.read(["good", *payloads]).keys() == {"good"}
+        assert store.read(["good", *payloads]).keys() == {"good"}, "logged once per write, not per read"
+    assert [record.getMessage() for record in caplog.records] == [
+        f"Ignoring an unreadable snapshot for {key} in the diskcache store at {tmp_path}" for key in payloads
+    ]
+    store.close()
+
+
+def test_diskcache__location_not_creatable(tmp_path):
+    """A location under a regular file raises StoreError naming the location and the setting to change."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    location = blocker / "store"
+    with pytest.raises(StoreError) as raised:
+        DiskcacheStore(str(location))
+    message = str(raised.value)
+    assert message.startswith(f"cannot open the diskcache store at {location}: ")
+    assert 'Set HEALTH_CHECK["STORE_LOCATION"] to a directory every web and poller process can write.' in message
+
+
+def test_diskcache__corrupt_database_raises_store_error(tmp_path):
+    """A database file that is not SQLite raises StoreError on open, not a raw sqlite3 error."""
+    (tmp_path / "cache.db").write_bytes(b"this is not an SQLite database" * 100)
+    with pytest.raises(StoreError) as raised:
+        DiskcacheStore(str(tmp_path))
+    assert str(raised.value).startswith(f"cannot open the diskcache store at {tmp_path}: ")
+
+
+@pytest.mark.slow
+def test_diskcache__another_process_writes(tmp_path):
+    """A snapshot written by another process is read here, also after this process cached an older one."""
+    reader = DiskcacheStore(str(tmp_path))
+    writer_code = textwrap.dedent(
+        """
+        import datetime, sys
+        from health_check.snapshot import Snapshot, Status
+        from health_check.store.diskcache import DiskcacheStore
+
+        DiskcacheStore(sys.argv[1]).write(Snapshot(
+            key="check-a", status=Status(sys.argv[2]), message=sys.argv[3],
+            checked_at=datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
+            duration_seconds=0.5, interval_seconds=10.0, timeout_seconds=5.0,
+        ))
+        """
+    )
+
+    def write_in_child(status: str, message: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-c", writer_code, str(tmp_path), status, message],
+            cwd=ROOT, capture_output=True, text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert done.returncode == 0, done.stderr
+
+    write_in_child("ok", "OK")
+    assert reader.read(["check-a"])["check-a"].message == "OK"
+    write_in_child("error", "Unavailable: connection refused")
+    got = reader.read(["check-a"])["check-a"]
+    assert (got.status, got.message, got.checked_at) == (
+        Status.ERROR, "Unavailable: connection refused", datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC),
+    )
+    reader.close()
+
+
+def _fds_pointing_at(path: str, pid: int | str = "self") -> list[str]:
+    """Descriptors of process ``pid`` open on ``path`` (Linux /proc)."""
+    directory = f"/proc/{pid}/fd"
+    found = []
+    for name in os.listdir(directory):
+        try:
+            if os.readlink(os.path.join(directory, name)) == path:
+                found.append(name)
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not os.path.isdir("/proc/self/fd"), reason="needs fork and /proc")
+def test_diskcache__forked_child_drops_lock(tmp_path):
+    """A child forked while the lock is held closes its inherited descriptor and never releases the parent's."""
+    store = DiskcacheStore(str(tmp_path))
+    lock = store.lock("poller")
+    assert lock.acquire()
+    path = str(tmp_path / "poller.lock")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        code = 0
+        try:
+            if _fds_pointing_at(path):
+                code = 10  # inherited descriptor still open: the child would keep the lock alive
+            elif lock.held:
+                code = 11
+            elif store.lock("poller").acquire():
+                code = 12  # the parent's lock was lost
+            lock.release()  # must not unlock the parent's open file description
+        except BaseException:
+            code = 13
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert lock.held
+    assert store.lock("poller").acquire() is False, "the parent still holds the lock after the child exits"
+    lock.release()
+    store.close()
