@@ -12,8 +12,10 @@ import fcntl
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 
 import diskcache
@@ -27,6 +29,14 @@ logger = logging.getLogger(__name__)
 
 _SIZE_LIMIT = 64 * 2**20  # snapshots are a few hundred bytes each; this bounds the directory anyway
 _PREFIX = "snapshot:"
+# diskcache lets SQLite's own errors through (a corrupt or foreign cache.db, a full disk).
+_BACKEND_ERRORS = (OSError, sqlite3.Error, diskcache.Timeout)
+
+
+# Locks this process holds. A forked child must close its copies of their descriptors at once: the
+# lock lives as long as any process has the file description open, so a gunicorn worker forked from
+# a --preload master would otherwise keep the master's lock alive after the master died.
+_held: weakref.WeakSet[FileElectionLock] = weakref.WeakSet()
 
 
 class FileElectionLock(ElectionLock):
@@ -47,18 +57,27 @@ class FileElectionLock(ElectionLock):
             raise StoreError(f"cannot open election lock file {self.path}: {error.strerror}") from error
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             os.close(fd)
             return False
+        except OSError as error:
+            # Not contention: e.g. ENOLCK on a network filesystem, where no process would ever win.
+            os.close(fd)
+            raise StoreError(
+                f"cannot lock election lock file {self.path}: {error.strerror}; "
+                'put HEALTH_CHECK["STORE_LOCATION"] on a local filesystem'
+            ) from error
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
+        _held.add(self)
         return True
 
     def release(self) -> None:
         self._forget_if_forked()
         if self._fd is not None:
             fd, self._fd = self._fd, None
+            _held.discard(self)
             try:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
@@ -79,6 +98,16 @@ class FileElectionLock(ElectionLock):
             self._pid = os.getpid()
 
 
+def _drop_inherited_locks() -> None:
+    for lock in list(_held):
+        lock._forget_if_forked()
+    _held.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_inherited_locks)
+
+
 class DiskcacheStore(Store):
     """Snapshots in a diskcache directory; every process of the host pointing at it shares them.
 
@@ -92,7 +121,7 @@ class DiskcacheStore(Store):
         try:
             os.makedirs(location, mode=0o700, exist_ok=True)
             self._cache = diskcache.Cache(location, size_limit=_SIZE_LIMIT, timeout=2)
-        except (OSError, diskcache.Timeout) as error:
+        except _BACKEND_ERRORS as error:
             raise StoreError(
                 f"cannot open the {self.description}: {error}. "
                 'Set HEALTH_CHECK["STORE_LOCATION"] to a directory every web and poller process can write.'
@@ -101,7 +130,7 @@ class DiskcacheStore(Store):
         self._write_guard = threading.Lock()
         self._last_stamp = 0
         self._seen_generation: int | None = None
-        self._local: dict[str, Snapshot] = {}
+        self._local: dict[str, Snapshot | None] = {}
 
     # -- writer side -------------------------------------------------------------------------------
 
@@ -110,7 +139,7 @@ class DiskcacheStore(Store):
         try:
             self._cache.set(_PREFIX + snapshot.key, payload)
             self._bump_generation()
-        except (OSError, diskcache.Timeout) as error:
+        except _BACKEND_ERRORS as error:
             raise StoreError(f"cannot write to the {self.description}: {error}") from error
 
     def _bump_generation(self) -> None:
@@ -142,25 +171,26 @@ class DiskcacheStore(Store):
             self._seen_generation = generation
         result: dict[str, Snapshot] = {}
         for key in keys:
-            snapshot = local.get(key)
-            if snapshot is None:
-                snapshot = self._load(key)
-                if snapshot is None:
-                    continue
-                local[key] = snapshot
-            result[key] = snapshot
+            # Absent and unreadable keys are remembered too (as None): every write moves the
+            # generation, so they are looked up again, and an unreadable one is logged, once per write.
+            if key in local:
+                snapshot = local[key]
+            else:
+                snapshot = local[key] = self._load(key)
+            if snapshot is not None:
+                result[key] = snapshot
         return result
 
     def _load(self, key: str) -> Snapshot | None:
         try:
             payload = self._cache.get(_PREFIX + key)
-        except (OSError, diskcache.Timeout) as error:
+        except _BACKEND_ERRORS as error:
             raise StoreError(f"cannot read the {self.description}: {error}") from error
         if payload is None:
             return None
         try:
             return Snapshot.from_dict(json.loads(payload))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError):
             logger.warning("Ignoring an unreadable snapshot for %s in the %s", key, self.description)
             return None
 
