@@ -34,6 +34,9 @@ _UTC = datetime.timezone.utc
 #: (status, message, details)
 Outcome = tuple[Status, str, dict[str, Any]]
 
+#: Extra time an async run gets past its budget before it is cancelled (less than the supervisor's 1 s).
+ASYNC_GRACE_SECONDS = 0.5
+
 #: Snapshot details above this size (JSON bytes) are dropped: the store and every reader stay bounded.
 MAX_DETAILS_BYTES = 64 * 1024
 
@@ -84,7 +87,9 @@ def execute(spec: CheckSpec, budget: float) -> Outcome:
     try:
         run = spec.check.run
         if inspect.iscoroutinefunction(run):
-            returned = asyncio.run(asyncio.wait_for(run(), budget))
+            # Half a second of grace, as the supervisor gives a second: a client's own timeout (set to
+            # the budget, e.g. DNS's lifetime) reports first, with its clearer message.
+            returned = asyncio.run(asyncio.wait_for(run(), budget + ASYNC_GRACE_SECONDS))
         else:
             returned = run()
     except BaseException as error:  # noqa: BLE001 - every failure becomes an outcome
