@@ -14,6 +14,11 @@ import socket
 import typing
 import uuid
 
+import dns.asyncresolver
+import dns.exception
+import dns.nameserver
+import dns.rdatatype
+import dns.resolver
 from django.core.cache import CacheKeyWarning, InvalidCacheBackendError, caches
 from django.core.files.base import ContentFile
 from django.core.files.storage import InvalidStorageError, storages
@@ -108,21 +113,24 @@ class DNS(HealthCheck):
     Args:
         hostname: The name to resolve.
         timeout: Lifetime of the DNS query.
-        nameservers: Nameservers to ask; the system's by default.
+        nameservers: Nameservers to ask: IP addresses, or ``dns.nameserver.Nameserver`` objects for
+            another port or protocol. The system's (read when run) by default.
         record_type: The record type to query (A by default).
     """
 
     hostname: str = dataclasses.field(default_factory=socket.gethostname)
     timeout: datetime.timedelta = dataclasses.field(default=datetime.timedelta(seconds=5), repr=False)
-    nameservers: typing.Sequence[str] | None = None
-    record_type: str = "A"
+    nameservers: typing.Sequence[str | dns.nameserver.Nameserver] | None = None
+    record_type: str | dns.rdatatype.RdataType = "A"
 
     async def run(self) -> None:
-        import dns.asyncresolver
-        import dns.exception
-        import dns.resolver
-
-        resolver = dns.asyncresolver.Resolver()
+        # Given nameservers replace the system's, so /etc/resolv.conf is not read (it may not exist).
+        try:
+            resolver = dns.asyncresolver.Resolver(configure=not self.nameservers)
+        except dns.resolver.NoResolverConfiguration as error:
+            raise ServiceUnavailable(
+                "DNS resolution failed: no nameservers configured on this host (pass nameservers=[...])"
+            ) from error
         resolver.lifetime = self.timeout.total_seconds()
         if self.nameservers:
             resolver.nameservers = [*self.nameservers]
@@ -163,6 +171,11 @@ class Mail(HealthCheck):
             connection.open()
         except smtplib.SMTPAuthenticationError as error:
             raise ServiceUnavailable(f"{target}: authentication refused (check EMAIL_HOST_USER/PASSWORD)") from error
+        except smtplib.SMTPServerDisconnected as error:
+            # smtplib turns a read timeout (a server that never greets) into "Connection unexpectedly closed".
+            if isinstance(error.__context__, (socket.timeout, TimeoutError)):
+                raise ServiceUnavailable(f"{target}: timed out after {self.timeout.total_seconds():g} s") from error
+            raise ServiceUnavailable(f"{target}: {_first_line(error)}") from error
         except smtplib.SMTPException as error:
             raise ServiceUnavailable(f"{target}: {_first_line(error)}") from error
         except ConnectionRefusedError as error:
@@ -196,24 +209,36 @@ class Storage(HealthCheck):
         content = f"# written by health_check.Storage at {datetime.datetime.now().timestamp()}".encode()
         name = f"health_check_storage_test/test-{uuid.uuid4()}.txt"
         saved: str | None = None
+        step = "cannot write a file"
         try:
             saved = storage.save(name, ContentFile(content))
+            step = "cannot read the file back"
             if not storage.exists(saved):
                 raise ServiceUnavailable(f"Storage {self.alias!r}: the file written does not exist")
             with storage.open(saved) as handle:
                 if handle.read() != content:
                     raise ServiceUnavailable(f"Storage {self.alias!r}: the file read back differs")
+            step = "cannot delete the file"
             storage.delete(saved)
             if storage.exists(saved):
                 raise ServiceUnavailable(f"Storage {self.alias!r}: the file could not be deleted")
             saved = None
+        except ServiceUnavailable:
+            raise
         except OSError as error:
+            # The path says where to look (a missing mount, a file where a directory should be).
+            where = f": {error.filename}" if error.filename else ""
             raise ServiceUnavailable(
-                f"Storage {self.alias!r}: cannot write a file: {error.strerror or _first_line(error)}"
+                f"Storage {self.alias!r}: {step}: {error.strerror or _first_line(error)}{where}"
             ) from error
+        except Exception as error:
+            # Remote storages raise their own families (botocore, google-cloud...); their text may
+            # carry request details, so the log gets it all and the output only the error's class.
+            logger.exception("Storage %r: %s", self.alias, step)
+            raise ServiceUnavailable(f"Storage {self.alias!r}: {step}: {type(error).__name__} (see the log)") from error
         finally:
             if saved is not None:
                 try:
                     storage.delete(saved)
-                except OSError:
+                except Exception:
                     logger.debug("Removing the storage probe file failed", exc_info=True)

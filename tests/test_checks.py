@@ -1,0 +1,479 @@
+"""The built-in checks (Cache, Database, DNS, Mail, Storage) against the real services they look at.
+
+Every check runs through the real runner (``run_check``: its own thread, its budget, database
+hygiene) and the test asserts what an operator sees: the snapshot's status and its whole message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+
+import dns.message
+import dns.name
+import dns.nameserver
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+import psycopg
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from health_check.checks import DNS, Cache, Database, Mail, Storage
+from health_check.endpoints import CheckSpec
+from health_check.snapshot import Status
+from tests.conftest import free_port, require_service
+
+SECONDS = datetime.timedelta(seconds=1)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# --------------------------------------------------------------------------- databases
+
+
+@pytest.fixture
+def database_access(django_db_blocker) -> Iterator[None]:
+    """Let the runner's threads reach the real databases (pytest-django blocks them otherwise).
+
+    The checks only run ``SELECT 1``, so no test database is needed.
+    """
+    with django_db_blocker.unblock():
+        yield
+
+
+@pytest.fixture
+def database_alias(database_access) -> Iterator[Callable[..., str]]:
+    """Add database aliases for one test, as if they were in ``DATABASES``; removed afterwards.
+
+    ``settings.DATABASES = ...`` would not do: Django caches the configured aliases and warns that
+    overriding DATABASES is unsupported, so the alias goes straight into the connection handler.
+    """
+    added: list[str] = []
+
+    def add(alias: str, **options: object) -> str:
+        configured = connections.configure_settings({DEFAULT_DB_ALIAS: {}, alias: dict(options)})
+        connections.settings[alias] = configured[alias]
+        added.append(alias)
+        return alias
+
+    yield add
+    for alias in added:
+        if hasattr(connections._connections, alias):
+            connections[alias].close()
+            del connections[alias]
+        del connections.settings[alias]
+
+
+def postgres_options(**overrides: object) -> dict[str, object]:
+    host, port = require_service("postgres")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "test",
+        "USER": "postgres",
+        "HOST": host,
+        "PORT": port,
+        **overrides,
+    }
+
+
+def test_database__sqlite_ok(run_check, database_access):
+    """SELECT 1 on the default SQLite alias reports OK."""
+    snapshot = run_check(Database())
+    assert (snapshot.status, snapshot.message) == (Status.OK, "OK")
+
+
+@pytest.mark.service("postgres")
+def test_database__postgresql_ok(run_check, database_alias):
+    """SELECT 1 on a PostgreSQL alias reports OK."""
+    alias = database_alias("pg", **postgres_options())
+    snapshot = run_check(Database(alias=alias))
+    assert (snapshot.status, snapshot.message) == (Status.OK, "OK")
+
+
+@pytest.mark.service("postgres")
+def test_database__postgresql_missing_database_names_alias_and_cause(run_check, database_alias):
+    """A database that does not exist is Unavailable, naming the alias and the server's reason, never the password."""
+    alias = database_alias("pg_missing", **postgres_options(NAME="no_such_db", PASSWORD="s3cret-pw-1234"))
+    snapshot = run_check(Database(alias=alias))
+    assert snapshot.status is Status.ERROR
+    assert snapshot.message.startswith("Unavailable: Database 'pg_missing': "), snapshot.message
+    assert 'database "no_such_db" does not exist' in snapshot.message
+    assert "s3cret-pw-1234" not in snapshot.message
+    assert "\n" not in snapshot.message
+
+
+def test_database__unknown_alias(run_check, database_access):
+    """An alias missing from DATABASES is Unavailable with a message saying so."""
+    snapshot = run_check(Database(alias="nope"))
+    assert (snapshot.status, snapshot.message) == (
+        Status.ERROR,
+        "Unavailable: Database alias 'nope' is not in DATABASES",
+    )
+
+
+@pytest.mark.service("postgres")
+def test_database__postgresql_runs_leave_no_connection_open(run_check, database_alias):
+    """Fifty runs leave no connection of ours open on the server (each run closes what it opened)."""
+    application = f"hs-leak-{uuid.uuid4().hex[:12]}"
+    alias = database_alias("pg_leak", **postgres_options(OPTIONS={"application_name": application}))
+    options = postgres_options()
+    statuses = {run_check(Database(alias=alias)).status for _ in range(50)}
+    assert statuses == {Status.OK}
+    with psycopg.connect(
+        host=options["HOST"], port=options["PORT"], dbname="test", user="postgres", autocommit=True
+    ) as watcher:
+        # A closed connection's backend may need a moment to leave pg_stat_activity: poll with a deadline.
+        deadline = datetime.datetime.now() + datetime.timedelta(seconds=5)
+        while True:
+            (count,) = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [application]
+            ).fetchone()
+            if count == 0 or datetime.datetime.now() > deadline:
+                break
+            threading.Event().wait(0.05)
+    assert count == 0, f"{count} connections of ours are still open after 50 runs"
+
+
+# --------------------------------------------------------------------------- caches
+
+
+def test_cache__locmem_ok(run_check):
+    """Set, get and delete on the default locmem cache reports OK."""
+    snapshot = run_check(Cache())
+    assert (snapshot.status, snapshot.message) == (Status.OK, "OK")
+
+
+@pytest.mark.service("redis")
+def test_cache__redis_ok(run_check, settings):
+    """Django's Redis cache backend reaching a live Redis reports OK, and the probe key is removed."""
+    import redis
+
+    host, port = require_service("redis")
+    settings.CACHES = {
+        **settings.CACHES,
+        "redis": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": f"redis://{host}:{port}/15"},
+    }
+    prefix = f"hs-test-{uuid.uuid4().hex[:8]}"
+    snapshot = run_check(Cache(alias="redis", key_prefix=prefix))
+    assert (snapshot.status, snapshot.message) == (Status.OK, "OK")
+    with redis.Redis(host=host, port=port, db=15) as client:
+        assert client.keys(f"*{prefix}*") == []
+
+
+def test_cache__redis_down_is_unavailable(run_check, settings):
+    """A Redis cache on a closed port is Unavailable, naming the alias, host and port (not "Unknown Error")."""
+    port = free_port()
+    settings.CACHES = {
+        **settings.CACHES,
+        "gone": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": f"redis://127.0.0.1:{port}/15"},
+    }
+    snapshot = run_check(Cache(alias="gone"))
+    assert snapshot.status is Status.ERROR
+    assert re.fullmatch(
+        rf"Unavailable: Cache 'gone': Error 111 connecting to 127\.0\.0\.1:{port}\. Connection refused\.",
+        snapshot.message,
+    ), snapshot.message
+
+
+def test_cache__unknown_alias(run_check):
+    """An alias missing from CACHES is Unavailable with a message saying so."""
+    snapshot = run_check(Cache(alias="nope"))
+    assert (snapshot.status, snapshot.message) == (Status.ERROR, "Unavailable: Cache alias 'nope' is not in CACHES")
+
+
+# --------------------------------------------------------------------------- storages
+
+
+def filesystem_storage(location: os.PathLike[str] | str) -> dict[str, object]:
+    return {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(location)}}
+
+
+def test_storage__filesystem_ok(run_check, settings, tmp_path):
+    """Save, read back and delete in a writable directory reports OK and leaves no probe file."""
+    settings.STORAGES = {**settings.STORAGES, "media": filesystem_storage(tmp_path)}
+    snapshot = run_check(Storage(alias="media"))
+    assert (snapshot.status, snapshot.message) == (Status.OK, "OK")
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
+
+
+def test_storage__unwritable_location(run_check, settings, tmp_path):
+    """A location that cannot hold files is Unavailable, naming the alias, the cause and the path.
+
+    Tests run as root, which ignores permission bits, so the location is placed under a regular file.
+    """
+    (tmp_path / "afile").write_text("not a directory")
+    location = tmp_path / "afile" / "sub"
+    settings.STORAGES = {**settings.STORAGES, "broken": filesystem_storage(location)}
+    snapshot = run_check(Storage(alias="broken"))
+    assert (snapshot.status, snapshot.message) == (
+        Status.ERROR,
+        f"Unavailable: Storage 'broken': cannot write a file: Not a directory: {location}",
+    )
+
+
+def test_storage__unknown_alias(run_check):
+    """An alias missing from STORAGES is Unavailable with a message saying so."""
+    snapshot = run_check(Storage(alias="nope"))
+    assert (snapshot.status, snapshot.message) == (Status.ERROR, "Unavailable: Storage alias 'nope' is not in STORAGES")
+
+
+# --------------------------------------------------------------------------- mail
+
+
+@dataclasses.dataclass
+class Accepting:
+    """An aiosmtpd handler that accepts every message (the check never sends one)."""
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+        return "250 OK"
+
+
+def refuse_everyone(server, session, envelope, mechanism, auth_data) -> AuthResult:
+    return AuthResult(success=False, handled=False)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Callable[..., int]]:
+    """Start real SMTP servers on 127.0.0.1 free ports; returns the port. Stopped after the test."""
+    controllers: list[Controller] = []
+
+    def start(**options: object) -> int:
+        controller = Controller(Accepting(), hostname="127.0.0.1", port=free_port(), **options)
+        controller.start()
+        controllers.append(controller)
+        return controller.port
+
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A TCP server that accepts connections and never says a word; returns its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    listener.close()
+    for connection in accepted:
+        connection.close()
+
+
+def use_smtp(settings, port: int, **extra: object) -> None:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = port
+    for name, value in extra.items():
+        setattr(settings, name, value)
+
+
+def test_mail__smtp_ok(run_check, settings, smtp_server):
+    """An SMTP handshake with a live server reports OK."""
+    use_smtp(settings, smtp_server())
+    snapshot = run_check(Mail(timeout=5 * SECONDS))
+    assert (snapshot.status, snapshot.message) == (Status.OK, "OK")
+
+
+def test_mail__server_down(run_check, settings):
+    """Nothing listening on the SMTP port is Unavailable: connection refused, naming host and port."""
+    port = free_port()
+    use_smtp(settings, port)
+    snapshot = run_check(Mail(timeout=5 * SECONDS))
+    assert (snapshot.status, snapshot.message) == (
+        Status.ERROR,
+        f"Unavailable: SMTP server 127.0.0.1:{port}: connection refused",
+    )
+
+
+def test_mail__authentication_refused(run_check, settings, smtp_server):
+    """A server refusing the credentials is Unavailable with a hint at the settings, never the password."""
+    port = smtp_server(authenticator=refuse_everyone, auth_require_tls=False)
+    use_smtp(settings, port, EMAIL_HOST_USER="robot", EMAIL_HOST_PASSWORD="s3cret-pw-1234")
+    snapshot = run_check(Mail(timeout=5 * SECONDS))
+    assert (snapshot.status, snapshot.message) == (
+        Status.ERROR,
+        f"Unavailable: SMTP server 127.0.0.1:{port}: authentication refused (check EMAIL_HOST_USER/PASSWORD)",
+    )
+
+
+def test_mail__silent_server_times_out_within_timeout(run_check, settings, silent_server):
+    """A server that never greets fails after the check's own timeout with a clear message, well within budget."""
+    use_smtp(settings, silent_server)
+    snapshot = run_check(Mail(timeout=1 * SECONDS))
+    assert (snapshot.status, snapshot.message) == (
+        Status.ERROR,
+        f"Unavailable: SMTP server 127.0.0.1:{silent_server}: timed out after 1 s",
+    )
+    assert 0.9 <= snapshot.duration_seconds < 3, snapshot.duration_seconds
+
+
+# --------------------------------------------------------------------------- DNS
+
+
+class DNSResponder:
+    """A tiny UDP nameserver on 127.0.0.1: answers A for one name, NODATA for its other types, NXDOMAIN otherwise."""
+
+    def __init__(self, name: str, address: str) -> None:
+        self.name = dns.name.from_text(name)
+        self.address = address
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.settimeout(0.1)
+        self.port: int = self.socket.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                wire, peer = self.socket.recvfrom(4096)
+            except TimeoutError:
+                continue
+            query = dns.message.from_wire(wire)
+            response = dns.message.make_response(query)
+            question = query.question[0]
+            if question.name != self.name:
+                response.set_rcode(dns.rcode.NXDOMAIN)
+            elif question.rdtype == dns.rdatatype.A:
+                response.answer.append(dns.rrset.from_text(self.name, 60, "IN", "A", self.address))
+            self.socket.sendto(response.to_wire(), peer)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.socket.close()
+
+
+@pytest.fixture
+def nameserver() -> Iterator[dns.nameserver.Do53Nameserver]:
+    """A local nameserver that knows ``service.test.`` (A 192.0.2.7)."""
+    responder = DNSResponder("service.test.", "192.0.2.7")
+    yield dns.nameserver.Do53Nameserver("127.0.0.1", responder.port)
+    responder.stop()
+
+
+@pytest.fixture
+def mute_nameserver() -> Iterator[dns.nameserver.Do53Nameserver]:
+    """A UDP socket that takes queries and never answers."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    yield dns.nameserver.Do53Nameserver("127.0.0.1", sock.getsockname()[1])
+    sock.close()
+
+
+def test_dns__resolves_through_given_nameserver(run_check, nameserver):
+    """A name the nameserver answers for reports OK."""
+    snapshot = run_check(DNS(hostname="service.test", nameservers=[nameserver], timeout=2 * SECONDS))
+    assert (snapshot.status, snapshot.message) == (Status.OK, "OK")
+
+
+def test_dns__unknown_name(run_check, nameserver):
+    """NXDOMAIN is Unavailable: the hostname does not exist."""
+    snapshot = run_check(DNS(hostname="missing.test", nameservers=[nameserver], timeout=2 * SECONDS))
+    assert (snapshot.status, snapshot.message) == (
+        Status.ERROR,
+        "Unavailable: DNS resolution failed: hostname missing.test does not exist",
+    )
+
+
+def test_dns__no_record_of_that_type(run_check, nameserver):
+    """A name without a record of the asked type is Unavailable: no answer."""
+    check = DNS(hostname="service.test", nameservers=[nameserver], record_type="AAAA", timeout=2 * SECONDS)
+    snapshot = run_check(check)
+    assert (snapshot.status, snapshot.message) == (
+        Status.ERROR,
+        "Unavailable: DNS resolution failed: no answer for service.test",
+    )
+
+
+def test_dns__silent_nameserver_times_out(run_check, mute_nameserver):
+    """A nameserver that never answers fails with DNS's own timeout message, not the runner's, within ~timeout."""
+    snapshot = run_check(DNS(hostname="service.test", nameservers=[mute_nameserver], timeout=1 * SECONDS))
+    assert (snapshot.status, snapshot.message) == (
+        Status.ERROR,
+        "Unavailable: DNS resolution failed: timeout resolving service.test",
+    )
+    assert snapshot.duration_seconds < 3, snapshot.duration_seconds
+
+
+def test_dns__nameserver_as_text(run_check):
+    """Nameservers given as plain IP strings (DHC's usual form) are used instead of the system's."""
+    check = DNS(hostname="service.test", nameservers=["127.0.0.1"], timeout=1 * SECONDS)
+    snapshot = run_check(check)
+    # Nothing serves DNS on 127.0.0.1:53 here: refused or silent, it must be a DNS failure, never "Unknown Error".
+    assert snapshot.status is Status.ERROR
+    assert snapshot.message.startswith("Unavailable: DNS resolution failed: "), snapshot.message
+
+
+# --------------------------------------------------------------------------- names and identity
+
+
+@pytest.mark.parametrize(
+    ("check", "expected"),
+    [
+        (Cache(timeout=9 * SECONDS, key_prefix="p", poll_interval=7 * SECONDS), "Cache(alias='default')"),
+        (Database(alias="replica", poll_interval=7 * SECONDS), "Database(alias='replica')"),
+        (
+            DNS(hostname="example.org", timeout=9 * SECONDS, poll_interval=7 * SECONDS),
+            "DNS(hostname='example.org', nameservers=None, record_type='A')",
+        ),
+        (Mail(backend="x.Backend", timeout=9 * SECONDS, poll_interval=7 * SECONDS), "Mail(alias='default')"),
+        (Storage(poll_interval=7 * SECONDS), "Storage(alias='default')"),
+    ],
+    ids=lambda value: type(value).__name__ if not isinstance(value, str) else "",
+)
+def test_repr__hides_timeouts_and_intervals(check, expected):
+    """repr(), the check's public name, shows only what identifies the target; labels show the same fields."""
+    assert repr(check) == expected
+    shown = {field.name for field in dataclasses.fields(check) if field.repr and getattr(check, field.name) is not None}
+    assert set(check.labels) == {"check"} | shown
+    assert "poll_interval" not in check.labels and "timeout" not in check.labels
+
+
+def test_identity__hidden_arguments_change_the_key():
+    """Two checks with the same repr but different hidden arguments are stored under different keys."""
+    first, second = Cache(key_prefix="a"), Cache(key_prefix="b")
+    assert repr(first) == repr(second)
+    assert CheckSpec.of(first).key != CheckSpec.of(second).key
+    assert CheckSpec.of(Cache(key_prefix="a")).key == CheckSpec.of(first).key
+
+
+def test_identity__same_key_in_another_process():
+    """The same arguments give the same key in another interpreter (the poller writes, web workers read)."""
+    code = (
+        "import datetime, django; django.setup();"
+        "from health_check.checks import Cache; from health_check.endpoints import CheckSpec;"
+        "print(CheckSpec.of(Cache(alias='default', timeout=datetime.timedelta(seconds=3))).key)"
+    )
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.testapp.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environment, cwd=REPO, timeout=60, check=True
+    )
+    assert result.stdout.strip() == CheckSpec.of(Cache(alias="default", timeout=3 * SECONDS)).key
