@@ -143,7 +143,8 @@ class Disk(HealthCheck):
         except FileNotFoundError as error:
             raise ServiceUnavailable(f"Disk path {str(self.path)!r} does not exist") from error
         except OSError as error:
-            raise ServiceUnavailable(f"Disk path {str(self.path)!r}: {error.strerror}") from error
+            # strerror is None for errors psutil raises itself; never show "None".
+            raise ServiceUnavailable(f"Disk path {str(self.path)!r}: {error.strerror or error}") from error
         if self.max_disk_usage_percent and usage.percent >= self.max_disk_usage_percent:
             raise ServiceWarning(f"{usage.percent}{_NNBSP}% disk usage")
 
