@@ -44,6 +44,7 @@ class _Frame:
 
     second: int
     snapshots: tuple[Snapshot | None, ...]
+    config: dict[str, Any] | None  # the get_config() it was evaluated with: a settings change invalidates it
     report: Report
     rendered: dict[tuple[type[Renderer], str], bytes]
 
@@ -124,9 +125,9 @@ class HealthCheckView(View):
         snapshots = tuple(found.get(spec.key) for spec in specs)
         second = int(now.timestamp())
         frame = self._frame
-        if frame is not None and frame.second == second and frame.snapshots == snapshots:
-            return frame
         config = get_config()
+        if frame is not None and frame.second == second and frame.snapshots == snapshots and frame.config is config:
+            return frame
         stale_intervals = float(config["STALE_AFTER_INTERVALS"])
         readings = [
             evaluate(spec.name, snapshot, now, stale_intervals=stale_intervals, labels=spec.labels)
@@ -134,7 +135,7 @@ class HealthCheckView(View):
         ]
         readings += [_configuration_reading(error) for error in errors]
         report = Report(readings=tuple(readings), generated_at=now, warnings_as_errors=self._warnings_as_errors())
-        frame = self._frame = _Frame(second=second, snapshots=snapshots, report=report, rendered={})
+        frame = self._frame = _Frame(second=second, snapshots=snapshots, config=config, report=report, rendered={})
         return frame
 
     def _frame_without_store(
@@ -153,7 +154,7 @@ class HealthCheckView(View):
         ]
         readings += [_configuration_reading(error) for error in errors]
         report = Report(readings=tuple(readings), generated_at=now, warnings_as_errors=self._warnings_as_errors())
-        return _Frame(second=-1, snapshots=(), report=report, rendered={})
+        return _Frame(second=-1, snapshots=(), config=None, report=report, rendered={})
 
     def _warnings_as_errors(self) -> bool:
         if self.warnings_as_errors is not None:
@@ -183,12 +184,13 @@ class HealthCheckView(View):
         method = request.method
         if method not in _ALLOWED_METHODS:
             response = HttpResponseNotAllowed(_ALLOWED_METHODS)
-            response["Cache-Control"] = "no-store"
+            self._finish_headers(request, response, token)
             return response
         if method == "OPTIONS":
             response = HttpResponse(status=200)
             response["Allow"] = ", ".join(_ALLOWED_METHODS)
             response["Content-Length"] = "0"
+            self._finish_headers(request, response, token)  # never cacheable: only GET/HEAD answers are
             return response
         try:
             format_name = request.GET.get("format")
