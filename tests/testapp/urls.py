@@ -14,3 +14,8 @@ urlpatterns = [
     path("health/node/", HealthCheckView.as_view(checks=node_checks), name="health_check-node"),
     path("health/django/", HealthCheckView.as_view(checks=["health_check.Database", "health_check.Cache", "health_check.Storage"]), name="health_check-django"),
 ]
+
+# Always healthy once polled: live-server and command tests that need exit code 0 whatever the host load.
+urlpatterns.append(
+    path("health/steady/", HealthCheckView.as_view(checks=["tests.testapp.probes.Steady"]), name="health_check-steady")
+)

@@ -1,0 +1,16 @@
+"""Test settings for live servers and command subprocesses: a diskcache store shared between processes.
+
+Environment: ``HEALTH_SNAPSHOT_STORE_DIR`` (store directory, required), ``HEALTH_SNAPSHOT_AUTOSTART``
+("1" starts the poller in the server), ``HEALTH_SNAPSHOT_AUTH_TOKEN`` (bearer token, optional).
+"""
+
+import os
+
+from tests.testapp.settings import *  # noqa: F403
+
+HEALTH_CHECK = {
+    "STORE": "diskcache",
+    "STORE_LOCATION": os.environ["HEALTH_SNAPSHOT_STORE_DIR"],
+    "POLLER_AUTOSTART": os.environ.get("HEALTH_SNAPSHOT_AUTOSTART") == "1",
+    "AUTH_TOKEN": os.environ.get("HEALTH_SNAPSHOT_AUTH_TOKEN") or None,
+}

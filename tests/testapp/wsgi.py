@@ -1,0 +1,8 @@
+"""WSGI entry point of the test project (served by gunicorn in tests)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.testapp.settings")
+application = get_wsgi_application()
