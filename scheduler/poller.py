@@ -19,11 +19,26 @@ __all__ = ["Poller"]
 logger = logging.getLogger(__name__)
 _UTC = datetime.timezone.utc
 
-# APScheduler logs every job run at INFO; at a few seconds per check that drowns a log. Quiet it
-# unless the project configured that logger itself.
-for _name in ("apscheduler.executors.default", "apscheduler.scheduler"):
-    if logging.getLogger(_name).level == logging.NOTSET:
-        logging.getLogger(_name).setLevel(logging.WARNING)
+# APScheduler logs every job run at INFO, and warns at every tick that finds the previous run of a
+# job still going; at a few seconds per check that drowns a log, and the runner already reports slow
+# and hung checks once. Our scheduler gets its own logger and executor alias, so a project's own
+# APScheduler jobs keep their logging; ours is quiet unless the project configured these loggers.
+EXECUTOR = "health_check"
+scheduler_logger = logging.getLogger(f"{__name__}.apscheduler")
+_executor_logger = logging.getLogger(f"apscheduler.executors.{EXECUTOR}")
+for _quiet in (scheduler_logger, _executor_logger):
+    if _quiet.level == logging.NOTSET:
+        _quiet.setLevel(logging.WARNING)
+
+
+class _DropSkippedRuns(logging.Filter):
+    """Drops "skipped: maximum number of running instances reached": a run outlasting its interval."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in str(record.msg)
+
+
+scheduler_logger.addFilter(_DropSkippedRuns())
 
 
 class Poller:
@@ -41,9 +56,10 @@ class Poller:
         self.runner = runner
         self.jitter = max(0.0, jitter)
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=max(1, threads))},
+            executors={EXECUTOR: ThreadPoolExecutor(max_workers=max(1, threads))},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=_UTC,
+            logger=scheduler_logger,
         )
 
     def start(self) -> None:
@@ -56,6 +72,7 @@ class Poller:
                 IntervalTrigger(seconds=seconds, jitter=seconds * self.jitter or None, timezone=_UTC),
                 args=[spec],
                 id=spec.key,
+                executor=EXECUTOR,
                 name=spec.name[:200],
                 next_run_time=now + datetime.timedelta(seconds=random.uniform(0, min(1.0, seconds / 2))),
             )
