@@ -1,0 +1,312 @@
+"""Fixtures for the cookbook recipes: the example project under gunicorn, real proxies, recipe files.
+
+Every process is started on 127.0.0.1 on a free port with its files under ``tmp_path``, in its own
+process group, and stopped by the fixture's finalizer. The recipe files under ``docs/recipes/files``
+are the ones the documentation includes; tests render them by replacing exact strings (a port, a
+path, an interval) and fail when a string is no longer there, so the page and the test cannot drift.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from tests.conftest import REQUIRE_SERVICES, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_DIR = ROOT / "example_project"
+RECIPES = ROOT / "docs" / "recipes" / "files"
+PYTHON = sys.executable
+
+#: Settings of the sidecar variant: the example's own, with the poller in a separate process.
+SIDECAR_SETTINGS = "tests.integration.sidecar_settings"
+
+T = TypeVar("T")
+
+
+def require_binary(name: str) -> str:
+    """Path of a client program (haproxy, caddy, nginx); skip locally, fail in CI when it is missing."""
+    found = shutil.which(name) or next(
+        (str(p) for p in (Path("/usr/sbin") / name, Path("/usr/bin") / name) if p.exists()), None
+    )
+    if found:
+        return found
+    message = f"{name} is not installed"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message}; CI requires it: apt-get install -y {name} (see .ci/run)")
+    pytest.skip(f"{message}; install it to run this test: apt-get install -y {name}")
+
+
+def render(name: str, replacements: dict[str, str], *, prepend: str = "") -> str:
+    """The recipe file ``name`` with each exact string replaced; fails when the recipe lost one."""
+    text = (RECIPES / name).read_text()
+    for old, new in replacements.items():
+        if old not in text:
+            pytest.fail(f"docs/recipes/files/{name} no longer contains {old!r}: update the recipe or this test")
+        text = text.replace(old, new)
+    return prepend + text
+
+
+def wait_for(condition: Callable[[], T], *, timeout: float, what: str, interval: float = 0.1) -> T:
+    """Poll ``condition`` until it returns a truthy value; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not reached within {timeout:g} s")
+        time.sleep(interval)
+
+
+@dataclasses.dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+def http_get(url: str, *, headers: dict[str, str] | None = None, timeout: float = 5) -> Response:
+    """GET ``url``; HTTP error statuses are returned, not raised. Connection errors raise ``OSError``."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback test URL
+            return Response(response.status, dict(response.headers), response.read().decode())
+    except urllib.error.HTTPError as error:
+        return Response(error.code, dict(error.headers), error.read().decode())
+
+
+def try_get(url: str, **kwargs: Any) -> Response | None:
+    """``http_get``, or None while nothing answers (a server still starting)."""
+    try:
+        return http_get(url, **kwargs)
+    except OSError:
+        return None
+
+
+class Service:
+    """A subprocess in its own process group, its output in a log file; stopped by ``stop()``."""
+
+    def __init__(self, name: str, args: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> None:
+        self.name = name
+        self.log = log
+        self._log_file = log.open("wb")
+        self.process = subprocess.Popen(  # noqa: S603 - our own fixed arguments
+            args, cwd=cwd, env=env, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def assert_running(self) -> None:
+        if self.process.poll() is not None:
+            raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+
+    def signal(self, signum: int) -> None:
+        os.killpg(self.process.pid, signum)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.signal(signal.SIGCONT)  # a paused process cannot handle SIGTERM
+                self.signal(signal.SIGTERM)
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.process.wait(timeout=10)
+            except ProcessLookupError:
+                pass
+        self._log_file.close()
+
+
+@dataclasses.dataclass
+class ExampleSite:
+    """The example project served by gunicorn, and (sidecar variant) its separate poller."""
+
+    port: int
+    secret: str
+    env: dict[str, str]
+    tmp: Path
+    gunicorn: Service
+    poller: Service | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def node_path(self) -> str:
+        return f"/health/{self.secret}/node/"
+
+    def url(self, path: str) -> str:
+        return f"http://{self.address}{path}"
+
+    def node(self) -> Response:
+        """The node tier as plain text, straight from gunicorn."""
+        return http_get(self.url(self.node_path), headers={"Accept": "text/plain"})
+
+    def manage(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """``python manage.py <args>`` as a fresh process with this site's environment."""
+        return subprocess.run(  # noqa: S603 - our own fixed arguments
+            [PYTHON, "manage.py", *args], cwd=EXAMPLE_DIR, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+
+    def start_poller(self) -> Service:
+        """``manage.py health_check_poller`` as its own process: the Kubernetes sidecar of the recipes."""
+        self.poller = Service(
+            "health_check_poller",
+            [PYTHON, "manage.py", "health_check_poller"],
+            cwd=EXAMPLE_DIR,
+            env=self.env,
+            log=self.tmp / "poller.log",
+        )
+        return self.poller
+
+    def pause_poller(self) -> None:
+        """Freeze the poller (it keeps the election lock): snapshots age until they are stale."""
+        assert self.poller is not None, "this site's poller runs inside gunicorn; use the sidecar_site fixture"
+        self.poller.signal(signal.SIGSTOP)
+
+    def resume_poller(self) -> None:
+        assert self.poller is not None, "this site's poller runs inside gunicorn; use the sidecar_site fixture"
+        self.poller.signal(signal.SIGCONT)
+
+    def wait_node(self, status: int, *, timeout: float = 30) -> Response:
+        """Wait until the node tier answers ``status``; fails with the servers' logs otherwise."""
+
+        def reached() -> Response | None:
+            self.gunicorn.assert_running()
+            response = try_get(self.url(self.node_path), headers={"Accept": "text/plain"})
+            return response if response is not None and response.status == status else None
+
+        try:
+            return wait_for(reached, timeout=timeout, what=f"node tier answering {status}")
+        except AssertionError as error:
+            logs = self.gunicorn.log_tail()
+            if self.poller is not None:
+                logs += "\n--- poller ---\n" + self.poller.log_tail()
+            last = try_get(self.url(self.node_path), headers={"Accept": "text/plain"})
+            shown = f"{last.status} {last.body!r}" if last else "no answer"
+            raise AssertionError(f"{error}; last answer: {shown}\n{logs}") from None
+
+
+def example_env(tmp: Path, *, settings_module: str, secret: str) -> dict[str, str]:
+    """Environment of every example process: its data and snapshot store under ``tmp``, a random secret."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "PYTEST_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE=settings_module,
+        PYTHONPATH=os.pathsep.join([str(EXAMPLE_DIR), str(ROOT)]),
+        HEALTH_CHECK_SECRET=secret,
+        HEALTH_CHECK_STORE_LOCATION=str(tmp / "snapshots"),
+        EXAMPLE_DATA_DIR=str(tmp / "data"),
+        PYTHONUNBUFFERED="1",
+    )
+    (tmp / "data").mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def gunicorn_args(port: int, tmp: Path) -> list[str]:
+    args = [PYTHON, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--timeout", "30"]
+    from gunicorn.config import KNOWN_SETTINGS
+
+    if any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS):
+        args.append("--no-control-socket")  # gunicorn ≥ 25 opens one under ~/.gunicorn by default
+    return [*args, "example_project.wsgi:application"]
+
+
+@pytest.fixture
+def make_site(tmp_path: Path) -> Iterator[Callable[..., ExampleSite]]:
+    """Start the example under gunicorn; ``sidecar=True`` runs the poller as a separate process instead.
+
+    ``wait_healthy`` waits for the first poll (node tier 200). Everything started is stopped afterwards.
+    """
+    started: list[Service] = []
+    sites: list[ExampleSite] = []
+
+    def make(*, sidecar: bool = False, start_poller: bool = True, wait_healthy: bool = True) -> ExampleSite:
+        tmp = tmp_path / f"site{len(sites)}"
+        tmp.mkdir()
+        secret = secrets.token_urlsafe(12)
+        settings_module = SIDECAR_SETTINGS if sidecar else "example_project.settings"
+        env = example_env(tmp, settings_module=settings_module, secret=secret)
+        port = free_port()
+        gunicorn = Service("gunicorn", gunicorn_args(port, tmp), cwd=EXAMPLE_DIR, env=env, log=tmp / "gunicorn.log")
+        started.append(gunicorn)
+        site = ExampleSite(port=port, secret=secret, env=env, tmp=tmp, gunicorn=gunicorn)
+        sites.append(site)
+        if sidecar and start_poller:
+            started.append(site.start_poller())
+        if wait_healthy:
+            site.wait_node(200)
+        return site
+
+    yield make
+    for site in sites:
+        if site.poller is not None and site.poller not in started:
+            started.append(site.poller)
+    for service in reversed(started):
+        service.stop()
+
+
+@pytest.fixture
+def example_site(make_site: Callable[..., ExampleSite]) -> ExampleSite:
+    """The example project as shipped: gunicorn with the poller autostarted inside it, healthy."""
+    return make_site()
+
+
+@pytest.fixture
+def sidecar_site(make_site: Callable[..., ExampleSite]) -> ExampleSite:
+    """The example with its poller as a separate process the test can pause (staleness after ~10 s)."""
+    return make_site(sidecar=True)
+
+
+@pytest.fixture
+def start_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
+    """Start a client program (a proxy) as a ``Service``; stopped afterwards."""
+    started: list[Service] = []
+
+    def start(name: str, args: list[str], *, env: dict[str, str] | None = None) -> Service:
+        service = Service(name, args, cwd=tmp_path, env=env or dict(os.environ), log=tmp_path / f"{name}.log")
+        started.append(service)
+        return service
+
+    yield start
+    for service in reversed(started):
+        service.stop()
+
+
+def haproxy_stat(socket_path: Path) -> list[dict[str, str]]:
+    """``show stat`` from HAProxy's admin socket, one dict per proxy/server row."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        sock.connect(str(socket_path))
+        sock.sendall(b"show stat\n")
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    text = b"".join(chunks).decode().lstrip("# ")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def port_listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
