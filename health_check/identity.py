@@ -59,6 +59,10 @@ def _canonical(value: Any, depth: int = 0) -> str:
     text = repr(value)
     if _ADDRESS.search(text):
         kind = type(value)
+        if kind.__str__ is not object.__str__:
+            shown = str(value)  # e.g. a nameserver object whose str() is "127.0.0.1:5353"
+            if not _ADDRESS.search(shown):
+                return f"object({kind.__module__}.{kind.__qualname__}:{shown!r})"
         name = getattr(value, "main", None) or getattr(value, "name", None)  # e.g. a Celery app's name
         return f"object({kind.__module__}.{kind.__qualname__}:{name!r})"
     return text
