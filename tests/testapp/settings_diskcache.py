@@ -4,6 +4,7 @@ Environment: ``HEALTH_SNAPSHOT_STORE_DIR`` (store directory, required), ``HEALTH
 ("1" starts the poller in the server), ``HEALTH_SNAPSHOT_AUTH_TOKEN`` (bearer token, optional).
 """
 
+import datetime
 import os
 
 from tests.testapp.settings import *  # noqa: F403
@@ -13,4 +14,6 @@ HEALTH_CHECK = {
     "STORE_LOCATION": os.environ["HEALTH_SNAPSHOT_STORE_DIR"],
     "POLLER_AUTOSTART": os.environ.get("HEALTH_SNAPSHOT_AUTOSTART") == "1",
     "AUTH_TOKEN": os.environ.get("HEALTH_SNAPSHOT_AUTH_TOKEN") or None,
+    # Election tests kill and stop pollers: a short retry makes takeovers quick.
+    "ELECTION_RETRY": datetime.timedelta(seconds=0.2),
 }

@@ -1,0 +1,152 @@
+"""Process helpers for election and autostart tests: subprocesses that are always stopped, lock holders."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Child:
+    """A subprocess whose combined output goes to a temporary file (no pipe to fill up)."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.argv = argv
+        self._log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.pid = self.process.pid
+
+    @property
+    def output(self) -> str:
+        if self._log.closed:
+            return self._final_output
+        self._log.seek(0)
+        return self._log.read().decode("utf-8", "replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def signal(self, signum: int) -> None:
+        if self.alive():
+            self.process.send_signal(signum)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        if not self._log.closed:
+            self._final_output = self.output
+            self._log.close()
+
+
+@pytest.fixture
+def spawn(tmp_path) -> Iterator[Callable[..., Child]]:
+    """Start subprocesses from the repository root with the diskcache test settings; all stopped afterwards.
+
+    The store directory is ``tmp_path / "store"``; keyword arguments become environment variables.
+    """
+    children: list[Child] = []
+
+    def start(*argv: str, **env: str) -> Child:
+        environment = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "DJANGO_SETTINGS_MODULE": "tests.testapp.settings_diskcache",
+            "HEALTH_SNAPSHOT_STORE_DIR": str(tmp_path / "store"),
+            "HEALTH_SNAPSHOT_AUTOSTART": "0",
+            **env,
+        }
+        environment.pop("PYTEST_CURRENT_TEST", None)
+        child = Child([sys.executable, *argv], environment)
+        children.append(child)
+        return child
+
+    yield start
+    for child in children:
+        child.stop()
+
+
+def wait_for(condition: Callable[[], object], timeout: float, step: float = 0.05) -> object:
+    """Poll ``condition`` until it returns something truthy (returned) or ``timeout`` passes (None)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value or None
+        time.sleep(step)
+
+
+def flock_holders(path: Path) -> set[int]:
+    """Pids holding an ``flock`` on ``path``, from /proc/locks (the pid that placed each lock)."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return set()
+    device = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    holders = set()
+    with open("/proc/locks") as locks:
+        for line in locks:
+            fields = line.split()
+            if "->" in fields:
+                continue  # a waiter, not a holder
+            if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == device:
+                holders.add(int(fields[4]))
+    return holders
+
+
+def lock_file_pid(path: Path) -> int | None:
+    """The pid the election winner wrote into the lock file, if any yet."""
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def fds_open_on(path: Path, pid: int) -> list[str]:
+    """Descriptors of process ``pid`` open on ``path`` (from /proc/<pid>/fd links)."""
+    found = []
+    directory = f"/proc/{pid}/fd"
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return found
+    for name in names:
+        try:
+            if os.readlink(os.path.join(directory, name)) == str(path):
+                found.append(name)
+        except OSError:
+            continue
+    return found
+
+
+def children_of(pid: int) -> set[int]:
+    """Direct child pids of ``pid`` (Linux /proc)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(entry))
+    return found
+
+
+needs_proc = pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="needs Linux /proc/locks")
