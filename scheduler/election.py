@@ -36,7 +36,6 @@ class Election:
         self.poller: Poller | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
 
     @property
     def leading(self) -> bool:
@@ -70,6 +69,11 @@ class Election:
     def stop(self) -> None:
         """Stop the poller and give the lock up, so another process takes over at once."""
         self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            # The campaign may be inside acquire() or make_poller(): let it finish first, or it
+            # could take the lock (or start a poller) again after we released it.
+            thread.join(timeout=10)
         if self.poller is not None:
             self.poller.shutdown()
             self.poller = None
