@@ -2,7 +2,8 @@
 
 Ids are stable and documented (docs/reference/system-checks.md):
 
-- ``health_check.E001``: ``HEALTH_CHECK_AUTH_TOKEN`` (or ``HEALTH_CHECK["AUTH_TOKEN"]``) is not a non-empty string.
+- ``health_check.E001``: ``HEALTH_CHECK_AUTH_TOKEN`` is set but is not a non-empty string (a bad
+  ``HEALTH_CHECK["AUTH_TOKEN"]`` is an E003 like any other ``HEALTH_CHECK`` value).
 - ``health_check.E002``: a ``checks=`` entry of an endpoint cannot be imported or built.
 - ``health_check.E003``: a ``HEALTH_CHECK`` value has the wrong type or range.
 - ``health_check.E004``: the snapshot store cannot be opened.
@@ -85,7 +86,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 )
             )
         elif key not in DEFAULTS:
-            close = difflib.get_close_matches(str(key), DEFAULTS, n=1)
+            close = difflib.get_close_matches(str(key).upper(), DEFAULTS, n=1)  # keys are upper case
             messages.append(
                 Warning(
                     f'HEALTH_CHECK["{key}"] is not a known setting and is ignored.',
@@ -109,7 +110,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         messages.append(
             Error(
                 f'HEALTH_CHECK["STORE"] is {store!r}, which is not a store.',
-                hint=f'Use "diskcache" (one host, the default), "memory" (one process, tests) or a dotted path.',
+                hint='Use "diskcache" (one host, the default), "memory" (one process, tests) or a dotted path.',
                 id="health_check.E003",
             )
         )
@@ -121,7 +122,7 @@ def check_store(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """The configured store opens (its directory exists or can be made, and is writable)."""
     from health_check.store import StoreError, get_store
 
-    if any(message.level >= Error.level for message in check_settings()):
+    if any(message.is_serious() for message in check_settings()):
         return []  # the settings error says it better
     try:
         get_store()
