@@ -1,0 +1,119 @@
+"""RabbitMQ: open an AMQP connection and a channel with kombu, then close both.
+
+The URL usually carries a password, so it never appears anywhere: the check's name and labels are
+built from its scheme, host and port only, messages name the host and the vhost, and nothing here logs
+the URL (kombu masks it in its own reprs, and py-amqp logs the handshake at DEBUG only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import socket
+from typing import ClassVar
+from urllib.parse import unquote, urlsplit
+
+try:
+    import amqp.exceptions
+    import kombu
+    import kombu.exceptions
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        'health_check.contrib.rabbitmq needs kombu: pip install "django-health-snapshot[rabbitmq]"'
+    ) from error
+
+from health_check.base import HealthCheck
+from health_check.exceptions import ServiceUnavailable
+
+__all__ = ["RabbitMQ"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class RabbitMQ(HealthCheck):
+    """Connect to a RabbitMQ broker, open a channel and close the connection.
+
+    Args:
+        amqp_url: ``amqp://user:password@host:5672/vhost`` (kombu syntax; ``//`` is the default vhost ``/``).
+            Never shown: the check is named by scheme, host and port.
+        timeout: Bound of the TCP connect and of the AMQP handshake, and the run budget.
+    """
+
+    default_poll_interval: ClassVar[datetime.timedelta] = datetime.timedelta(seconds=15)
+
+    amqp_url: str = dataclasses.field(repr=False)
+    timeout: datetime.timedelta = dataclasses.field(default=datetime.timedelta(seconds=5), repr=False)
+
+    def _parts(self) -> dict[str, str | int]:
+        """scheme, host and port of the URL; empty parts are left out, as django-health-check does."""
+        try:
+            parsed = urlsplit(self.amqp_url)
+            parts: dict[str, str | int | None] = {"scheme": parsed.scheme, "host": parsed.hostname, "port": parsed.port}
+        except ValueError:  # a malformed port: name nothing rather than fail every output
+            return {}
+        if not parts["host"]:
+            return {}
+        return {key: value for key, value in parts.items() if value}
+
+    def _where(self) -> str:
+        parts = self._parts()
+        host = parts.get("host", "?")
+        port = parts.get("port") or (5671 if parts.get("scheme") == "amqps" else 5672)
+        try:
+            path = urlsplit(self.amqp_url).path
+        except ValueError:
+            path = ""
+        # kombu reads the path after the first "/" as the vhost; empty means "/".
+        vhost = unquote(path[1:]) if len(path) > 1 else "/"
+        return f"RabbitMQ at {host}:{port} (vhost {vhost!r})"
+
+    def __repr__(self) -> str:
+        return f"RabbitMQ({', '.join(f'{key}={value!r}' for key, value in self._parts().items())})"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return super().labels | {key: str(value) for key, value in self._parts().items()}
+
+    def run(self) -> None:
+        seconds = self.timeout.total_seconds()
+        connection = kombu.Connection(self.amqp_url, connect_timeout=seconds, heartbeat=0)
+        try:
+            # max_retries=0: one attempt per run; the poller retries on its own schedule.
+            connection.ensure_connection(max_retries=0, timeout=seconds)
+            channel = connection.channel()
+            channel.close()
+        except amqp.exceptions.AccessRefused as error:
+            raise ServiceUnavailable(
+                f"{self._where()}: Authentication error: the broker refused the user name or password"
+            ) from error
+        except amqp.exceptions.NotAllowed as error:
+            raise ServiceUnavailable(
+                f"{self._where()}: vhost not found or not allowed for this user "
+                "(create it, or grant the user access with rabbitmqctl set_permissions)"
+            ) from error
+        except amqp.exceptions.AMQPError as error:
+            reply = getattr(error, "reply_text", "") or type(error).__name__
+            raise ServiceUnavailable(f"{self._where()}: the broker closed the connection: {reply[:200]}") from error
+        except (kombu.exceptions.OperationalError, OSError) as error:
+            raise ServiceUnavailable(f"Unable to connect to {self._where()}: {self._reason(error)}") from error
+        finally:
+            try:
+                connection.release()
+            except Exception:
+                logger.debug("Closing the RabbitMQ connection failed", exc_info=True)
+
+    def _reason(self, error: BaseException) -> str:
+        """Why the connection failed, from kombu's wrapped error, in words that hold no URL."""
+        original = error.__cause__ or error.__context__ or error
+        text = str(error)
+        if isinstance(original, ConnectionRefusedError) or "Connection refused" in text:
+            return "Connection was refused."
+        if isinstance(original, (socket.timeout, TimeoutError)) or "timed out" in text:
+            return f"timed out after {self.timeout.total_seconds():g} s (no AMQP handshake)"
+        if isinstance(original, socket.gaierror) or "Name or service not known" in text:
+            return "the host name does not resolve"
+        if isinstance(original, OSError) and original.strerror:
+            return original.strerror
+        return "IOError"
