@@ -32,7 +32,10 @@ class HealthCheck(abc.ABC):
 
     #: Wall-clock budget of one run. A class attribute, not a field, so that it does not become every
     #: check's first parameter; checks that let users change it declare their own ``timeout`` field.
-    timeout: ClassVar[datetime.timedelta] = datetime.timedelta(seconds=5)
+    #: Deliberately unannotated: a ``ClassVar`` annotation would still sit in ``__dataclass_fields__``,
+    #: and a subclass's ``timeout`` field would inherit its first position (``Cache("default")`` would
+    #: set the timeout, not the alias as in django-health-check).
+    timeout = datetime.timedelta(seconds=5)
 
     #: How often the poller runs the check unless ``poll_interval=`` says otherwise.
     default_poll_interval: ClassVar[datetime.timedelta] = datetime.timedelta(seconds=10)
