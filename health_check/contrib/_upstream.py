@@ -1,0 +1,427 @@
+"""One polite HTTP fetcher for every upstream status check (Statuspage APIs, RSS/Atom feeds).
+
+Provider status pages are somebody else's servers: we ask rarely, say who we are, reuse what we
+already know (conditional requests), stop asking when told to (429 + ``Retry-After``) or when the
+provider keeps failing (exponential backoff with jitter), and never let a hostile or broken answer
+cost more than a bounded amount of time and memory. Every failure becomes one line that names the
+URL and what was wrong, raised as a ``HealthCheckError`` the runner turns into a snapshot.
+
+The state (validators, last parsed document, backoff) lives on the check instance: the poller reuses
+one instance per check for the life of the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import email.utils
+import logging
+import random
+import re
+import threading
+import zlib
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+import httpx
+
+from health_check._version import __version__
+from health_check.base import HealthCheck
+from health_check.exceptions import HealthCheckError, ServiceReturnedUnexpectedResult, ServiceUnavailable
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "USER_AGENT",
+    "Fetcher",
+    "UpstreamCheck",
+    "html_title",
+    "isoformat",
+    "utcnow",
+]
+
+logger = logging.getLogger(__name__)
+UTC = datetime.timezone.utc
+T = TypeVar("T")
+
+#: Sent with every request so providers can tell who polls them and find the project.
+USER_AGENT = f"django-health-snapshot/{__version__} (+health check)"
+#: Largest decoded body we read; anything longer is cut and reported, never parsed.
+DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+#: Redirects followed before giving up (a status page that moved once or twice is normal; a loop is not).
+MAX_REDIRECTS = 3
+#: Longest ``Retry-After`` we honour: a bogus value must not silence a check for ever.
+MAX_RETRY_AFTER = datetime.timedelta(hours=6)
+#: Longest pause between attempts while a provider keeps failing.
+MAX_BACKOFF = datetime.timedelta(minutes=30)
+
+_CHUNK = 64 * 1024
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+
+
+def utcnow() -> datetime.datetime:
+    """The default clock of upstream checks (aware, UTC)."""
+    return datetime.datetime.now(UTC)
+
+
+def isoformat(moment: datetime.datetime | None) -> str | None:
+    """``2025-03-12T14:00:00Z``: the form kept in snapshot details and shown in messages."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def html_title(body: bytes) -> str | None:
+    """The ``<title>`` of an HTML page, to say *which* page a provider served instead of data."""
+    match = _TITLE.search(body[:_CHUNK])
+    if not match:
+        return None
+    title = " ".join(match.group(1).decode("utf-8", "replace").split())
+    return title[:80] or None
+
+
+def _describe_size(size: int) -> str:
+    if size % (1024 * 1024) == 0:
+        return f"{size // (1024 * 1024)} MB"
+    return f"{size} bytes"
+
+
+class _Decoder:
+    """Undo ``Content-Encoding`` ourselves so a gzip bomb is cut after ``limit`` decoded bytes.
+
+    httpx decodes a whole network chunk at once, and 64 KB of gzip can expand to 64 MB before any
+    count is taken; ``zlib``'s ``max_length`` bounds every step instead.
+    """
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        encoding = encoding.strip().lower()
+        if encoding in ("", "identity"):
+            self.inflater = None
+        elif encoding in ("gzip", "x-gzip"):
+            self.inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self.inflater = zlib.decompressobj()
+        else:
+            raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+
+    def feed(self, data: bytes) -> bytes:
+        """Decoded bytes of ``data``; raises ``OverflowError`` once more than ``limit`` bytes came out."""
+        if self.inflater is None:
+            out = data
+        else:
+            parts = [self.inflater.decompress(data, self.limit - self.size + 1)]
+            while self.inflater.unconsumed_tail and self.size + sum(map(len, parts)) <= self.limit:
+                parts.append(self.inflater.decompress(self.inflater.unconsumed_tail, self.limit - self.size + 1))
+            out = b"".join(parts)
+        self.size += len(out)
+        if self.size > self.limit:
+            raise OverflowError
+        return out
+
+
+@dataclasses.dataclass
+class _Download:
+    status_code: int
+    body: bytes
+    content_type: str
+    headers: httpx.Headers
+    url: str
+
+
+class Fetcher:
+    """Fetches one URL politely and keeps what it learnt between runs of the same check.
+
+    Args:
+        user_agent: The ``User-Agent`` header.
+        max_bytes: Largest decoded body read before the response is cut and reported.
+        max_redirects: Redirects followed before giving up.
+        connect_timeout: Budget for opening the connection (capped by the run's total timeout).
+        transport: An httpx transport for tests; ``None`` uses httpx's own, which honours
+            ``HTTPS_PROXY``/``NO_PROXY`` and ``SSL_CERT_FILE`` (``trust_env``).
+    """
+
+    def __init__(
+        self,
+        *,
+        user_agent: str = USER_AGENT,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_redirects: int = MAX_REDIRECTS,
+        connect_timeout: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.user_agent = user_agent
+        self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
+        self.connect_timeout = connect_timeout
+        self.transport = transport
+        self.etag: str | None = None
+        self.last_modified: str | None = None
+        self.document: Any = None
+        self.failures = 0
+        self.not_before: datetime.datetime | None = None
+        self.last_error: HealthCheckError | None = None
+        self._now = utcnow()
+        self._lock = threading.Lock()
+
+    def get(
+        self,
+        url: str,
+        parse: Callable[[bytes, str, str], T],
+        *,
+        now: datetime.datetime,
+        timeout: float,
+        interval: datetime.timedelta,
+    ) -> T:
+        """The parsed document at ``url``: fetched now, or kept from the last run on ``304 Not Modified``.
+
+        Raises ``ServiceUnavailable`` (unreachable, timed out, HTTP error, rate limited, backing off)
+        or ``ServiceReturnedUnexpectedResult`` (a body that is not what ``parse`` expects). While
+        rate limited or backing off, no request is made and the last error is raised again.
+        """
+        with self._lock:
+            self._now = now
+            if self.not_before is not None and now < self.not_before:
+                raise self._waiting()
+            try:
+                document = _run(self._fetch(url, parse, timeout))
+            except HealthCheckError as error:
+                self._failed(error, now, interval)
+                raise
+            self.failures = 0
+            self.not_before = None
+            self.last_error = None
+            return document
+
+    def _waiting(self) -> HealthCheckError:
+        error = self.last_error or ServiceUnavailable("waiting before the next request")
+        if "rate limited" in error.message:
+            return error
+        return type(error)(f"{error.message}; next attempt after {isoformat(self.not_before)}", details=error.details)
+
+    def _failed(self, error: HealthCheckError, now: datetime.datetime, interval: datetime.timedelta) -> None:
+        self.failures += 1
+        self.last_error = error
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            self.not_before = now + retry_after
+            return
+        # Exponential backoff from the poll interval, full jitter on the upper half: the first failure
+        # retries at the next poll, later ones skip polls, never pausing longer than MAX_BACKOFF.
+        delay = min(MAX_BACKOFF, interval * 2 ** (self.failures - 1))
+        self.not_before = now + delay * random.uniform(0.5, 1.0) if self.failures > 1 else None
+
+    async def _fetch(self, url: str, parse: Callable[[bytes, str, str], T], timeout: float) -> T:
+        headers = {"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate"}
+        if self.document is not None:
+            if self.etag:
+                headers["If-None-Match"] = self.etag
+            if self.last_modified:
+                headers["If-Modified-Since"] = self.last_modified
+        download = await self._download(url, headers, timeout)
+        if download.status_code == 304:
+            if self.document is None:
+                raise ServiceReturnedUnexpectedResult(f"{url}: answered 304 Not Modified to an unconditional request")
+            return self.document
+        document = parse(download.body, download.content_type, url)
+        self.document = document
+        self.etag = download.headers.get("etag")
+        self.last_modified = download.headers.get("last-modified")
+        return document
+
+    async def _download(self, url: str, headers: dict[str, str], timeout: float) -> _Download:
+        limits = httpx.Timeout(timeout, connect=min(self.connect_timeout, timeout))
+        try:
+            async with (
+                asyncio.timeout(timeout),
+                httpx.AsyncClient(
+                    transport=self.transport,
+                    timeout=limits,
+                    follow_redirects=True,
+                    max_redirects=self.max_redirects,
+                    trust_env=True,
+                ) as client,
+                client.stream("GET", url, headers=headers) as response,
+            ):
+                return await self._read(url, response)
+        except TimeoutError as error:
+            raise ServiceUnavailable(f"{url}: timed out after {timeout:g} s") from error
+        except httpx.ConnectTimeout as error:
+            raise ServiceUnavailable(f"{url}: could not connect within {limits.connect:g} s") from error
+        except httpx.TimeoutException as error:
+            raise ServiceUnavailable(f"{url}: timed out after {timeout:g} s") from error
+        except httpx.TooManyRedirects as error:
+            raise ServiceUnavailable(f"{url}: more than {self.max_redirects} redirects (a redirect loop?)") from error
+        except httpx.ConnectError as error:
+            raise ServiceUnavailable(f"{url}: cannot connect ({_reason(error)})") from error
+        except httpx.ProxyError as error:
+            raise ServiceUnavailable(f"{url}: the proxy refused the request ({_reason(error)})") from error
+        except httpx.RemoteProtocolError as error:
+            raise ServiceUnavailable(f"{url}: connection broken ({_reason(error)})") from error
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
+            raise ServiceUnavailable(f"{url}: request failed ({_reason(error)})") from error
+
+    async def _read(self, url: str, response: httpx.Response) -> _Download:
+        status = response.status_code
+        if status == 429:
+            raise self._rate_limited(url, response)
+        if status not in (200, 304):
+            reason = f" {response.reason_phrase}" if response.reason_phrase else ""
+            raise ServiceUnavailable(f"{url}: HTTP {status}{reason}")
+        body = b""
+        if status == 200:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                raise self._too_big(url)
+            try:
+                decoder = _Decoder(response.headers.get("content-encoding", ""), self.max_bytes)
+            except ValueError as error:
+                raise ServiceReturnedUnexpectedResult(f"{url}: {error}") from error
+            chunks = []
+            try:
+                async for chunk in response.aiter_raw(_CHUNK):
+                    chunks.append(decoder.feed(chunk))
+            except OverflowError:
+                raise self._too_big(url) from None
+            except zlib.error as error:
+                raise ServiceReturnedUnexpectedResult(f"{url}: corrupt compressed body ({error})") from error
+            body = b"".join(chunks)
+        return _Download(
+            status_code=status,
+            body=body,
+            content_type=response.headers.get("content-type", ""),
+            headers=response.headers,
+            url=str(response.url),
+        )
+
+    def _too_big(self, url: str) -> ServiceReturnedUnexpectedResult:
+        return ServiceReturnedUnexpectedResult(f"response from {url} exceeds {_describe_size(self.max_bytes)}; not parsed")
+
+    def _rate_limited(self, url: str, response: httpx.Response) -> ServiceUnavailable:
+        # RFC 9110 §10.2.3: Retry-After is delay-seconds or an HTTP-date.
+        value = response.headers.get("retry-after", "").strip()
+        delay: datetime.timedelta | None = None
+        if value.isdigit():
+            delay = datetime.timedelta(seconds=int(value))
+        elif value:
+            try:
+                moment = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                moment = None
+            if moment is not None and moment.tzinfo is not None:
+                delay = max(moment - self._now, datetime.timedelta(0))
+        if delay is None:
+            error = ServiceUnavailable(f"{url}: rate limited (HTTP 429 without Retry-After); backing off")
+            return error
+        delay = min(delay, MAX_RETRY_AFTER)
+        error = _RateLimited(f"{url}: rate limited (HTTP 429)", delay)
+        return error
+
+
+class _RateLimited(ServiceUnavailable):
+    """A 429 with a usable ``Retry-After``: the fetcher waits ``retry_after`` before asking again."""
+
+    def __init__(self, message: str, retry_after: datetime.timedelta) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.base_message = message
+
+    def until(self, moment: datetime.datetime) -> None:
+        self.message = f"{self.base_message} until {isoformat(moment)}"
+        self.args = (self.message,)
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:200]
+
+
+def _run(coroutine: Any) -> Any:
+    """Run ``coroutine`` to completion from sync code, even if this thread already runs a loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    result: list[Any] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(coroutine))
+        except BaseException as error:  # noqa: BLE001 - handed back to the caller's thread
+            failure.append(error)
+
+    thread = threading.Thread(target=target, name="health-check upstream fetch", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+@dataclasses.dataclass
+class UpstreamCheck(HealthCheck):
+    """Base of checks that read a provider's status over HTTP, polled every few minutes.
+
+    Subclasses say where to look (``source_url``), how to read the body (``parse``) and what it means
+    (``judge``, which raises or returns the snapshot details).
+
+    Args:
+        clock: Returns "now" (aware); tests pass a frozen one. Hidden from ``repr``.
+        transport: An ``httpx.AsyncBaseTransport`` to use instead of the network (tests). Hidden.
+        max_bytes: Largest decoded response body accepted (5 MB). Hidden.
+    """
+
+    #: Provider pages change on a scale of minutes and ask clients not to poll them hard.
+    default_poll_interval: ClassVar[datetime.timedelta] = datetime.timedelta(minutes=5)
+
+    clock: Callable[[], datetime.datetime] = dataclasses.field(default=utcnow, repr=False, compare=False, kw_only=True)
+    transport: httpx.AsyncBaseTransport | None = dataclasses.field(
+        default=None, repr=False, compare=False, kw_only=True
+    )
+    max_bytes: int = dataclasses.field(default=DEFAULT_MAX_BYTES, repr=False, kw_only=True)
+
+    _fetchers_guard: ClassVar[threading.Lock] = threading.Lock()
+
+    @property
+    def source_url(self) -> str:
+        """The URL this check fetches."""
+        raise NotImplementedError
+
+    def parse(self, body: bytes, content_type: str, url: str) -> Any:
+        """Turn a 200 body into a document; raise ``ServiceReturnedUnexpectedResult`` naming ``url``."""
+        raise NotImplementedError
+
+    def judge(self, document: Any, now: datetime.datetime) -> dict[str, Any]:
+        """Raise a ``HealthCheckError`` for trouble upstream; return the snapshot details when healthy."""
+        raise NotImplementedError
+
+    @property
+    def fetcher(self) -> Fetcher:
+        """This instance's fetcher, created on first use and kept for the life of the instance."""
+        fetcher = self.__dict__.get("_fetcher")
+        if fetcher is None:
+            with self._fetchers_guard:
+                fetcher = self.__dict__.get("_fetcher")
+                if fetcher is None:
+                    fetcher = Fetcher(max_bytes=self.max_bytes, transport=self.transport)
+                    self.__dict__["_fetcher"] = fetcher
+        return fetcher
+
+    def run(self) -> dict[str, Any]:
+        now = self.clock()
+        url = self.source_url
+        try:
+            document = self.fetcher.get(
+                url,
+                self.parse,
+                now=now,
+                timeout=self.timeout_budget.total_seconds(),
+                interval=self.schedule_interval,
+            )
+        except _RateLimited as error:
+            if self.fetcher.not_before is not None:
+                error.until(self.fetcher.not_before)
+            raise
+        return self.judge(document, now)

@@ -1,0 +1,572 @@
+"""Provider status from Atlassian Statuspage pages (``/api/v2/summary.json``).
+
+Same classes, arguments and defaults as django-health-check 4.x. The verdict is the worst of the open
+incidents touching the watched component (or its group's children), the watched component's own
+status, maintenance in progress, and the page's overall indicator when no component is named.
+incident.io pages that copy the Statuspage API (``null`` lists, missing keys) read the same way.
+
+Polled every 5 minutes by default (``poll_interval=`` changes it); one request per poll, conditional
+when the page sends validators. Point ``base_url=`` at a mirror to test or to run offline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from health_check.contrib._upstream import UpstreamCheck, html_title, isoformat
+from health_check.exceptions import ServiceReturnedUnexpectedResult, ServiceUnavailable, StatusPageWarning
+
+__all__ = [
+    "AtlassianStatusPage",
+    "CircleCI",
+    "Cloudflare",
+    "DigitalOcean",
+    "Discord",
+    "Docker",
+    "FlyIo",
+    "GitHub",
+    "Netlify",
+    "Npm",
+    "PlatformSh",
+    "PyPI",
+    "Render",
+    "Sentry",
+    "Twilio",
+    "Vercel",
+]
+
+_TEN_SECONDS = datetime.timedelta(seconds=10)
+#: Incidents kept in a snapshot's details (the feed needs them; the store needs them bounded).
+MAX_INCIDENTS = 20
+
+WARNING, ERROR = 1, 2
+
+#: Component statuses (Statuspage API v2) and what each one means for the check.
+COMPONENT_STATUSES: Mapping[str, tuple[int, str]] = {
+    "operational": (0, "operational"),
+    "degraded_performance": (WARNING, "degraded performance"),
+    "partial_outage": (ERROR, "partial outage"),
+    "major_outage": (ERROR, "major outage"),
+    "under_maintenance": (WARNING, "under maintenance"),
+}
+#: Page indicators, used when no component is named.
+INDICATORS: Mapping[str, int] = {"none": 0, "minor": WARNING, "major": ERROR, "critical": ERROR, "maintenance": WARNING}
+#: Incident impacts: minor trouble warns, a major or critical incident fails.
+IMPACTS: Mapping[str, int] = {"none": WARNING, "minor": WARNING, "maintenance": WARNING, "major": ERROR, "critical": ERROR}
+#: Incident statuses that end an incident; anything else (even unknown ones) is open.
+CLOSED = frozenset({"resolved", "postmortem", "completed"})
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def parse_time(value: Any, now: datetime.datetime) -> datetime.datetime | None:
+    """An aware time from a Statuspage timestamp; ``None`` when unreadable or more than a day ahead.
+
+    Naive values are read as UTC. A date far in the future is a typo or clock skew, and must not
+    become the newest update of an incident.
+    """
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    if moment > now + datetime.timedelta(days=1):
+        return None
+    return moment
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__
+    )
+
+
+def _objects(data: Mapping[str, Any], key: str, url: str) -> list[Mapping[str, Any]]:
+    """``data[key]`` as a list of objects; missing or null is empty (incident.io), anything else is an error."""
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ServiceReturnedUnexpectedResult(f"{url}: {key!r} is {_kind(value)}, expected a list")
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise ServiceReturnedUnexpectedResult(f"{url}: {key}[{index}] is {_kind(item)}, expected an object")
+    return value
+
+
+def parse_summary(body: bytes, content_type: str, url: str) -> dict[str, Any]:
+    """Read a ``summary.json`` body; raise ``ServiceReturnedUnexpectedResult`` saying what is wrong."""
+    if not body.strip():
+        raise ServiceReturnedUnexpectedResult(f"{url}: empty response body, expected JSON")
+    if body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        title = html_title(body)
+        page = f'an HTML page ("{title}")' if title else "HTML or XML"
+        raise ServiceReturnedUnexpectedResult(
+            f"{url}: returned {page} instead of JSON (a bot check, login or maintenance page?)"
+        )
+    try:
+        data = json.loads(body)  # bytes: json detects UTF-8/16/32 and accepts a UTF-8 BOM
+    except UnicodeDecodeError as error:
+        raise ServiceReturnedUnexpectedResult(f"{url}: response is not UTF-8 JSON ({error.reason})") from error
+    except json.JSONDecodeError as error:
+        cut = error.msg.startswith("Unterminated") or error.pos >= len(body.rstrip()) - 1
+        raise ServiceReturnedUnexpectedResult(
+            f"{url}: invalid JSON{' (cut off?)' if cut else ''}: {error.msg} (line {error.lineno}, column {error.colno})"
+        ) from error
+    if not isinstance(data, dict):
+        raise ServiceReturnedUnexpectedResult(f"{url}: the JSON is {_kind(data)}, expected an object")
+    for key in ("components", "incidents", "scheduled_maintenances"):
+        _objects(data, key, url)
+    status = data.get("status")
+    if status is not None and not isinstance(status, dict):
+        raise ServiceReturnedUnexpectedResult(f"{url}: 'status' is {_kind(status)}, expected an object")
+    if isinstance(status, dict) and not isinstance(status.get("indicator"), (str, type(None))):
+        raise ServiceReturnedUnexpectedResult(
+            f"{url}: 'status.indicator' is {_kind(status['indicator'])}, expected a string"
+        )
+    return data
+
+
+@dataclasses.dataclass
+class AtlassianStatusPage(UpstreamCheck):
+    """Base of checks that read an Atlassian Statuspage (or a compatible incident.io page).
+
+    A provider is a subclass with a default ``base_url`` and the ``timeout``/``component`` fields::
+
+        @dataclasses.dataclass
+        class Linear(AtlassianStatusPage):
+            timeout: datetime.timedelta = dataclasses.field(default=datetime.timedelta(seconds=10), repr=False)
+            component: str = ""
+            base_url: str = dataclasses.field(default="https://linearstatus.com", repr=False, kw_only=True)
+
+    Args:
+        base_url: The status page's root (``https://www.githubstatus.com``); pass a mirror's URL to
+            test or run offline. Keyword only, hidden from ``repr``.
+    """
+
+    # Class attributes, not fields: each provider declares them as fields in django-health-check's order.
+    timeout = _TEN_SECONDS  # type: ignore[assignment]
+    component = ""
+    base_url: str | None = dataclasses.field(default=None, repr=False, kw_only=True)
+
+    @property
+    def page_url(self) -> str:
+        """The status page's root URL, without a trailing slash."""
+        if not self.base_url:
+            raise ValueError(f"{type(self).__name__} needs base_url=, the root URL of the status page")
+        return self.base_url.rstrip("/")
+
+    @property
+    def source_url(self) -> str:
+        return f"{self.page_url}/api/v2/summary.json"
+
+    def parse(self, body: bytes, content_type: str, url: str) -> dict[str, Any]:
+        return parse_summary(body, content_type, url)
+
+    def judge(self, document: dict[str, Any], now: datetime.datetime) -> dict[str, Any]:
+        return _Verdict(self, document, now).conclude()
+
+
+class _Verdict:
+    """Findings of one summary for one check: (severity, text), the incidents seen, the latest update."""
+
+    def __init__(self, check: AtlassianStatusPage, data: Mapping[str, Any], now: datetime.datetime) -> None:
+        self.check = check
+        self.url = check.source_url
+        self.now = now
+        self.data = data
+        page = data.get("page")
+        self.page_name = _text(page.get("name")) if isinstance(page, dict) else _text(page)
+        self.page_name = self.page_name or type(check).__name__
+        self.findings: list[tuple[int, str]] = []
+        self.incidents: list[dict[str, Any]] = []
+        self.updated: list[datetime.datetime] = []
+
+    def watched(self, components: list[Mapping[str, Any]]) -> tuple[set[str], set[str]] | None:
+        """Ids and names of the named component and its group's children; ``None`` for the whole page."""
+        name = self.check.component
+        if not name:
+            return None
+        matches = [c for c in components if c.get("name") == name]
+        if not matches:
+            names = sorted({n for c in components if (n := _text(c.get("name")))})
+            listed = ", ".join(names[:40]) + (f" and {len(names) - 40} more" if len(names) > 40 else "")
+            raise ServiceReturnedUnexpectedResult(
+                f"{self.page_name}: no component named {name!r} at {self.url}; "
+                + (f"components: {listed}" if listed else "the page lists no components")
+            )
+        ids = {str(c["id"]) for c in matches if c.get("id") is not None}
+        for group in matches:
+            children = group.get("components")
+            if isinstance(children, list):
+                ids.update(str(child) for child in children)
+        ids.update(str(c["id"]) for c in components if c.get("id") is not None and str(c.get("group_id")) in ids)
+        names = {name} | {n for c in components if str(c.get("id")) in ids and (n := _text(c.get("name")))}
+        return ids, names
+
+    def touches(self, item: Mapping[str, Any], scope: tuple[set[str], set[str]] | None) -> bool:
+        if scope is None:
+            return True
+        listed = item.get("components")
+        if not isinstance(listed, list):
+            return False  # no component list: cannot tell, the component's own status still speaks
+        ids, names = scope
+        return any(
+            isinstance(c, dict) and (str(c.get("id")) in ids or c.get("name") in names) for c in listed
+        )
+
+    def conclude(self) -> dict[str, Any]:
+        components = _objects(self.data, "components", self.url)
+        scope = self.watched(components)
+        self.read_components(components, scope)
+        self.read_incidents(_objects(self.data, "incidents", self.url), scope)
+        self.read_maintenances(_objects(self.data, "scheduled_maintenances", self.url), scope)
+        if scope is None:
+            self.read_indicator()
+        details = {"source": self.url, "page": self.check.page_url, "incidents": self.incidents[:MAX_INCIDENTS]}
+        if not self.findings:
+            return details
+        worst = max(severity for severity, _ in self.findings)
+        texts = [text for _, text in self.findings]
+        shown = "; ".join(texts[:6]) + (f"; and {len(texts) - 6} more" if len(texts) > 6 else "")
+        message = f"{self.page_name}: {shown}"
+        if worst >= ERROR:
+            raise ServiceUnavailable(message, details=details)
+        raise StatusPageWarning(message, timestamp=max(self.updated, default=self.now), details=details)
+
+    def read_components(self, components: list[Mapping[str, Any]], scope: tuple[set[str], set[str]] | None) -> None:
+        for component in components:
+            if component.get("group") is True and scope is None:
+                continue  # a group's status repeats its children's
+            if scope is not None and str(component.get("id")) not in scope[0] and component.get("name") not in scope[1]:
+                continue
+            raw = component.get("status")
+            status = raw.strip().lower() if isinstance(raw, str) else None
+            name = _text(component.get("name")) or f"component {component.get('id')}"
+            if status in COMPONENT_STATUSES:
+                severity, label = COMPONENT_STATUSES[status]
+                if severity:
+                    self.findings.append((severity, f"{name} {label}"))
+            else:
+                self.findings.append((WARNING, f"{name} has unknown status {raw!r}"))
+
+    def record(self, item: Mapping[str, Any], impact: str) -> dict[str, Any]:
+        started = parse_time(item.get("started_at") or item.get("created_at"), self.now)
+        updated = parse_time(item.get("updated_at"), self.now) or started
+        if updated:
+            self.updated.append(updated)
+        incident = {
+            "id": str(item.get("id")) if item.get("id") is not None else None,
+            "name": (_text(item.get("name")) or "")[:200] or None,
+            "impact": impact,
+            "status": _text(item.get("status")),
+            "link": _text(item.get("shortlink")) or self.incident_link(item),
+            "started_at": isoformat(started),
+            "updated_at": isoformat(updated),
+        }
+        self.incidents.append(incident)
+        return incident
+
+    def incident_link(self, item: Mapping[str, Any]) -> str | None:
+        identifier = item.get("id")
+        return f"{self.check.page_url}/incidents/{identifier}" if isinstance(identifier, str) and identifier else None
+
+    def read_incidents(self, incidents: Iterable[Mapping[str, Any]], scope: tuple[set[str], set[str]] | None) -> None:
+        for item in incidents:
+            status = _text(item.get("status"))
+            if (status or "").lower() in CLOSED or not self.touches(item, scope):
+                continue
+            raw_impact = _text(item.get("impact"))
+            impact = (raw_impact or "none").lower()
+            severity = IMPACTS.get(impact, WARNING)
+            incident = self.record(item, impact)
+            name = f'incident "{incident["name"]}"' if incident["name"] else f"unnamed incident {incident['id']}"
+            label = impact if impact in IMPACTS else f"unknown impact {raw_impact!r}"
+            link = f" {incident['link']}" if incident["link"] else ""
+            self.findings.append((severity, f"{name} ({label}, {status or 'no status'}){link}"))
+
+    def read_maintenances(self, maintenances: Iterable[Mapping[str, Any]], scope: tuple[set[str], set[str]] | None) -> None:
+        for item in maintenances:
+            if _text(item.get("status")) not in ("in_progress", "verifying") or not self.touches(item, scope):
+                continue
+            incident = self.record(item, "maintenance")
+            until = parse_time(item.get("scheduled_until"), self.now + datetime.timedelta(days=365))
+            name = f'"{incident["name"]}"' if incident["name"] else f"maintenance {incident['id']}"
+            text = f"maintenance {name} in progress" + (f" until {isoformat(until)}" if until else "")
+            self.findings.append((WARNING, text + (f" {incident['link']}" if incident["link"] else "")))
+
+    def read_indicator(self) -> None:
+        status = self.data.get("status") or {}
+        indicator = status.get("indicator")
+        if indicator is None:
+            return
+        description = _text(status.get("description"))
+        severity = INDICATORS.get(indicator.lower())
+        if severity is None:
+            self.findings.append((WARNING, f"unknown page indicator {indicator!r} ({description or 'no description'})"))
+            return
+        # Shown only when the findings above do not already explain it.
+        if severity and severity > max((s for s, _ in self.findings), default=0):
+            self.findings.append((severity, f"page reports {description or indicator!r} ({indicator})"))
+
+
+@dataclasses.dataclass
+class Cloudflare(AtlassianStatusPage):
+    """Cloudflare platform status.
+
+    Args:
+        timeout: Budget of one fetch (10 s).
+        component: Name of a component or component group to watch; empty watches the whole page.
+        base_url: Root of the status page, ``https://www.cloudflarestatus.com`` by default; a mirror for tests or offline use.
+    """
+
+    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
+    component: str = ''
+    base_url: str | None = dataclasses.field(default="https://www.cloudflarestatus.com", repr=False, kw_only=True)
+
+
+@dataclasses.dataclass
+class DigitalOcean(AtlassianStatusPage):
+    """DigitalOcean platform status.
+
+    Args:
+        timeout: Budget of one fetch (10 s).
+        component: Name of a component or component group to watch; empty watches the whole page.
+        base_url: Root of the status page, ``https://status.digitalocean.com`` by default; a mirror for tests or offline use.
+    """
+
+    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
+    component: str = ''
+    base_url: str | None = dataclasses.field(default="https://status.digitalocean.com", repr=False, kw_only=True)
+
+
+@dataclasses.dataclass
+class FlyIo(AtlassianStatusPage):
+    """Fly.io platform status.
+
+    Args:
+        timeout: Budget of one fetch (10 s).
+        component: Name of a component or component group to watch; empty watches the whole page.
+        base_url: Root of the status page, ``https://status.flyio.net`` by default; a mirror for tests or offline use.
+    """
+
+    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
+    component: str = ''
+    base_url: str | None = dataclasses.field(default="https://status.flyio.net", repr=False, kw_only=True)
+
+
+@dataclasses.dataclass
+class Npm(AtlassianStatusPage):
+    """npm registry status.
+
+    Args:
+        timeout: Budget of one fetch (10 s).
+        component: Name of a component or component group to watch ('Package installation' by default); empty watches the whole page.
+        base_url: Root of the status page, ``https://status.npmjs.org`` by default; a mirror for tests or offline use.
+    """
+
+    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
+    component: str = 'Package installation'
+    base_url: str | None = dataclasses.field(default="https://status.npmjs.org", repr=False, kw_only=True)
+
+
+@dataclasses.dataclass
+class PlatformSh(AtlassianStatusPage):
+    """Platform.sh (Upsun) platform status.
+
+    Args:
+        timeout: Budget of one fetch (10 s).
+        component: Name of a component or component group to watch; empty watches the whole page.
+        base_url: Root of the status page, ``https://status.platform.sh`` by default; a mirror for tests or offline use.
+    """
+
+    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
+    component: str = ''
+    base_url: str | None = dataclasses.field(default="https://status.platform.sh", repr=False, kw_only=True)
+
+
+@dataclasses.dataclass
+class PyPI(AtlassianStatusPage):
+    """Python Package Index status (the ``PyPI`` component group of status.python.org).
+
+    Args:
+        timeout: Budget of one fetch (10 s).
+        component: Name of a component or component group to watch ('PyPI' by default); empty watches the whole page.
+        base_url: Root of the status page, ``https://status.python.org`` by default; a mirror for tests or offline use.
+    """
+
+    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
+    component: str = 'PyPI'
+    base_url: str | None = dataclasses.field(default="https://status.python.org", repr=False, kw_only=True)
+
+
+@dataclasses.dataclass
+class Render(AtlassianStatusPage):
+    """Render platform status.
+
+    Args:
+        timeout: Budget of one fetch (10 s).
+        component: Name of a component or component group to watch; empty watches the whole page.
+        base_url: Root of the status page, ``https://status.render.com`` by default; a mirror for tests or offline use.
+    """
+
+    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
+    component: str = ''
+    base_url: str | None = dataclasses.field(default="https://status.render.com", repr=False, kw_only=True)
+
+
+@dataclasses.dataclass
+class Sentry(AtlassianStatusPage):
+    """Sentry status.
+
+    Args:
+        timeout: Budget of one fetch (10 s).
+        component: Name of a component or component group to watch; empty watches the whole page.
+        base_url: Root of the status page, ``https://status.sentry.io`` by default; a mirror for tests or offline use.
+    """
+
+    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
+    component: str = ''
+    base_url: str | None = dataclasses.field(default="https://status.sentry.io", repr=False, kw_only=True)
+
+
+@dataclasses.dataclass
+class Vercel(AtlassianStatusPage):
+    """Vercel platform status.
+
+    Args:
+        timeout: Budget of one fetch (10 s).
+        component: Name of a component or component group to watch; empty watches the whole page.
+        base_url: Root of the status page, ``https://www.vercel-status.com`` by default; a mirror for tests or offline use.
+    """
+
+    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
+    component: str = ''
+    base_url: str | None = dataclasses.field(default="https://www.vercel-status.com", repr=False, kw_only=True)
+
+
+@dataclasses.dataclass
+class CircleCI(AtlassianStatusPage):
+    """CircleCI status (not in django-health-check; hosted on Statuspage).
+
+    Args:
+        timeout: Budget of one fetch (10 s).
+        component: Name of a component or component group to watch; empty watches the whole page.
+        base_url: Root of the status page, ``https://status.circleci.com`` by default; a mirror for tests or offline use.
+    """
+
+    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
+    component: str = ''
+    base_url: str | None = dataclasses.field(default="https://status.circleci.com", repr=False, kw_only=True)
+
+
+@dataclasses.dataclass
+class Discord(AtlassianStatusPage):
+    """Discord status (not in django-health-check; hosted on Statuspage).
+
+    Args:
+        timeout: Budget of one fetch (10 s).
+        component: Name of a component or component group to watch; empty watches the whole page.
+        base_url: Root of the status page, ``https://discordstatus.com`` by default; a mirror for tests or offline use.
+    """
+
+    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
+    component: str = ''
+    base_url: str | None = dataclasses.field(default="https://discordstatus.com", repr=False, kw_only=True)
+
+
+@dataclasses.dataclass
+class Docker(AtlassianStatusPage):
+    """Docker Hub and Docker services status (not in django-health-check; hosted on Statuspage).
+
+    Args:
+        timeout: Budget of one fetch (10 s).
+        component: Name of a component or component group to watch; empty watches the whole page.
+        base_url: Root of the status page, ``https://www.dockerstatus.com`` by default; a mirror for tests or offline use.
+    """
+
+    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
+    component: str = ''
+    base_url: str | None = dataclasses.field(default="https://www.dockerstatus.com", repr=False, kw_only=True)
+
+
+@dataclasses.dataclass
+class Netlify(AtlassianStatusPage):
+    """Netlify platform status (not in django-health-check; hosted on Statuspage).
+
+    Args:
+        timeout: Budget of one fetch (10 s).
+        component: Name of a component or component group to watch; empty watches the whole page.
+        base_url: Root of the status page, ``https://www.netlifystatus.com`` by default; a mirror for tests or offline use.
+    """
+
+    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
+    component: str = ''
+    base_url: str | None = dataclasses.field(default="https://www.netlifystatus.com", repr=False, kw_only=True)
+
+
+@dataclasses.dataclass
+class Twilio(AtlassianStatusPage):
+    """Twilio status (not in django-health-check; hosted on Statuspage).
+
+    Args:
+        timeout: Budget of one fetch (10 s).
+        component: Name of a component or component group to watch; empty watches the whole page.
+        base_url: Root of the status page, ``https://status.twilio.com`` by default; a mirror for tests or offline use.
+    """
+
+    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
+    component: str = ''
+    base_url: str | None = dataclasses.field(default="https://status.twilio.com", repr=False, kw_only=True)
+
+
+@dataclasses.dataclass
+class GitHub(AtlassianStatusPage):
+    """GitHub status, or a GitHub Enterprise Cloud region's.
+
+    Args:
+        enterprise_region: A GitHub Enterprise Cloud data-residency region (``"eu"``, ``"au"``,
+            ``"jp"``, ``"us"``), or None for github.com.
+        timeout: Budget of one fetch (10 s).
+        component: Name of a component to watch (``"Actions"``); empty watches the whole page.
+        base_url: Root of the status page (``https://www.githubstatus.com`` or the region's); a
+            mirror for tests or offline use.
+    """
+
+    class EnterpriseRegion(enum.StrEnum):
+        """GitHub Enterprise Cloud regions with their own status page."""
+
+        australia = "au"
+        eu = "eu"
+        japan = "jp"
+        us = "us"
+
+    enterprise_region: EnterpriseRegion | None = None
+    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
+    component: str = ""
+
+    def __post_init__(self) -> None:
+        if self.enterprise_region is not None:
+            try:
+                self.enterprise_region = GitHub.EnterpriseRegion(self.enterprise_region)
+            except ValueError:
+                choices = ", ".join(repr(region.value) for region in GitHub.EnterpriseRegion)
+                raise ValueError(
+                    f"GitHub(enterprise_region={self.enterprise_region!r}) is not a region; use one of {choices} or None"
+                ) from None
+
+    @property
+    def page_url(self) -> str:
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        return f"https://{self.enterprise_region.value if self.enterprise_region else 'www'}.githubstatus.com"
