@@ -35,6 +35,7 @@ __all__ = [
     "USER_AGENT",
     "Fetcher",
     "UpstreamCheck",
+    "describe_markup",
     "html_title",
     "isoformat",
     "utcnow",
@@ -78,6 +79,25 @@ def html_title(body: bytes) -> str | None:
         return None
     title = " ".join(match.group(1).decode("utf-8", "replace").split())
     return title[:80] or None
+
+
+_S3_ERROR = re.compile(rb"<Error>\s*<Code>([^<]{1,80})</Code>(?:\s*<Message>([^<]{0,200})</Message>)?", re.IGNORECASE)
+
+
+def describe_markup(body: bytes) -> str | None:
+    """What a markup body is, for messages: an HTML page (with its title), an S3 error, a feed; else None."""
+    head = body[:_CHUNK]
+    if (match := _S3_ERROR.search(head)) is not None:
+        code = match.group(1).decode("utf-8", "replace")
+        text = (match.group(2) or b"").decode("utf-8", "replace")
+        return f"an S3 error document ({code}{': ' + text if text else ''})"
+    lowered = head.lower()
+    if b"<html" in lowered or b"<!doctype html" in lowered:
+        title = html_title(body)
+        return f'an HTML page ("{title}")' if title else "an HTML page"
+    if b"<rss" in lowered or b"<feed" in lowered:
+        return "an RSS or Atom feed"
+    return None
 
 
 def _describe_size(size: int) -> str:

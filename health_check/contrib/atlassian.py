@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from health_check.contrib._upstream import UpstreamCheck, html_title, isoformat
+from health_check.contrib._upstream import UpstreamCheck, describe_markup, isoformat
 from health_check.exceptions import ServiceReturnedUnexpectedResult, ServiceUnavailable, StatusPageWarning
 
 __all__ = [
@@ -109,11 +109,9 @@ def parse_summary(body: bytes, content_type: str, url: str) -> dict[str, Any]:
     if not body.strip():
         raise ServiceReturnedUnexpectedResult(f"{url}: empty response body, expected JSON")
     if body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
-        title = html_title(body)
-        page = f'an HTML page ("{title}")' if title else "HTML or XML"
-        raise ServiceReturnedUnexpectedResult(
-            f"{url}: returned {page} instead of JSON (a bot check, login or maintenance page?)"
-        )
+        what = describe_markup(body)
+        hint = " (a bot check, login or maintenance page?)" if what is None or "HTML" in what else ""
+        raise ServiceReturnedUnexpectedResult(f"{url}: returned {what or 'XML or HTML'} instead of JSON{hint}")
     try:
         data = json.loads(body)  # bytes: json detects UTF-8/16/32 and accepts a UTF-8 BOM
     except UnicodeDecodeError as error:

@@ -28,7 +28,7 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError('health_check.contrib.rss needs feedparser: pip install "django-health-snapshot[rss]"') from error
 
-from health_check.contrib._upstream import UpstreamCheck, html_title, isoformat
+from health_check.contrib._upstream import UpstreamCheck, describe_markup, isoformat
 from health_check.exceptions import ServiceReturnedUnexpectedResult, ServiceUnavailable, StatusPageWarning
 
 __all__ = ["AWS", "Azure", "Feed", "GoogleCloud", "Heroku", "Hetzner", "Item"]
@@ -41,7 +41,6 @@ FUTURE_TOLERANCE = datetime.timedelta(hours=1)
 #: Events kept in a snapshot's details.
 MAX_INCIDENTS = 20
 
-_S3_ERROR = re.compile(rb"<Error>\s*<Code>([^<]{1,80})</Code>(?:\s*<Message>([^<]{0,200})</Message>)?", re.IGNORECASE)
 _RESOLVED_TITLE = re.compile(r"\[resolved\]|^\s*resolved\b|operating normally", re.IGNORECASE)
 # Statuspage and similar feeds write the latest update first: "<strong>Resolved</strong> - ...".
 _LATEST_STATUS = re.compile(r"<(?:strong|b)>\s*([A-Za-z][A-Za-z ]{1,30}?)\s*</(?:strong|b)>", re.IGNORECASE)
@@ -85,18 +84,10 @@ def parse_feed(body: bytes, content_type: str, url: str) -> Document:
     parsed = feedparser.parse(body, response_headers={"content-type": content_type or "application/xml"})
     problem = parsed.get("bozo_exception")
     if not parsed.get("version"):
-        if (match := _S3_ERROR.search(body[:4096])) is not None:
-            code = match.group(1).decode("utf-8", "replace")
-            text = (match.group(2) or b"").decode("utf-8", "replace")
-            raise ServiceReturnedUnexpectedResult(
-                f"{url}: returned an S3 error document ({code}{': ' + text if text else ''}) instead of a feed"
-            )
-        if b"<html" in body[:4096].lower() or b"<!doctype html" in body[:4096].lower():
-            title = html_title(body)
-            page = f'an HTML page ("{title}")' if title else "an HTML page"
-            raise ServiceReturnedUnexpectedResult(
-                f"{url}: returned {page} instead of a feed (a bot check, login or maintenance page?)"
-            )
+        what = describe_markup(body)
+        if what is not None:
+            hint = " (a bot check, login or maintenance page?)" if "HTML" in what else ""
+            raise ServiceReturnedUnexpectedResult(f"{url}: returned {what} instead of a feed{hint}")
         if body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
             raise ServiceReturnedUnexpectedResult(f"{url}: returned JSON instead of an RSS or Atom feed")
         raise ServiceReturnedUnexpectedResult(f"{url}: not an RSS or Atom feed")
