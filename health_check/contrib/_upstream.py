@@ -244,7 +244,16 @@ class Fetcher:
             if self.document is None:
                 raise ServiceReturnedUnexpectedResult(f"{url}: answered 304 Not Modified to an unconditional request")
             return self.document
-        document = parse(download.body, download.content_type, url)
+        try:
+            document = parse(download.body, download.content_type, url)
+        except HealthCheckError:
+            raise
+        except Exception as error:
+            # A parser bug or a body shaped in a way nobody foresaw: one clear line out, the traceback to the log.
+            logger.exception("Cannot read the response from %s", url)
+            raise ServiceReturnedUnexpectedResult(
+                f"{url}: could not read the response ({type(error).__name__}); see the log"
+            ) from error
         self.document = document
         self.etag = download.headers.get("etag")
         self.last_modified = download.headers.get("last-modified")
