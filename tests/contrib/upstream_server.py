@@ -38,6 +38,7 @@ class Reply:
     gzip: bool = False
     drip_seconds: float = 0.0  # pause between 1 KB chunks
     hang_seconds: float = 0.0  # pause before answering at all
+    chunked: bool = False  # no Content-Length: the client cannot know the size up front
 
 
 @dataclasses.dataclass
@@ -101,14 +102,15 @@ class FakeUpstream:
             handler.send_header("Content-Encoding", "gzip")
         for name, value in reply.headers.items():
             handler.send_header(name, value)
-        if reply.drip_seconds:
+        if reply.drip_seconds or reply.chunked:
             handler.send_header("Transfer-Encoding", "chunked")
             handler.end_headers()
+            size = 1024 if reply.drip_seconds else 64 * 1024
             try:
-                for start in range(0, len(body), 1024):
-                    if self.stopping.wait(reply.drip_seconds):
+                for start in range(0, len(body), size):
+                    if reply.drip_seconds and self.stopping.wait(reply.drip_seconds):
                         return
-                    piece = body[start : start + 1024]
+                    piece = body[start : start + size]
                     handler.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
                     handler.wfile.flush()
                 handler.wfile.write(b"0\r\n\r\n")
