@@ -1,0 +1,137 @@
+"""Celery: are workers alive, and does every queue the app defines have one consuming it?
+
+One run makes a single broker connection and uses it for the three steps, each bounded: connect (one
+attempt), ``ping`` the workers, then ask the workers that answered which queues they consume. So a
+broker that is down, no worker at all and a queue nobody consumes each get their own message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+from typing import Any, ClassVar
+
+try:
+    import celery
+    import kombu.exceptions
+    from celery.app import app_or_default
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError('health_check.contrib.celery needs celery: pip install "django-health-snapshot[celery]"') from error
+
+from health_check.base import HealthCheck
+from health_check.exceptions import ServiceUnavailable
+
+__all__ = ["Ping"]
+
+logger = logging.getLogger(__name__)
+
+#: Bound of the broker connection attempt, on top of the ping and inspect round trips.
+_CONNECT_SECONDS = 2.0
+
+
+def _app_name(app: Any) -> str:
+    """The app's ``main`` name: what the project calls it, stable across processes (never its address)."""
+    return str(getattr(app, "main", None) or "default")
+
+
+@dataclasses.dataclass
+class Ping(HealthCheck):
+    """Ping Celery workers and check that every defined task queue has a worker consuming it.
+
+    The queues are ``task_queues`` when the app defines them, else ``task_default_queue``. The run
+    budget is twice ``timeout`` (ping, then the queue inquiry) plus 2 seconds to reach the broker.
+
+    Args:
+        app: The Celery app; the current default app (the one your project's ``celery.py`` builds) if omitted.
+        timeout: How long to wait for workers' answers to the ping (and, again, to the queue inquiry).
+        limit: Stop waiting once this many workers have answered the ping; all of them otherwise.
+    """
+
+    CORRECT_PING_RESPONSE: ClassVar[dict[str, str]] = {"ok": "pong"}
+    default_poll_interval: ClassVar[datetime.timedelta] = datetime.timedelta(seconds=30)
+
+    app: celery.Celery = dataclasses.field(default_factory=app_or_default)
+    timeout: datetime.timedelta = dataclasses.field(default=datetime.timedelta(seconds=1), repr=False)
+    limit: int | None = dataclasses.field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        return f"Ping(app={_app_name(self.app)!r})"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {"check": "Ping", "app": _app_name(self.app)}
+
+    @property
+    def timeout_budget(self) -> datetime.timedelta:
+        return self.timeout * 2 + datetime.timedelta(seconds=_CONNECT_SECONDS)
+
+    def run(self) -> None:
+        seconds = self.timeout.total_seconds()
+        connection = self.app.connection_for_write(connect_timeout=_CONNECT_SECONDS)
+        try:
+            self._connect(connection)
+            try:
+                replies = self.app.control.ping(timeout=seconds, limit=self.limit, connection=connection)
+            except NotImplementedError as error:
+                raise ServiceUnavailable("NotImplementedError: Make sure CELERY_RESULT_BACKEND is set") from error
+            except (kombu.exceptions.OperationalError, OSError) as error:
+                raise ServiceUnavailable(f"{self._broker(connection)}: the connection failed during the ping") from error
+            if not replies:
+                raise ServiceUnavailable(
+                    f"Celery workers unavailable: no worker answered the ping within {seconds:g} s "
+                    f"(start one: celery -A <project> worker)"
+                )
+            workers = self._active_workers(replies)
+            self._check_queues(workers, seconds, connection)
+        finally:
+            try:
+                connection.release()
+            except Exception:
+                logger.debug("Closing the Celery broker connection failed", exc_info=True)
+
+    def _broker(self, connection: Any) -> str:
+        """The broker as ``transport://host:port``: no user, no password."""
+        transport = getattr(connection, "transport_cls", None) or "amqp"
+        if not isinstance(transport, str):
+            transport = getattr(transport, "__name__", "broker")
+        port = f":{connection.port}" if getattr(connection, "port", None) else ""
+        return f"Celery broker {transport}://{connection.hostname or 'localhost'}{port}"
+
+    def _connect(self, connection: Any) -> None:
+        try:
+            connection.ensure_connection(max_retries=0, timeout=_CONNECT_SECONDS)
+        except (kombu.exceptions.OperationalError, OSError) as error:
+            text = str(error)
+            if "refused" in text.lower() or "Error 111" in text:
+                reason = "Connection was refused."
+            elif "timed out" in text.lower() or "timeout" in text.lower():
+                reason = f"timed out after {_CONNECT_SECONDS:g} s"
+            else:
+                reason = type(error.__cause__ or error).__name__
+            raise ServiceUnavailable(f"Unable to connect to the {self._broker(connection)}: {reason}") from error
+        except Exception as error:  # amqp's AccessRefused/NotAllowed and kin: the broker said no
+            reply = getattr(error, "reply_text", "") or type(error).__name__
+            raise ServiceUnavailable(f"The {self._broker(connection)} refused the connection: {reply[:200]}") from error
+
+    def _active_workers(self, replies: list[dict[str, Any]]) -> list[str]:
+        workers = []
+        for reply in replies:
+            for worker, response in reply.items():
+                if response != self.CORRECT_PING_RESPONSE:
+                    raise ServiceUnavailable(f"Celery worker {worker} response was incorrect")
+                workers.append(worker)
+        return workers
+
+    def _check_queues(self, workers: list[str], seconds: float, connection: Any) -> None:
+        queues = self.app.conf.task_queues
+        defined = {queue.name for queue in queues} if queues else {self.app.conf.task_default_queue}
+        inspector = self.app.control.inspect(workers, timeout=seconds, limit=len(workers), connection=connection)
+        answers = inspector.active_queues() or {}
+        consumed = {queue.get("name") for worker_queues in answers.values() for queue in worker_queues or ()}
+        missing = sorted(defined - consumed)
+        if missing:
+            raise ServiceUnavailable(
+                "; ".join(f"No worker for Celery task queue {queue}" for queue in missing)
+                + f" (start one with: celery -A <project> worker -Q {','.join(missing)})"
+            )

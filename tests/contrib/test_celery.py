@@ -1,0 +1,140 @@
+"""health_check.contrib.celery.Ping against real Celery workers on the local RabbitMQ and Redis."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import pathlib
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from health_check.contrib.celery import Ping
+from health_check.endpoints import CheckSpec
+from tests.conftest import require_service
+from tests.contrib.celery_app import make_app
+from tests.contrib.conftest import wait_for
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def broker_url(kind: str) -> str:
+    host, port = require_service(kind)
+    return f"amqp://guest:guest@{host}:{port}//" if kind == "rabbitmq" else f"redis://{host}:{port}/14"
+
+
+@pytest.fixture
+def control() -> str:
+    """A control exchange of this test's own, so workers of other tests never answer its ping."""
+    return f"hs-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def start_worker(control) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start ``celery worker`` processes on the test app; they are stopped (then killed) at the end."""
+    workers: list[subprocess.Popen] = []
+
+    def start(broker: str, queues: list[str] | None = None, consume: list[str] | None = None) -> subprocess.Popen:
+        env = {
+            **os.environ,
+            "HS_CELERY_BROKER": broker,
+            "HS_CELERY_CONTROL": control,
+            "HS_CELERY_QUEUES": ",".join(queues or []),
+            "PYTHONPATH": str(ROOT),
+        }
+        command = [sys.executable, "-m", "celery", "-A", "tests.contrib.celery_app", "worker", "--pool=solo",
+                   "--without-mingle", "--without-gossip", "--without-heartbeat", "--loglevel=WARNING",
+                   "-n", f"{control}@%h"]
+        if consume:
+            command += ["-Q", ",".join(consume)]
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        workers.append(process)
+        app = make_app(broker, control, queues)
+        wait_for(lambda: process.poll() is not None or app.control.ping(timeout=0.5), timeout=60, interval=0.2)
+        assert process.poll() is None, process.stderr.read().decode(errors="replace")[-2000:]
+        return process
+
+    yield start
+    for process in workers:
+        # Kill: even a cold shutdown takes seconds, and these workers hold no task worth finishing.
+        # The broker sees the socket close at once and drops their consumers.
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        process.stderr.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["rabbitmq", "redis"])
+def test_ping__worker_up(run_check, start_worker, control, kind):
+    """A worker consuming the default queue answers: OK."""
+    broker = broker_url(kind)
+    start_worker(broker)
+    snapshot = run_check(Ping(app=make_app(broker, control)))
+    assert (snapshot.status, snapshot.message) == ("ok", "OK")
+
+
+@pytest.mark.parametrize("kind", ["rabbitmq", "redis"])
+def test_ping__no_worker(run_check, control, kind):
+    """No worker running: one line saying so and how to start one."""
+    snapshot = run_check(Ping(app=make_app(broker_url(kind), control)))
+    assert snapshot.message == (
+        "Unavailable: Celery workers unavailable: no worker answered the ping within 1 s "
+        "(start one: celery -A <project> worker)"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["rabbitmq", "redis"])
+def test_ping__queue_without_consumer(run_check, start_worker, control, kind):
+    """A defined queue no worker consumes is named, with the command that fixes it."""
+    broker = broker_url(kind)
+    queues = [f"{control}-mail", f"{control}-reports"]
+    start_worker(broker, queues=queues, consume=[queues[0]])
+    snapshot = run_check(Ping(app=make_app(broker, control, queues)))
+    assert snapshot.message == (
+        f"Unavailable: No worker for Celery task queue {queues[1]} "
+        f"(start one with: celery -A <project> worker -Q {queues[1]})"
+    )
+
+
+@pytest.mark.parametrize(
+    ("broker", "shown"),
+    [("amqp://guest:Secr3t@127.0.0.1:{port}//", "amqp://127.0.0.1:{port}"), ("redis://:Secr3t@127.0.0.1:{port}/0", "redis://127.0.0.1:{port}")],
+)
+def test_ping__broker_down(run_check, control, closed_port, broker, shown):
+    """Broker down: one line naming the broker without its password, at once."""
+    snapshot = run_check(Ping(app=make_app(broker.format(port=closed_port), control)))
+    assert snapshot.message == (
+        f"Unavailable: Unable to connect to the Celery broker {shown.format(port=closed_port)}: Connection was refused."
+    )
+    assert snapshot.duration_seconds < 3
+
+
+def test_ping__wrong_broker_credentials(run_check, control):
+    """The broker refusing the login is reported as such."""
+    host, port = require_service("rabbitmq")
+    snapshot = run_check(Ping(app=make_app(f"amqp://guest:Wr0ng@{host}:{port}//", control)))
+    assert snapshot.message == (
+        f"Unavailable: The Celery broker amqp://{host}:{port} refused the connection: ACCESS_REFUSED - Login was "
+        "refused using authentication mechanism PLAIN. For details see the broker logfile."
+    )
+
+
+def test_ping__identity_has_no_memory_address():
+    """Name, labels and store key come from the app's main name, the same in every process."""
+    first, second = Ping(app=make_app("memory://", "x", main="proj")), Ping(app=make_app("memory://", "x", main="proj"))
+    assert repr(first) == CheckSpec.of(first).name == "Ping(app='proj')"
+    assert first.labels == {"check": "Ping", "app": "proj"}
+    assert "0x" not in CheckSpec.of(first).key
+    assert CheckSpec.of(first).key == CheckSpec.of(second).key
+
+
+def test_ping__run_budget_covers_ping_and_inquiry():
+    """The budget is twice the timeout plus the broker connect allowance."""
+    check = Ping(app=make_app("memory://", "x"), timeout=datetime.timedelta(seconds=3))
+    assert check.timeout_budget == datetime.timedelta(seconds=8)
+    assert Ping.default_poll_interval == datetime.timedelta(seconds=30)
