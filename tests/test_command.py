@@ -181,7 +181,8 @@ def test_command__token_option_and_setting(token_server):
         "health_check", "health_check-steady", f"127.0.0.1:{server.port}", "--auth-token", TOKEN, store_dir=store_dir
     )
     assert (by_option.returncode, by_option.stdout) == (0, "Steady(): OK\n"), by_option.stderr
-    by_setting = manage("health_check", "health_check-steady", f"127.0.0.1:{server.port}", store_dir=store_dir, token=TOKEN)
+    address = f"127.0.0.1:{server.port}"
+    by_setting = manage("health_check", "health_check-steady", address, store_dir=store_dir, token=TOKEN)
     assert (by_setting.returncode, by_setting.stdout) == (0, "Steady(): OK\n"), by_setting.stderr
 
 

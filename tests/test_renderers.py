@@ -230,7 +230,8 @@ class CSVRenderer(Renderer):
 def test_renderers__custom_renderer_in_view(memory_store):
     """A view's renderers= accepts a project's own renderer; the 406 message lists it."""
     write_scenario(get_store(), "failing")
-    endpoint = HealthCheckView.as_view(checks=[Sample(label) for label in LABELS], renderers=(CSVRenderer, JSONRenderer))
+    checks = [Sample(label) for label in LABELS]
+    endpoint = HealthCheckView.as_view(checks=checks, renderers=(CSVRenderer, JSONRenderer))
     response = endpoint(RequestFactory().get("/health/", HTTP_ACCEPT="text/csv"))
     assert response.status_code == 500
     assert response["Content-Type"] == "text/csv; charset=utf-8"

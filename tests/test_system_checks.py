@@ -158,7 +158,10 @@ def test_system_checks__warnings_do_not_fail_check_command(settings, memory_stor
     call_command("check")
     err = capsys.readouterr().err
     assert "?: (health_check.W002) HEALTH_CHECK[\"SUBSETS\"] is a django-health-check 3.x setting" in err
-    assert '?: (health_check.W001) HEALTH_CHECK["STOR"] is not a known setting and is ignored.\n\tHINT: Did you mean "STORE"?' in err
+    assert (
+        '?: (health_check.W001) HEALTH_CHECK["STOR"] is not a known setting and is ignored.\n'
+        '\tHINT: Did you mean "STORE"?'
+    ) in err
 
 
 def test_system_checks__e004_store_cannot_open(settings, tmp_path, memory_store):

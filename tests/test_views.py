@@ -22,7 +22,8 @@ from django.test import AsyncClient, Client, RequestFactory
 from django.urls import resolve
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from health_check.store import get_store
+from health_check.store import StoreError, get_store
+from health_check.store.memory import MemoryStore
 from tests.conftest import make_snapshot, start_server
 from tests.scenarios import (
     DEGRADED,
@@ -84,7 +85,8 @@ class _Rows(html.parser.HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
         if tag == "tr" and "check" in (attributes.get("class") or "").split():
-            self.rows.append({"classes": (attributes["class"] or "").split(), "state": attributes["data-state"], "cells": {}})
+            classes = (attributes["class"] or "").split()
+            self.rows.append({"classes": classes, "state": attributes["data-state"], "cells": {}})
         elif tag == "td" and self.rows:
             self._cell = []
             self._label = attributes.get("data-label")
@@ -651,7 +653,9 @@ def _http_get(port: int, path: str, accept: str) -> tuple[int, dict[str, str], b
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("kind", "app"), [("uvicorn", "tests.testapp.asgi:application"), ("gunicorn", "tests.testapp.wsgi:application")])
+@pytest.mark.parametrize(
+    ("kind", "app"), [("uvicorn", "tests.testapp.asgi:application"), ("gunicorn", "tests.testapp.wsgi:application")]
+)
 def test_endpoint__real_servers(kind, app):
     """uvicorn (ASGI) and gunicorn (WSGI) really serve the node endpoint: pending checks, 500, DHC's JSON shape."""
     server = start_server(kind, app)
@@ -666,7 +670,11 @@ def test_endpoint__real_servers(kind, app):
     found = json.loads(body)
     hostname = socket.gethostname()
     assert sorted(found) == sorted(
-        [f"CPU(hostname={hostname!r})", f"Memory(hostname={hostname!r})", f"Disk(path={str(server_cwd())!r}, hostname={hostname!r})"]
+        [
+            f"CPU(hostname={hostname!r})",
+            f"Memory(hostname={hostname!r})",
+            f"Disk(path={server_cwd()!r}, hostname={hostname!r})",
+        ]
     )
     assert set(found.values()) == {PENDING}
     assert text_status == 500
@@ -678,3 +686,36 @@ def server_cwd() -> str:
     import os
 
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# -- an unreadable store ---------------------------------------------------------------------------
+
+
+class UnreadableStore(MemoryStore):
+    """A store whose reads fail, as a diskcache directory removed under a running server would."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__()
+
+    def read(self, keys):
+        raise StoreError("cannot read the diskcache store at /srv/gone: No such file or directory")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_view__unreadable_store_fails(client, settings, fmt):
+    """When the store cannot be read every check fails with the store's reason; no 500 from Django itself."""
+    settings.HEALTH_CHECK = {"STORE": "tests.test_views.UnreadableStore", "POLLER_AUTOSTART": False}
+    response = client.get(f"/health/?format={fmt}")
+    assert response.status_code == expected_status(fmt, "failing")
+    assert response["Content-Type"] == CONTENT_TYPES[fmt]
+    message = (
+        "Unavailable: cannot read snapshots: cannot read the diskcache store at /srv/gone: No such file or directory"
+    )
+    if fmt == "json":
+        assert response.json() == {NAMES[label]: message for label in LABELS}
+    elif fmt == "text":
+        assert response.content.decode() == "".join(f"{NAMES[label]}: {message}\n" for label in LABELS)
+    elif fmt == "html":
+        assert [row["state"] for row in html_rows(response.content.decode())] == ["error"] * 3
+    elif fmt == "openmetrics":
+        assert "django_health_check_overall_status 0\n" in response.content.decode()
