@@ -1,0 +1,101 @@
+"""``RemoteCheck``: another instance's health endpoint, read as one of our checks.
+
+The other instance answers with django-health-check's JSON (``{"<check>": "OK" | "<type>: <message>"}``).
+Its failing entries become this check's message, one line each. The request is bounded in time
+(``timeout``) and in size (``MAX_BODY_BYTES``), so a slow or runaway upstream cannot hold the poller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import json
+from typing import ClassVar
+
+import httpx
+
+from health_check._version import __version__
+from health_check.base import HealthCheck
+from health_check.exceptions import ServiceReturnedUnexpectedResult, ServiceUnavailable
+
+__all__ = ["RemoteCheck"]
+
+#: A health endpoint's JSON is a few kilobytes; anything past this is not one.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclasses.dataclass
+class RemoteCheck(HealthCheck):
+    """Fetch another instance's JSON health endpoint and fail when any of its checks fails.
+
+    Args:
+        url: The remote endpoint (``https://other.example/health/<secret>/application/``). Shown in
+            the check's name only when no ``label`` is given: give one if the URL holds a secret.
+        auth_token: Sent as ``Authorization: Bearer <token>`` when set; never shown.
+        label: The check's name in outputs instead of the URL.
+        timeout: Bound of the whole request (connect, send, read).
+    """
+
+    default_poll_interval: ClassVar[datetime.timedelta] = datetime.timedelta(seconds=15)
+
+    url: str = dataclasses.field(repr=False)
+    auth_token: str | None = dataclasses.field(default=None, repr=False)
+    label: str | None = None
+    timeout: datetime.timedelta = dataclasses.field(default=datetime.timedelta(seconds=10), repr=False)
+
+    def __repr__(self) -> str:
+        if self.label is None:
+            return f"RemoteCheck(url={self.url!r})"
+        return f"RemoteCheck(label={self.label!r})"
+
+    @property
+    def timeout_budget(self) -> datetime.timedelta:
+        # One second past the request's own bound, so "Request timed out" reports first (as in
+        # django-health-check, whose deadline is timeout + 1 s).
+        return self.timeout + datetime.timedelta(seconds=1)
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": f"django-health-snapshot/{__version__}"}
+        if self.auth_token:
+            headers["Authorization"] = f"Bearer {self.auth_token}"
+        return headers
+
+    async def _fetch(self) -> tuple[int, bytes]:
+        seconds = self.timeout.total_seconds()
+        async with httpx.AsyncClient(headers=self._headers(), timeout=seconds, follow_redirects=True) as client:
+            async with client.stream("GET", self.url) as response:
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_BODY_BYTES:
+                        raise ServiceReturnedUnexpectedResult(
+                            f"Response is larger than {MAX_BODY_BYTES // 1024} KiB (HTTP {response.status_code}); "
+                            "is the URL a health endpoint?"
+                        )
+                return response.status_code, bytes(body)
+
+    async def run(self) -> dict[str, object]:
+        try:
+            # httpx bounds each phase; this bounds the whole request, a server dripping bytes included.
+            async with asyncio.timeout(self.timeout.total_seconds()):
+                status, body = await self._fetch()
+        except (httpx.TimeoutException, TimeoutError) as error:
+            raise ServiceUnavailable(f"Request timed out after {self.timeout.total_seconds():g} seconds") from error
+        except httpx.RequestError as error:
+            # httpx's text names the failure ("[Errno 111] Connection refused"), never the URL's secret part.
+            raise ServiceUnavailable(f"Failed to reach URL: {str(error)[:200] or type(error).__name__}") from error
+        if status in (401, 403):
+            raise ServiceUnavailable(
+                f"The remote endpoint refused the request (HTTP {status}); check auth_token against its HEALTH_CHECK token"
+            )
+        try:
+            results = json.loads(body)
+        except ValueError as error:
+            raise ServiceReturnedUnexpectedResult(f"Response is not valid JSON (HTTP {status})") from error
+        if not isinstance(results, dict):
+            raise ServiceReturnedUnexpectedResult("Response is not a JSON object")
+        failures = [f"{name}: {message}" for name, message in results.items() if message != "OK"]
+        if failures:
+            raise ServiceUnavailable("\n".join(failures), details={"remote_status": status, "failing": len(failures)})
+        return {"remote_status": status, "checks": len(results)}

@@ -1,0 +1,139 @@
+"""health_check.RemoteCheck against a real HTTP server on loopback playing another instance."""
+
+from __future__ import annotations
+
+import datetime
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import health_check
+from health_check import RemoteCheck
+from health_check.endpoints import CheckSpec
+from health_check.remote import MAX_BODY_BYTES
+
+TOKEN = "t0ken-for-tests"
+
+ROUTES: dict[str, tuple[int, bytes]] = {
+    "/all-ok/": (200, json.dumps({"Database(alias='default')": "OK", "Cache(alias='default')": "OK"}).encode()),
+    "/one-failing/": (
+        500,
+        json.dumps({"Database(alias='default')": "OK", "Redis(db=0, host='cache', port=6379)": "Unavailable: Unable to connect to Redis at cache:6379: Connection was refused."}).encode(),
+    ),
+    "/html/": (200, b"<html><body>It works!</body></html>"),
+    "/list/": (200, b'["OK"]'),
+    "/huge/": (200, b"{" + b" " * (MAX_BODY_BYTES + 10) + b"}"),
+}
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        if self.path == "/secured/" and self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            status, body = 403, b"Authentication failed"
+        elif self.path == "/slow/":
+            time.sleep(3)
+            status, body = ROUTES["/all-ok/"]
+        else:
+            status, body = ROUTES.get(self.path, ROUTES["/all-ok/"])
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the check gave up: that is the point of some tests
+            pass
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def remote() -> Iterator[str]:
+    """Base URL of a threaded HTTP server on a free loopback port; shut down after the test."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def test_remote_check__exported():
+    """RemoteCheck is a public name of health_check, as in django-health-check 4.11."""
+    assert "RemoteCheck" in health_check.__all__
+    assert health_check.RemoteCheck is RemoteCheck
+
+
+def test_remote_check__all_ok(run_check, remote):
+    """Every remote check OK: OK."""
+    snapshot = run_check(RemoteCheck(url=f"{remote}/all-ok/"))
+    assert (snapshot.status, snapshot.message) == ("ok", "OK")
+    assert snapshot.details == {"remote_status": 200, "checks": 2}
+
+
+def test_remote_check__one_failing(run_check, remote):
+    """The remote's failing entries become the message, one line each."""
+    snapshot = run_check(RemoteCheck(url=f"{remote}/one-failing/", label="eu-west"))
+    assert snapshot.message == (
+        "Unavailable: Redis(db=0, host='cache', port=6379): Unavailable: Unable to connect to Redis at cache:6379: "
+        "Connection was refused."
+    )
+
+
+def test_remote_check__not_json(run_check, remote):
+    """An HTML page is not a health endpoint."""
+    assert run_check(RemoteCheck(url=f"{remote}/html/")).message == "Unexpected Result: Response is not valid JSON (HTTP 200)"
+    assert run_check(RemoteCheck(url=f"{remote}/list/")).message == "Unexpected Result: Response is not a JSON object"
+
+
+def test_remote_check__forbidden_without_the_token(run_check, remote):
+    """A 403 says which setting to check; with the token the same endpoint is OK."""
+    snapshot = run_check(RemoteCheck(url=f"{remote}/secured/"))
+    assert snapshot.message == (
+        "Unavailable: The remote endpoint refused the request (HTTP 403); check auth_token against its HEALTH_CHECK token"
+    )
+    assert run_check(RemoteCheck(url=f"{remote}/secured/", auth_token=TOKEN)).message == "OK"
+
+
+def test_remote_check__timeout(run_check, remote):
+    """A remote slower than the timeout: its own message, within the budget."""
+    started = time.monotonic()
+    snapshot = run_check(RemoteCheck(url=f"{remote}/slow/", timeout=datetime.timedelta(seconds=1)))
+    assert snapshot.message == "Unavailable: Request timed out after 1 seconds"
+    assert time.monotonic() - started < 2.9
+
+
+def test_remote_check__silent_server(run_check, silent_listener):
+    """A server that accepts and never answers times out the same way."""
+    snapshot = run_check(RemoteCheck(url=f"http://127.0.0.1:{silent_listener.port}/", timeout=datetime.timedelta(seconds=1)))
+    assert snapshot.message == "Unavailable: Request timed out after 1 seconds"
+
+
+def test_remote_check__unreachable(run_check, closed_port):
+    """Nothing listening: the connection error, without the URL."""
+    snapshot = run_check(RemoteCheck(url=f"http://127.0.0.1:{closed_port}/health/s3cret/", label="peer"))
+    assert snapshot.message == "Unavailable: Failed to reach URL: All connection attempts failed"
+
+
+def test_remote_check__body_size_is_bounded(run_check, remote):
+    """A body past 1 MiB is refused instead of being read whole."""
+    snapshot = run_check(RemoteCheck(url=f"{remote}/huge/"))
+    assert snapshot.message == (
+        "Unexpected Result: Response is larger than 1024 KiB (HTTP 200); is the URL a health endpoint?"
+    )
+
+
+def test_remote_check__name_hides_token_and_prefers_label():
+    """repr shows the label when given, else the URL; never the token."""
+    labelled = RemoteCheck(url="https://peer/health/s3cret/", auth_token=TOKEN, label="peer")
+    assert repr(labelled) == CheckSpec.of(labelled).name == "RemoteCheck(label='peer')"
+    assert labelled.labels == {"check": "RemoteCheck", "label": "peer"}
+    assert repr(RemoteCheck(url="https://peer/health/")) == "RemoteCheck(url='https://peer/health/')"
+    assert TOKEN not in CheckSpec.of(labelled).key
