@@ -39,6 +39,10 @@ SIDECAR_SETTINGS = "tests.integration.sidecar_settings"
 
 T = TypeVar("T")
 
+#: Headers of the tests' own requests straight to gunicorn. "localhost" is in the ALLOWED_HOSTS of the
+#: example and of every recipe, so these requests work whichever environment a recipe sets.
+DIRECT_HEADERS = {"Accept": "text/plain", "Host": "localhost"}
+
 
 def require_binary(name: str) -> str:
     """Path of a client program (haproxy, caddy, nginx); skip locally, fail in CI when it is missing."""
@@ -159,7 +163,7 @@ class ExampleSite:
 
     def node(self) -> Response:
         """The node tier as plain text, straight from gunicorn."""
-        return http_get(self.url(self.node_path), headers={"Accept": "text/plain"})
+        return http_get(self.url(self.node_path), headers=DIRECT_HEADERS)
 
     def manage(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """``python manage.py <args>`` as a fresh process with this site's environment."""
@@ -192,7 +196,7 @@ class ExampleSite:
 
         def reached() -> Response | None:
             self.gunicorn.assert_running()
-            response = try_get(self.url(self.node_path), headers={"Accept": "text/plain"})
+            response = try_get(self.url(self.node_path), headers=DIRECT_HEADERS)
             return response if response is not None and response.status == status else None
 
         try:
@@ -201,7 +205,7 @@ class ExampleSite:
             logs = self.gunicorn.log_tail()
             if self.poller is not None:
                 logs += "\n--- poller ---\n" + self.poller.log_tail()
-            last = try_get(self.url(self.node_path), headers={"Accept": "text/plain"})
+            last = try_get(self.url(self.node_path), headers=DIRECT_HEADERS)
             shown = f"{last.status} {last.body!r}" if last else "no answer"
             raise AssertionError(f"{error}; last answer: {shown}\n{logs}") from None
 
@@ -234,17 +238,20 @@ def gunicorn_args(port: int, tmp: Path) -> list[str]:
 def make_site(tmp_path: Path) -> Iterator[Callable[..., ExampleSite]]:
     """Start the example under gunicorn; ``sidecar=True`` runs the poller as a separate process instead.
 
-    ``wait_healthy`` waits for the first poll (node tier 200). Everything started is stopped afterwards.
+    ``wait_healthy`` waits for the first poll (node tier 200); ``env`` adds environment variables.
+    Everything started is stopped afterwards.
     """
     started: list[Service] = []
     sites: list[ExampleSite] = []
 
-    def make(*, sidecar: bool = False, start_poller: bool = True, wait_healthy: bool = True) -> ExampleSite:
+    def make(
+        *, sidecar: bool = False, start_poller: bool = True, wait_healthy: bool = True, env: dict[str, str] | None = None
+    ) -> ExampleSite:
         tmp = tmp_path / f"site{len(sites)}"
         tmp.mkdir()
         secret = secrets.token_urlsafe(12)
         settings_module = SIDECAR_SETTINGS if sidecar else "example_project.settings"
-        env = example_env(tmp, settings_module=settings_module, secret=secret)
+        env = {**example_env(tmp, settings_module=settings_module, secret=secret), **(env or {})}
         port = free_port()
         gunicorn = Service("gunicorn", gunicorn_args(port, tmp), cwd=EXAMPLE_DIR, env=env, log=tmp / "gunicorn.log")
         started.append(gunicorn)
