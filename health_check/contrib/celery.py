@@ -43,7 +43,8 @@ class Ping(HealthCheck):
     budget is twice ``timeout`` (ping, then the queue inquiry) plus 2 seconds to reach the broker.
 
     Args:
-        app: The Celery app; the current default app (the one your project's ``celery.py`` builds) if omitted.
+        app: The Celery app; Celery's current app if omitted. Celery's current app is per thread, so
+            call ``app.set_default()`` in your ``celery.py`` for the poller's threads to find it.
         timeout: How long to wait for workers' answers to the ping (and, again, to the queue inquiry).
         limit: Stop waiting once this many workers have answered the ping; all of them otherwise.
     """
