@@ -31,11 +31,18 @@ application_checks = [
 
 pipeline_checks = [
     *application_checks,
-    # Added by issue #4: pipeline tier. The cookbook's complete example also lists
-    #   ("health_check.contrib.atlassian.GitHub", {"component": "Actions"}),
-    #   "health_check.contrib.atlassian.Cloudflare",
-    #   ("health_check.contrib.rss.AWS", {"region": "eu-west-1", "service": "s3"}),
-    # which land together with those checks.
+    # Upstream provider status, polled every few minutes by the poller, never by a request.
+    # Offline, each reports "Unavailable: <url>: cannot connect (...)"; docs/checks/upstream.md
+    # shows how to point them at a mirror with base_url= / feed_url=.
+    (
+        "health_check.contrib.atlassian.GitHub",
+        {"component": "Actions"},
+    ),
+    "health_check.contrib.atlassian.Cloudflare",
+    (
+        "health_check.contrib.rss.AWS",
+        {"region": "eu-west-1", "service": "s3"},
+    ),
 ]
 
 
