@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
 
 
 class Child:
@@ -22,7 +23,10 @@ class Child:
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
         self.argv = argv
         self._log = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        # Its own session, so stop() also reaches what it spawned (runserver's serving child).
+        self.process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.pid = self.process.pid
 
     @property
@@ -40,23 +44,30 @@ class Child:
             self.process.send_signal(signum)
 
     def stop(self) -> None:
-        if self.alive():
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        """Terminate the process and its group (killed if still there after 10 s)."""
+        self._signal_group(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        self._signal_group(signal.SIGKILL)
+        self.process.wait(timeout=5)
         if not self._log.closed:
             self._final_output = self.output
             self._log.close()
 
 
+    def _signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.pid, signum)
+        except ProcessLookupError:
+            pass
+
+
 @pytest.fixture
 def spawn(tmp_path) -> Iterator[Callable[..., Child]]:
-    """Start subprocesses from the repository root with the diskcache test settings; all stopped afterwards.
-
-    The store directory is ``tmp_path / "store"``; keyword arguments become environment variables.
+    """Start subprocesses (full argv) from the repository root with the diskcache test settings; all
+    stopped afterwards. The store directory is ``tmp_path / "store"``; keywords become environment variables.
     """
     children: list[Child] = []
 
@@ -70,7 +81,7 @@ def spawn(tmp_path) -> Iterator[Callable[..., Child]]:
             **env,
         }
         environment.pop("PYTEST_CURRENT_TEST", None)
-        child = Child([sys.executable, *argv], environment)
+        child = Child(list(argv), environment)
         children.append(child)
         return child
 
@@ -126,7 +137,7 @@ def fds_open_on(path: Path, pid: int) -> list[str]:
         return found
     for name in names:
         try:
-            if os.readlink(os.path.join(directory, name)) == str(path):
+            if os.readlink(os.path.join(directory, name)) == os.path.realpath(path):
                 found.append(name)
         except OSError:
             continue

@@ -18,7 +18,7 @@ from health_check.store.memory import MemoryStore
 from scheduler.election import Election
 from scheduler.jobs import CheckRunner
 from scheduler.poller import Poller
-from tests.scheduler.conftest import flock_holders, lock_file_pid, needs_proc, wait_for
+from tests.scheduler.conftest import PYTHON, flock_holders, lock_file_pid, needs_proc, wait_for
 
 UTC = datetime.timezone.utc
 
@@ -122,7 +122,7 @@ def test_election__poller_processes(spawn, tmp_path):
     store_dir, lock_path = tmp_path / "store", tmp_path / "store" / "poller.lock"
     keys = _keys()
     started = datetime.datetime.now(UTC)
-    pollers = {p.pid: p for p in (spawn("-m", "django", "health_check_poller") for _ in range(3))}
+    pollers = {p.pid: p for p in (spawn(PYTHON, "-m", "django", "health_check_poller") for _ in range(3))}
 
     def leader() -> int | None:
         holders = flock_holders(lock_path)
