@@ -4,9 +4,10 @@ Started eagerly when the process is a known web server (gunicorn, uvicorn, ``run
 child...), lazily on the first request otherwise, and never in management commands, test runs or
 workers that serve no requests. Every candidate joins the election; one process per host polls.
 
-Forks are handled: with ``gunicorn --preload`` the master imports the project, wins the election and
-polls; each forked worker starts from a clean state (its inherited threads are gone) and campaigns,
-so it takes over within a second if the master's poller ever stops.
+Forks are handled: no poller thread ever runs in a process that forks workers. With ``gunicorn
+--preload`` (or uWSGI without ``lazy-apps``) the master imports the project but starts nothing; each
+worker joins the election right after it is forked. A thread running in the master at fork time
+could hold a lock (a module's import lock, SQLite's mutexes) that the worker then waits on forever.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ logger = logging.getLogger(__name__)
 
 ELECTION_LOCK = "poller"
 _SERVERS = frozenset({"gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi", "waitress-serve"})
-_MANAGE = frozenset({"manage.py", "django-admin", "django-admin.py", "__main__.py"})
+_MANAGE = frozenset({"manage.py", "django-admin", "django-admin.py", "django"})
 
 _election: Any = None
 _guard = threading.Lock()
 _wanted = False  # whether this process (or the parent it was forked from) started a poller
+_start_in_children = False  # this process is a pre-forking master: its workers start at once
 
 
 def collect_checks(urlconf: str | None = None) -> tuple[list[CheckSpec], list[tuple[Endpoint, EntryError]]]:
@@ -90,10 +92,16 @@ def stop_background_poller() -> None:
         election.stop()
 
 
+def _program() -> str:
+    """The program's name, the same for ``gunicorn ...`` and ``python -m gunicorn ...``."""
+    path = sys.argv[0] if sys.argv else ""
+    name = os.path.basename(path)
+    return os.path.basename(os.path.dirname(path)) if name == "__main__.py" else name
+
+
 def _command() -> str | None:
     """The management command this process runs, or None when it is not ``manage.py``/``django-admin``."""
-    program = os.path.basename(sys.argv[0]) if sys.argv else ""
-    if program not in _MANAGE or (program == "__main__.py" and "django" not in sys.argv[0]):
+    if _program() not in _MANAGE:
         return None
     return sys.argv[1] if len(sys.argv) > 1 else ""
 
@@ -109,7 +117,24 @@ def _is_web_server() -> bool:
     if command is not None:
         # runserver's autoreloader parent only watches files; the child it spawns serves.
         return command == "runserver" and (os.environ.get("RUN_MAIN") == "true" or "--noreload" in sys.argv)
-    return os.path.basename(sys.argv[0] if sys.argv else "") in _SERVERS
+    return _program() in _SERVERS
+
+
+def _loaded_by_forking_master() -> bool:
+    """Whether the master of a pre-forking server is loading the project, to fork its workers from it."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        # gunicorn --preload: the arbiter loads the application before spawning workers. A worker
+        # without --preload loads it in Worker.init_process(), under the arbiter frames it was forked in.
+        filename = frame.f_code.co_filename
+        if os.path.join("gunicorn", "workers", "") in filename:
+            return False
+        if filename.endswith(os.path.join("gunicorn", "arbiter.py")):
+            return True
+        frame = frame.f_back
+    uwsgi = sys.modules.get("uwsgi")
+    # uWSGI loads the application in the master (worker 0) unless lazy-apps is on.
+    return uwsgi is not None and getattr(uwsgi, "worker_id", lambda: -1)() == 0
 
 
 def _allowed() -> bool:
@@ -126,19 +151,30 @@ def _on_first_request(**kwargs: Any) -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _election, _guard
+    global _election, _guard, _start_in_children
     _election = None
     _guard = threading.Lock()
-    if _wanted:
+    if _start_in_children:
+        # A worker of a pre-forking master: it serves requests, so it campaigns right away.
+        _start_in_children = False
+        try:
+            start_background_poller()
+        except Exception:
+            logger.exception("The health check poller could not start in worker %d", os.getpid())
+    elif _wanted:
         request_started.connect(_on_first_request)
 
 
 def install() -> None:
     """Called from ``AppConfig.ready()``: start now in a web server, else on the first request."""
+    global _start_in_children
     if not _allowed():
         return
     if _is_web_server():
-        start_background_poller()
+        if _loaded_by_forking_master():
+            _start_in_children = True  # see the module docstring: no threads in a process that forks
+        else:
+            start_background_poller()
     else:
         request_started.connect(_on_first_request)
 
