@@ -132,3 +132,66 @@ def test_example_project__health_check_command_exits_0(example_server):
     )
     assert from_store.returncode == 0, from_store.stdout + from_store.stderr
     assert from_store.stdout == expected
+
+
+def _wait_for(url: str, predicate, deadline: float = START_DEADLINE) -> tuple[int, bytes]:
+    end = time.monotonic() + deadline
+    status, body = 0, b""
+    while time.monotonic() < end:
+        try:
+            status, body = _get(url)
+        except (urllib.error.URLError, ConnectionError):
+            status, body = 0, b""
+        if predicate(status, body):
+            break
+        time.sleep(0.3)
+    return status, body
+
+
+def test_example_project__application_tier_green_with_redis_rabbitmq_and_a_worker(example_server, tmp_path):
+    """With Redis, RabbitMQ and the example's Celery worker running, every application check says "OK"."""
+    from tests.conftest import require_service
+
+    require_service("redis")
+    require_service("rabbitmq")
+    port, env = example_server
+    worker_log = (tmp_path / "celery.log").open("w")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "example_project", "worker", "--concurrency=1", "--loglevel=WARNING"],
+        cwd=EXAMPLE_DIR,
+        env=env,
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/health/dev/application/?format=json"
+        status, body = _wait_for(url, lambda status, _: status == 200, deadline=90)
+        assert status == 200, body
+        assert json.loads(body) == {
+            "Cache(alias='default')": "OK",
+            "Database(alias='default')": "OK",
+            "Mail(alias='default')": "OK",
+            "Storage(alias='default')": "OK",
+            "Redis(host='localhost', port=6379)": "OK",
+            "RabbitMQ(scheme='amqp', host='localhost', port=5672)": "OK",
+            "Ping(app='example_project')": "OK",
+        }
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        worker_log.close()
+
+
+def test_example_project__application_tier_names_a_missing_worker(example_server):
+    """Without a Celery worker the application tier fails (500) and Ping says why, while node stays green."""
+    port, _ = example_server
+    url = f"http://127.0.0.1:{port}/health/dev/application/?format=json"
+    status, body = _wait_for(url, lambda status, body: status == 500 and b"Ping" in body and b"pending" not in body)
+    assert status == 500, body
+    messages = json.loads(body)
+    assert messages["Ping(app='example_project')"].startswith("Unavailable: Celery workers unavailable")
+    assert _wait_for_green(port)[0] == 200

@@ -45,6 +45,9 @@ DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DI
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # The console backend opens no connection, so health_check.Mail passes without an SMTP server.
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+# Celery (the application tier's Ping check asks its workers); RabbitMQ on this host by default.
+CELERY_BROKER_URL = os.getenv("CELERY_BROKER_URL", "amqp://guest:guest@localhost:5672//")
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",

@@ -10,6 +10,7 @@ from django.http import HttpResponse
 from django.urls import include, path
 
 from health_check.views import HealthCheckView
+from redis.asyncio import Redis as RedisClient
 
 node_checks = [
     "health_check.contrib.psutil.CPU",
@@ -22,11 +23,17 @@ application_checks = [
     "health_check.Database",
     "health_check.Mail",
     "health_check.Storage",
-    # Added by issue #3: application tier. The cookbook's complete example also lists
-    #   ("health_check.contrib.redis.Redis", {"client_factory": lambda: RedisClient.from_url("redis://localhost:6379")}),
-    #   ("health_check.contrib.rabbitmq.RabbitMQ", {"amqp_url": "amqp://guest:guest@localhost:5672//"}),
-    #   "health_check.contrib.celery.Ping",
-    # which land together with those checks.
+    # Message brokers & caches. Without these servers the node tier stays green and each of these
+    # reports its own clear failure; see docs/checks/application.md to start a Celery worker.
+    (
+        "health_check.contrib.redis.Redis",
+        {"client_factory": lambda: RedisClient.from_url("redis://localhost:6379")},
+    ),
+    (
+        "health_check.contrib.rabbitmq.RabbitMQ",
+        {"amqp_url": "amqp://guest:guest@localhost:5672//"},
+    ),
+    "health_check.contrib.celery.Ping",
 ]
 
 pipeline_checks = [
