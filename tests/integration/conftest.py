@@ -226,7 +226,10 @@ def example_env(tmp: Path, *, settings_module: str, secret: str) -> dict[str, st
 
 
 def gunicorn_args(port: int, tmp: Path) -> list[str]:
-    args = [PYTHON, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--timeout", "30"]
+    # The console script, as the recipes run it (`python -m gunicorn` names itself differently).
+    script = Path(PYTHON).parent / "gunicorn"
+    program = [str(script)] if script.exists() else [PYTHON, "-m", "gunicorn"]
+    args = [*program, "--bind", f"127.0.0.1:{port}", "--workers", "2", "--timeout", "30"]
     from gunicorn.config import KNOWN_SETTINGS
 
     if any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS):
