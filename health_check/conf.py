@@ -41,6 +41,11 @@ DEFAULTS: dict[str, Any] = {
     "POLLER_THREADS": 10,
     # Bearer token required by every endpoint without its own auth_token; falls back to HEALTH_CHECK_AUTH_TOKEN.
     "AUTH_TOKEN": None,
+    # Journal entries (transitions) kept per check in the store; feeds and the status page read them.
+    "JOURNAL_RETENTION": 200,
+    # What requests without a valid bearer token see: "full" (messages, as django-health-check),
+    # "names" (check names and states, no messages) or "status" (the overall status only).
+    "ANONYMOUS_DETAIL": "full",
 }
 
 # Keys django-health-check 3.x read from the same dict; reported by system check health_check.W002.

@@ -70,7 +70,11 @@ def _canonical(value: Any, depth: int = 0) -> str:
 
 def _fields_text(obj: Any, depth: int = 0) -> str:
     kind = type(obj)
-    parts = [f"{field.name}={_canonical(getattr(obj, field.name, None), depth)}" for field in dataclasses.fields(obj)]
+    parts = [
+        f"{field.name}={_canonical(getattr(obj, field.name, None), depth)}"
+        for field in dataclasses.fields(obj)
+        if not (field.metadata.get("key_if_set") and getattr(obj, field.name, None) == field.default)
+    ]
     return f"{kind.__module__}.{kind.__qualname__}(" + ",".join(parts) + ")"
 
 

@@ -56,6 +56,11 @@ class Snapshot:
         timeout_seconds: The run budget; part of the staleness allowance.
         details: JSON-safe facts the check reported besides its verdict (measurements, upstream
             incidents); what ``run()`` returned or the exception's ``details``. Bounded in size.
+        raw_status: What the run itself found, before hysteresis; ``None`` when equal to ``status``.
+        raw_message: The run's own message, before hysteresis; ``None`` when equal to ``message``.
+        streak: How many consecutive runs found the same health (healthy or failing) as this one.
+        streak_started_at: When that streak began; ``failure_duration`` is measured from it.
+        since: When the reported ``status`` began; ``None`` when unknown (written before journals).
     """
 
     key: str
@@ -66,10 +71,24 @@ class Snapshot:
     interval_seconds: float
     timeout_seconds: float
     details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    raw_status: Status | None = None
+    raw_message: str | None = None
+    streak: int = 1
+    streak_started_at: datetime.datetime | None = None
+    since: datetime.datetime | None = None
+
+    @property
+    def run_status(self) -> Status:
+        """The raw result of the run (what the check found), whatever hysteresis reports."""
+        return self.raw_status or self.status
+
+    @property
+    def run_message(self) -> str:
+        return self.raw_message if self.raw_message is not None else self.message
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict: stores keep plain data, never pickles, so any version can read it."""
-        return {
+        data = {
             "key": self.key,
             "status": self.status.value,
             "message": self.message,
@@ -78,7 +97,17 @@ class Snapshot:
             "interval_seconds": self.interval_seconds,
             "timeout_seconds": self.timeout_seconds,
             "details": dict(self.details),
+            "streak": self.streak,
         }
+        if self.raw_status is not None:
+            data["raw_status"] = self.raw_status.value
+        if self.raw_message is not None:
+            data["raw_message"] = self.raw_message
+        if self.streak_started_at is not None:
+            data["streak_started_at"] = self.streak_started_at.timestamp()
+        if self.since is not None:
+            data["since"] = self.since.timestamp()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Snapshot:
@@ -92,11 +121,20 @@ class Snapshot:
             interval_seconds=float(data["interval_seconds"]),
             timeout_seconds=float(data["timeout_seconds"]),
             details=dict(data.get("details") or {}),
+            raw_status=Status(data["raw_status"]) if data.get("raw_status") else None,
+            raw_message=str(data["raw_message"]) if data.get("raw_message") is not None else None,
+            streak=int(data.get("streak") or 1),
+            streak_started_at=_time_or_none(data.get("streak_started_at")),
+            since=_time_or_none(data.get("since")),
         )
 
     def allowance_seconds(self, stale_intervals: float) -> float:
         """How old this snapshot may get before readers call it stale: a few intervals plus the timeout."""
         return self.interval_seconds * stale_intervals + self.timeout_seconds
+
+
+def _time_or_none(value: Any) -> datetime.datetime | None:
+    return None if value is None else datetime.datetime.fromtimestamp(float(value), tz=UTC)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
