@@ -23,8 +23,9 @@ from django.db import close_old_connections, connections
 
 from health_check.endpoints import CheckSpec
 from health_check.exceptions import HealthCheckError, ServiceUnavailable, ServiceWarning
+from health_check.journal import JournalRecorder
 from health_check.snapshot import Snapshot, Status
-from health_check.store.base import Store, StoreError
+from health_check.store.base import Store
 
 __all__ = ["CheckRunner", "Outcome"]
 
@@ -124,6 +125,8 @@ class CheckRunner:
         self._stuck: dict[str, tuple[threading.Thread, float]] = {}
         self._last_status: dict[str, Status] = {}
         self._guard = threading.Lock()
+        # Hysteresis, the transition journal and the transition signal (health_check/journal.py).
+        self.journal = JournalRecorder(store)
 
     def stuck_runs(self) -> dict[str, float]:
         """Keys of checks whose previous run still hangs, with how long (seconds) it has hung."""
@@ -149,11 +152,8 @@ class CheckRunner:
             details=outcome[2],
         )
         self._log_change(spec, snapshot)
-        try:
-            self.store.write(snapshot)
-        except StoreError as error:
-            logger.error("Cannot store the snapshot of %s: %s", spec.name, error)
-        return snapshot
+        # Stores the reported (debounced) snapshot and its transitions; logs a StoreError, never raises.
+        return self.journal.record(spec, snapshot)
 
     def _refusal(self, spec: CheckSpec) -> Outcome | None:
         stuck = self.stuck_runs()

@@ -9,6 +9,11 @@ Contract every backend keeps:
   backends cache in-process and re-read only when a write happened (``generation``).
 - Both are thread safe and safe across the processes that share the backend's location.
 - Failures raise ``StoreError`` with a message naming the backend and location, never a credential.
+- ``append_transitions()`` adds journal entries (``health_check.journal``), assigning each a ``seq`` that
+  grows across the store, skipping an entry whose ``id`` the check's journal already holds, and keeping
+  at most ``retention`` entries per check (oldest dropped). ``read_transitions()`` returns the newest
+  entries of the keys asked for, newest first; cheap like ``read()``. Entries outlive restarts exactly
+  as long as snapshots do. A store without a journal keeps the defaults: nothing stored, nothing read.
 - ``lock(name)`` returns an ``ElectionLock`` scoped like the store itself (one host for diskcache,
   one fleet for a server-backed store): the poller holds it while it polls.
 """
@@ -16,9 +21,13 @@ Contract every backend keeps:
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from health_check.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from health_check.journal import Transition
 
 __all__ = ["ElectionLock", "Store", "StoreError"]
 
@@ -57,6 +66,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def read(self, keys: Iterable[str]) -> dict[str, Snapshot]:
         """Latest snapshots of ``keys`` that exist. Raises ``StoreError`` when the backend is unreadable."""
+
+    def append_transitions(self, transitions: Sequence[Transition], *, retention: int) -> list[Transition]:
+        """Add journal entries; returns those stored, with their ``seq``. Raises ``StoreError``."""
+        return []
+
+    def read_transitions(self, keys: Iterable[str], limit: int) -> list[Transition]:
+        """The newest ``limit`` entries of ``keys``, newest first. Raises ``StoreError``."""
+        return []
 
     @abc.abstractmethod
     def lock(self, name: str) -> ElectionLock:

@@ -16,10 +16,11 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import diskcache
 
+from health_check.journal import Transition, newest_first
 from health_check.snapshot import Snapshot
 from health_check.store.base import ElectionLock, Store, StoreError
 
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 _SIZE_LIMIT = 64 * 2**20  # snapshots are a few hundred bytes each; this bounds the directory anyway
 _PREFIX = "snapshot:"
+_JOURNAL_PREFIX = "journal:"
+_JOURNAL_SEQ = "journal-seq"
 # diskcache lets SQLite's own errors through (a corrupt or foreign cache.db, a full disk).
 _BACKEND_ERRORS = (OSError, sqlite3.Error, diskcache.Timeout)
 
@@ -131,6 +134,8 @@ class DiskcacheStore(Store):
         self._last_stamp = 0
         self._seen_generation: int | None = None
         self._local: dict[str, Snapshot | None] = {}
+        self._journal_generation: int | None = None
+        self._journal_local: dict[str, tuple[Transition, ...]] = {}
 
     # -- writer side -------------------------------------------------------------------------------
 
@@ -193,6 +198,66 @@ class DiskcacheStore(Store):
         except (ValueError, KeyError, TypeError, OverflowError):
             logger.warning("Ignoring an unreadable snapshot for %s in the %s", key, self.description)
             return None
+
+    # -- journal -----------------------------------------------------------------------------------
+
+    def append_transitions(self, transitions: Sequence[Transition], *, retention: int) -> list[Transition]:
+        stored: list[Transition] = []
+        try:
+            with self._cache.transact():
+                for transition in transitions:
+                    name = _JOURNAL_PREFIX + transition.key
+                    entries = self._load_journal_payload(name)
+                    if any(entry.get("id") == transition.id for entry in entries):
+                        continue
+                    seq = self._cache.incr(_JOURNAL_SEQ)
+                    entry = Transition.from_dict({**transition.to_dict(), "seq": seq})
+                    entries.append(entry.to_dict())
+                    self._cache.set(name, json.dumps(entries[-max(1, retention) :], separators=(",", ":")))
+                    stored.append(entry)
+            if stored:
+                self._bump_generation()
+        except _BACKEND_ERRORS as error:
+            raise StoreError(f"cannot write the journal to the {self.description}: {error}") from error
+        return stored
+
+    def _load_journal_payload(self, name: str) -> list[dict]:
+        payload = self._cache.get(name)
+        if payload is None:
+            return []
+        try:
+            entries = json.loads(payload)
+        except ValueError:
+            logger.warning("Ignoring an unreadable journal %s in the %s", name, self.description)
+            return []
+        return [entry for entry in entries if isinstance(entry, dict)] if isinstance(entries, list) else []
+
+    def read_transitions(self, keys: Iterable[str], limit: int) -> list[Transition]:
+        generation = self._generation()
+        local = self._journal_local
+        if generation != self._journal_generation:
+            local = self._journal_local = {}
+            self._journal_generation = generation
+        found: list[Transition] = []
+        for key in keys:
+            entries = local.get(key)
+            if entries is None:
+                entries = local[key] = self._load_journal(key)
+            found.extend(entries)
+        return newest_first(found)[:limit]
+
+    def _load_journal(self, key: str) -> tuple[Transition, ...]:
+        try:
+            raw = self._load_journal_payload(_JOURNAL_PREFIX + key)
+        except _BACKEND_ERRORS as error:
+            raise StoreError(f"cannot read the journal from the {self.description}: {error}") from error
+        entries = []
+        for item in raw:
+            try:
+                entries.append(Transition.from_dict(item))
+            except (ValueError, KeyError, TypeError, OverflowError):
+                logger.warning("Ignoring an unreadable journal entry for %s in the %s", key, self.description)
+        return tuple(entries)
 
     def lock(self, name: str) -> ElectionLock:
         return FileElectionLock(os.path.join(self.location, f"{name}.lock"))

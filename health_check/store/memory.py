@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from health_check.journal import Transition, newest_first
 from health_check.snapshot import Snapshot
 from health_check.store.base import ElectionLock, Store
 
@@ -40,6 +42,8 @@ class MemoryStore(Store):
         self._snapshots: dict[str, Snapshot] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._journal: dict[str, list[Transition]] = {}
+        self._seq = 0
 
     def write(self, snapshot: Snapshot) -> None:
         self._snapshots[snapshot.key] = snapshot
@@ -48,11 +52,30 @@ class MemoryStore(Store):
         snapshots = self._snapshots
         return {key: snapshots[key] for key in keys if key in snapshots}
 
+    def append_transitions(self, transitions: Sequence[Transition], *, retention: int) -> list[Transition]:
+        stored: list[Transition] = []
+        with self._guard:
+            for transition in transitions:
+                entries = self._journal.setdefault(transition.key, [])
+                if any(entry.id == transition.id for entry in entries):
+                    continue
+                self._seq += 1
+                entry = dataclasses.replace(transition, seq=self._seq)
+                entries.append(entry)
+                del entries[: max(0, len(entries) - max(1, retention))]
+                stored.append(entry)
+        return stored
+
+    def read_transitions(self, keys: Iterable[str], limit: int) -> list[Transition]:
+        journal = self._journal
+        return newest_first(entry for key in keys for entry in list(journal.get(key, ())))[:limit]
+
     def lock(self, name: str) -> ElectionLock:
         with self._guard:
             lock = self._locks.setdefault(name, threading.Lock())
         return _ThreadElectionLock(lock)
 
     def clear(self) -> None:
-        """Forget every snapshot (tests)."""
+        """Forget every snapshot and journal entry (tests)."""
         self._snapshots.clear()
+        self._journal.clear()
