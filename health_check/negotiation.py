@@ -100,8 +100,11 @@ def select_renderer(
     """
     if accept is None:
         accept = "*/*"
-    if format_name is not None and len(format_name) > 32:
-        format_name = None
+    if format_name is not None:
+        if len(format_name) > 32:
+            format_name = None
+        elif " " in format_name:
+            format_name = format_name.replace(" ", "+")  # ?format=health+json arrives decoded as "health json"
     if len(accept) > 256:  # do not let odd, long headers evict the memo of real probes
         return _select.__wrapped__(format_name, accept, renderers)
     return _select(format_name, accept, renderers)

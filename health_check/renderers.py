@@ -2,28 +2,36 @@
 
 The JSON and text formats keep django-health-check's exact shape (``{"<name>": "OK"}`` and
 ``<name>: OK`` lines), because monitoring tools compare those values to "OK". The HTML page and
-OpenMetrics add how old each snapshot is. Feeds and OpenMetrics always answer 200: feed readers and
-Prometheus treat any other status as "the endpoint is broken", not "a check failed".
+OpenMetrics add how old each snapshot is. Feeds list journal entries, one item per change of state
+(``health_check.journal``), so a reader that posts new items posts each change once. Feeds and
+OpenMetrics always answer 200: feed readers and Prometheus treat any other status as "the endpoint is
+broken", not "a check failed".
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime
+import hashlib
 import json
 import math
-from typing import ClassVar
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.template.loader import get_template
 from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed, SyndicationFeed
 
-from health_check.snapshot import Report, State, describe_age
+from health_check.journal import STATUS, Transition
+from health_check.snapshot import Reading, Report, State, describe_age
 
 __all__ = [
     "AtomRenderer",
     "DEFAULT_RENDERERS",
     "HTMLRenderer",
+    "HealthJSONRenderer",
     "JSONRenderer",
     "OpenMetricsRenderer",
     "RSSRenderer",
@@ -44,12 +52,17 @@ class RenderContext:
         feed_url: Absolute URL of this very feed, with its query string.
         feed_author: Author name of feed items.
         template_name: Template of the HTML page.
+        transitions: Journal entries of the endpoint's checks, newest first (for renderers that set
+            ``uses_journal``), already redacted for this request.
+        stale_intervals: ``HEALTH_CHECK["STALE_AFTER_INTERVALS"]``, to tell when a snapshot went stale.
     """
 
     endpoint_url: str = ""
     feed_url: str = ""
     feed_author: str = "Django Health Check"
     template_name: str = "health_check/index.html"
+    transitions: tuple[Transition, ...] = ()
+    stale_intervals: float = 3.0
 
 
 class Renderer:
@@ -67,9 +80,17 @@ class Renderer:
     always_ok: ClassVar[bool] = False
     #: Whether the output depends on the request's URL (so cached bytes are kept per URL).
     uses_urls: ClassVar[bool] = False
+    #: Whether it shows journal entries (the view reads them only for these renderers).
+    uses_journal: ClassVar[bool] = False
+    #: Whether responses carry ETag and Last-Modified and answer conditional requests with 304.
+    conditional: ClassVar[bool] = False
 
     def render(self, report: Report, context: RenderContext) -> bytes:
         raise NotImplementedError
+
+    def headers(self, body: bytes, context: RenderContext) -> dict[str, str]:
+        """Extra response headers for ``body``; computed once per rendered body, not per request."""
+        return {}
 
 
 class TextRenderer(Renderer):
@@ -82,25 +103,83 @@ class TextRenderer(Renderer):
         return "".join(f"{reading.name}: {reading.message}\n" for reading in report.readings).encode()
 
 
+DEFAULT_TEMPLATE = "health_check/index.html"
+_DAY = datetime.timedelta(hours=24)
+_STYLE = re.compile(rb"<style>(.*?)</style>", re.DOTALL)
+
+
+def reported_since(reading: Reading, stale_intervals: float) -> datetime.datetime | None:
+    """Since when the check is in the state it is reported in now."""
+    snapshot = reading.snapshot
+    if snapshot is None:
+        return None
+    if reading.state is State.STALE:
+        return snapshot.checked_at + datetime.timedelta(seconds=snapshot.allowance_seconds(stale_intervals))
+    return snapshot.since
+
+
+def timeline(
+    current: State, transitions: list[Transition], now: datetime.datetime, window: datetime.timedelta = _DAY
+) -> list[dict[str, Any]]:
+    """Segments of the last ``window``, oldest first: state, start and width in per mille of the window.
+
+    ``transitions`` are one check's status entries, newest first. Before the first entry of the
+    window the check was in that entry's ``from_state`` (unknown when that was "pending").
+    """
+    start = now - window
+    inside = [t for t in reversed(transitions) if start < t.at <= now]
+    before = next((t for t in transitions if t.at <= start), None)
+    if before is not None:
+        state = before.to_state
+    elif inside:
+        state = inside[0].from_state if inside[0].from_state != State.PENDING else "unknown"
+    else:
+        state = current.value
+    total = window.total_seconds()
+    points = [(start, state)] + [(t.at, t.to_state) for t in inside]
+    segments = []
+    for index, (moment, segment_state) in enumerate(points):
+        end = points[index + 1][0] if index + 1 < len(points) else now
+        x = round((moment - start).total_seconds() / total * 1000, 1)
+        width = round((end - moment).total_seconds() / total * 1000, 1)
+        if width > 0:
+            segments.append({"state": segment_state, "x": x, "width": max(width, 2.0), "at": moment})
+    return segments
+
+
 class HTMLRenderer(Renderer):
     format = "html"
     media_type = "text/html"
     accepts = frozenset({"text/html", "application/xhtml+xml", "text/*", "*/*"})
     content_type = "text/html; charset=utf-8"
+    uses_journal = True
 
     def render(self, report: Report, context: RenderContext) -> bytes:
-        rows = [
-            {
-                "name": reading.name,
-                "state": reading.state.value,
-                "message": reading.message,
-                "failing": report.counts_as_failing(reading),
-                "age": describe_age(reading.age_seconds) if reading.age_seconds is not None else "never",
-                "checked_at": reading.checked_at,
-                "duration_ms": None if reading.duration_seconds is None else reading.duration_seconds * 1000,
-            }
-            for reading in report.readings
-        ]
+        by_key: dict[str, list[Transition]] = {}
+        for transition in context.transitions:
+            by_key.setdefault(transition.key, []).append(transition)
+        now = report.generated_at
+        rows = []
+        for reading in report.readings:
+            key = reading.snapshot.key if reading.snapshot else None
+            entries = by_key.get(key, []) if key else []
+            status_entries = [t for t in entries if t.kind == STATUS]
+            since = reported_since(reading, context.stale_intervals)
+            rows.append(
+                {
+                    "name": reading.name,
+                    "state": reading.state.value,
+                    "message": reading.message,
+                    "failing": report.counts_as_failing(reading),
+                    "age": describe_age(reading.age_seconds) if reading.age_seconds is not None else "never",
+                    "checked_at": reading.checked_at,
+                    "since": since,
+                    "since_age": describe_age((now - since).total_seconds()) if since else None,
+                    "duration_ms": None if reading.duration_seconds is None else reading.duration_seconds * 1000,
+                    "timeline": timeline(reading.state, status_entries, now) if key else [],
+                    "recent": [t for t in entries if now - t.at <= _DAY][:5],
+                }
+            )
         template = get_template(context.template_name)
         return template.render(
             {
@@ -110,6 +189,20 @@ class HTMLRenderer(Renderer):
                 "counts": _counts(report),
             }
         ).encode()
+
+    def headers(self, body: bytes, context: RenderContext) -> dict[str, str]:
+        if context.template_name != DEFAULT_TEMPLATE:
+            return {}  # an overriding template may load its own assets: its project sets the policy
+        # The default page needs nothing but its own inline style: a strict policy lets exactly that
+        # through (CSP Level 2 hash sources), so the page works behind a strict site-wide CSP too.
+        hashes = " ".join(
+            f"'sha256-{base64.b64encode(hashlib.sha256(match).digest()).decode()}'" for match in _STYLE.findall(body)
+        )
+        style_sources = hashes or "'none'"
+        return {
+            "Content-Security-Policy": f"default-src 'none'; style-src {style_sources}; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        }
 
 
 def _counts(report: Report) -> dict[str, int]:
@@ -174,6 +267,18 @@ class OpenMetricsRenderer(Renderer):
             f"{'NaN' if r.age_seconds is None or math.isnan(r.age_seconds) else f'{r.age_seconds:.3f}'}"
             for r in readings
         ]
+        # An OpenMetrics StateSet: one sample per state, 1 for the current one, so an alert can name
+        # stale or pending checks (a poller that stopped) apart from failing services.
+        lines += [
+            "# HELP django_health_check_state State each check is reported in",
+            "# TYPE django_health_check_state stateset",
+        ]
+        lines += [
+            f"django_health_check_state{{{_labels({**dict(r.labels), 'django_health_check_state': state.value})}}} "
+            f"{1 if r.state is state else 0}"
+            for r in readings
+            for state in State
+        ]
         lines += [
             "# HELP django_health_check_overall_status Overall health check status "
             "(1 = all healthy, 0 = at least one unhealthy)",
@@ -184,10 +289,30 @@ class OpenMetricsRenderer(Renderer):
         return ("\n".join(lines) + "\n").encode()
 
 
+class _StableDates:
+    """Feeds dated by their newest item, never by "now": an unchanged feed re-renders byte for byte."""
+
+    items: list[dict[str, Any]]
+
+    def latest_post_date(self) -> datetime.datetime:
+        dates = [item[name] for item in self.items for name in ("updateddate", "pubdate") if item.get(name)]
+        return max(dates) if dates else _EPOCH
+
+
+class _StableAtomFeed(_StableDates, Atom1Feed):
+    pass
+
+
+class _StableRSSFeed(_StableDates, Rss201rev2Feed):
+    pass
+
+
 class _FeedRenderer(Renderer):
     feed_class: ClassVar[type[SyndicationFeed]]
     always_ok = True
     uses_urls = True
+    uses_journal = True
+    conditional = True
 
     def render(self, report: Report, context: RenderContext) -> bytes:
         feed = self.feed_class(
@@ -196,19 +321,28 @@ class _FeedRenderer(Renderer):
             description="Current status of system health checks",
             feed_url=context.feed_url,
         )
-        for reading in report.readings:
-            failing = report.counts_as_failing(reading)
-            published = (reading.checked_at or report.generated_at) if failing else _EPOCH
+        for transition in context.transitions:
             feed.add_item(
-                title=reading.name,
-                link=context.endpoint_url,
-                description=reading.message,
-                pubdate=published,
-                updateddate=published,
+                title=transition.title,
+                link=transition.link or context.endpoint_url,
+                description=transition.message,
+                unique_id=f"urn:uuid:{transition.id}",
+                unique_id_is_permalink=False,
+                pubdate=transition.at,
+                updateddate=transition.at,
                 author_name=context.feed_author,
-                categories=["error", "unhealthy"] if failing else ["healthy"],
+                categories=[transition.to_state, transition.kind],
             )
         return feed.writeString("utf-8").encode()
+
+    def headers(self, body: bytes, context: RenderContext) -> dict[str, str]:
+        # RFC 9110 §8.8: a strong validator of exactly these bytes, and the newest entry's time.
+        headers = {"ETag": f'"{hashlib.sha256(body).hexdigest()[:32]}"'}
+        if context.transitions:
+            from django.utils.http import http_date
+
+            headers["Last-Modified"] = http_date(max(t.at for t in context.transitions).timestamp())
+        return headers
 
 
 class AtomRenderer(_FeedRenderer):
@@ -216,7 +350,7 @@ class AtomRenderer(_FeedRenderer):
     media_type = "application/atom+xml"
     accepts = frozenset({"application/atom+xml"})
     content_type = "application/atom+xml; charset=utf-8"
-    feed_class = Atom1Feed
+    feed_class = _StableAtomFeed
 
 
 class RSSRenderer(_FeedRenderer):
@@ -224,7 +358,69 @@ class RSSRenderer(_FeedRenderer):
     media_type = "application/rss+xml"
     accepts = frozenset({"application/rss+xml"})
     content_type = "application/rss+xml; charset=utf-8"
-    feed_class = Rss201rev2Feed
+    feed_class = _StableRSSFeed
+
+
+_HEALTH_STATUS = {
+    State.OK: "pass",
+    State.WARNING: "warn",
+    State.ERROR: "fail",
+    State.STALE: "fail",
+    State.PENDING: "fail",
+}
+
+
+def _iso_z(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class HealthJSONRenderer(Renderer):
+    """The IETF health check response format (draft-inadarei-api-health-check).
+
+    Each check is one entry of ``checks``, keyed by its name: ``componentId`` is its store key,
+    ``time`` when it was observed, ``observedValue``/``observedUnit`` its measurement (a check's
+    ``observed_value``/``observed_unit`` details, else the run's latency in ms). ``output`` carries
+    the message of checks that do not pass (the draft: omit it for "pass").
+    """
+
+    format = "health+json"
+    media_type = "application/health+json"
+    accepts = frozenset({"application/health+json"})
+    content_type = "application/health+json"
+
+    def render(self, report: Report, context: RenderContext) -> bytes:
+        if report.failing:
+            overall = "fail"  # the HTTP status is 500 here (WARNINGS_AS_ERRORS): keep body and status agreeing
+        elif any(reading.state is State.WARNING for reading in report.readings):
+            overall = "warn"
+        else:
+            overall = "pass"
+        body: dict[str, Any] = {"status": overall}
+        readings = report.readings
+        if not (len(readings) == 1 and readings[0].labels.get("check") == "Overall"):
+            body["checks"] = {reading.name: [self.component(reading)] for reading in readings}
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+    @staticmethod
+    def component(reading: Reading) -> dict[str, Any]:
+        status = _HEALTH_STATUS[reading.state]
+        entry: dict[str, Any] = {"status": status}
+        snapshot = reading.snapshot
+        if snapshot is not None:
+            entry["componentId"] = snapshot.key
+            entry["componentType"] = "component"
+            details: Mapping[str, Any] = snapshot.details if isinstance(snapshot.details, Mapping) else {}
+            value = details.get("observed_value")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                entry["observedValue"] = value
+                entry["observedUnit"] = str(details.get("observed_unit") or "")
+            else:
+                entry["observedValue"] = round(snapshot.duration_seconds * 1000, 3)
+                entry["observedUnit"] = "ms"
+            entry["time"] = _iso_z(snapshot.checked_at)
+        if status != "pass":
+            entry["output"] = reading.message
+        return entry
 
 
 #: In the order of django-health-check's 406 message.
@@ -235,4 +431,5 @@ DEFAULT_RENDERERS: tuple[type[Renderer], ...] = (
     AtomRenderer,
     RSSRenderer,
     OpenMetricsRenderer,
+    HealthJSONRenderer,
 )

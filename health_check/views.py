@@ -26,8 +26,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.utils.crypto import constant_time_compare
 from django.views import View
 
+from django.utils.http import parse_http_date_safe
+
+from health_check import redaction
 from health_check.conf import get_config
 from health_check.endpoints import CheckSpec, EntryError, resolve_entries
+from health_check.journal import Transition, merge_recent, stale_transition
 from health_check.negotiation import NotAcceptable, select_renderer
 from health_check.renderers import DEFAULT_RENDERERS, RenderContext, Renderer
 from health_check.snapshot import Reading, Report, Snapshot, State, evaluate
@@ -37,6 +41,10 @@ __all__ = ["HealthCheckView"]
 
 _UTC = datetime.timezone.utc
 _ALLOWED_METHODS = ("GET", "HEAD", "OPTIONS")
+#: Journal entries a feed lists: enough for a day of trouble, bounded for readers and for us.
+FEED_ITEMS = 50
+#: Entries the status page reads per check, for its 24 h timelines.
+PAGE_ITEMS_PER_CHECK = 30
 
 
 @dataclasses.dataclass(slots=True)
@@ -47,8 +55,9 @@ class _Frame:
     snapshots: tuple[Snapshot | None, ...]
     config: dict[str, Any] | None  # the get_config() it was evaluated with: a settings change invalidates it
     report: Report
-    rendered: dict[tuple[type[Renderer], str], bytes]
+    rendered: dict[tuple[type[Renderer], str, str], tuple[bytes, dict[str, str]]]
     failing: bool = False
+    redacted: dict[str, Report] = dataclasses.field(default_factory=dict)
 
 
 class HealthCheckView(View):
@@ -215,27 +224,69 @@ class HealthCheckView(View):
             self._finish_headers(request, response, token)
             return response
         frame = self._current_frame()
-        body = self._render(frame, renderer, request)
+        # Token holders see everything; anyone else what HEALTH_CHECK["ANONYMOUS_DETAIL"] allows.
+        detail = redaction.FULL if token and "HTTP_AUTHORIZATION" in meta else frame_detail(frame)
+        body, headers = self._render(frame, renderer, request, detail)
+        if renderer.conditional and _not_modified(meta, headers):
+            response = HttpResponse(status=304)
+            for name, value in headers.items():
+                response[name] = value
+            self._finish_headers(request, response, token)
+            return response
         status = 200 if renderer.always_ok or not frame.failing else 500
         response = HttpResponse(b"" if method == "HEAD" else body, content_type=renderer.content_type, status=status)
+        for name, value in headers.items():
+            response[name] = value
         self._finish_headers(request, response, token)
         return response
 
-    def _render(self, frame: _Frame, renderer: type[Renderer], request: HttpRequest) -> bytes:
+    def _report_for(self, frame: _Frame, detail: str) -> Report:
+        if detail == redaction.FULL:
+            return frame.report
+        report = frame.redacted.get(detail)
+        if report is None:
+            report = frame.redacted[detail] = redaction.redact_report(frame.report, detail)
+        return report
+
+    def _render(
+        self, frame: _Frame, renderer: type[Renderer], request: HttpRequest, detail: str = redaction.FULL
+    ) -> tuple[bytes, dict[str, str]]:
         url_key = request.get_host() + request.get_full_path() if renderer.uses_urls else ""
-        key = (renderer, url_key)
-        body = frame.rendered.get(key)
-        if body is None:
+        key = (renderer, url_key, detail)
+        rendered = frame.rendered.get(key)
+        if rendered is None:
             context = RenderContext(
                 endpoint_url=request.build_absolute_uri(request.path) if renderer.uses_urls else "",
                 feed_url=request.build_absolute_uri() if renderer.uses_urls else "",
                 feed_author=self.feed_author,
                 template_name=self.template_name,
+                transitions=redaction.redact_transitions(self._journal(frame, renderer), detail)
+                if renderer.uses_journal
+                else (),
+                stale_intervals=float(get_config()["STALE_AFTER_INTERVALS"]),
             )
-            body = renderer().render(frame.report, context)
+            instance = renderer()
+            body = instance.render(self._report_for(frame, detail), context)
+            rendered = (body, instance.headers(body, context))
             if len(frame.rendered) < 32:  # bounded: odd hosts or query strings must not grow it
-                frame.rendered[key] = body
-        return body
+                frame.rendered[key] = rendered
+        return rendered
+
+    def _journal(self, frame: _Frame, renderer: type[Renderer]) -> list[Transition]:
+        """Stored entries of this endpoint's checks plus the stale ones readers infer, newest first."""
+        keys = self._keys or ()
+        limit = FEED_ITEMS if renderer.conditional else PAGE_ITEMS_PER_CHECK * max(1, len(keys))
+        try:
+            stored = get_store().read_transitions(keys, limit)
+        except StoreError:
+            stored = []  # the readings already say the store is unreadable
+        stale_intervals = float(get_config()["STALE_AFTER_INTERVALS"])
+        synthesized = [
+            stale_transition(reading.name, reading.snapshot, stale_intervals)
+            for reading in frame.report.readings
+            if reading.state is State.STALE and reading.snapshot is not None
+        ]
+        return merge_recent(stored, synthesized, limit)
 
     def _finish_headers(self, request: HttpRequest, response: HttpResponse, token: str | None) -> None:
         response["Vary"] = "Accept, Authorization" if token else "Accept"
@@ -250,6 +301,31 @@ class HealthCheckView(View):
             response["Cache-Control"] = f"public, max-age={seconds}"
         else:
             response["Cache-Control"] = "no-store"
+
+
+def frame_detail(frame: _Frame) -> str:
+    """The anonymous detail level of the settings the frame was built with."""
+    config = frame.config if frame.config is not None else get_config()
+    level = config.get("ANONYMOUS_DETAIL", redaction.FULL)
+    return level if level in redaction.LEVELS else redaction.STATUS  # unknown values fail closed
+
+
+def _not_modified(meta: dict[str, Any], headers: dict[str, str]) -> bool:
+    """RFC 9110 §13.1: If-None-Match wins over If-Modified-Since; weak comparison for If-None-Match."""
+    etag = headers.get("ETag")
+    if_none_match = meta.get("HTTP_IF_NONE_MATCH")
+    if if_none_match is not None:
+        if etag is None:
+            return False
+        candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return etag in candidates or "*" in candidates
+    last_modified = headers.get("Last-Modified")
+    if_modified_since = meta.get("HTTP_IF_MODIFIED_SINCE")
+    if last_modified and if_modified_since:
+        since = parse_http_date_safe(if_modified_since)
+        modified = parse_http_date_safe(last_modified)
+        return since is not None and modified is not None and modified <= since
+    return False
 
 
 def _format_parameter(request: HttpRequest) -> str | None:

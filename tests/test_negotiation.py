@@ -22,7 +22,7 @@ pytestmark = pytest.mark.urls("tests.testapp.urls_views")
 
 NOT_ACCEPTABLE = (
     "Not Acceptable: Supported content types: text/plain, text/html, application/json, "
-    "application/atom+xml, application/rss+xml, application/openmetrics-text"
+    "application/atom+xml, application/rss+xml, application/openmetrics-text, application/health+json"
 )
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"

@@ -12,6 +12,7 @@ import pytest
 from django.test import RequestFactory
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+from health_check.journal import changes, newest_first
 from health_check.renderers import (
     DEFAULT_RENDERERS,
     AtomRenderer,
@@ -27,7 +28,7 @@ from health_check.snapshot import Reading, Report, State
 from health_check.store import get_store
 from health_check.views import HealthCheckView
 from tests.conftest import make_snapshot
-from tests.scenarios import LABELS, NAMES, SCENARIOS, build_report, expected_messages, expected_text, write_scenario
+from tests.scenarios import LABELS, NAMES, REFUSED, SCENARIOS, build_report, expected_messages, expected_text, write_scenario
 from tests.testapp.probes import Sample
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
@@ -45,7 +46,7 @@ def one_reading(name: str, message: str, state: State = State.WARNING, **labels:
 
 
 def test_renderers__registry():
-    """Six formats, in the order django-health-check lists them; only feeds and OpenMetrics are always 200."""
+    """django-health-check's six formats in its order, then health+json; only feeds and OpenMetrics are always 200."""
     assert [(r.format, r.media_type, r.always_ok) for r in DEFAULT_RENDERERS] == [
         ("text", "text/plain", False),
         ("html", "text/html", False),
@@ -53,6 +54,7 @@ def test_renderers__registry():
         ("atom", "application/atom+xml", True),
         ("rss", "application/rss+xml", True),
         ("openmetrics", "application/openmetrics-text", True),
+        ("health+json", "application/health+json", False),
     ]
 
 
@@ -83,7 +85,7 @@ def test_text_renderer__multiline_message_kept():
 
 
 def test_openmetrics_renderer__exact_failing():
-    """The whole exposition for the failing set: status, run time, snapshot age, overall, # EOF."""
+    """The whole exposition for the failing set: status, run time, snapshot age, state set, overall, # EOF."""
     body = render(OpenMetricsRenderer, build_report("failing", now=NOW))
     assert body == (
         "# HELP django_health_check_status Health check status (1 = healthy, 0 = unhealthy)\n"
@@ -101,6 +103,23 @@ def test_openmetrics_renderer__exact_failing():
         'django_health_check_snapshot_age_seconds{check="Sample",label="alpha"} 12.000\n'
         'django_health_check_snapshot_age_seconds{check="Sample",label="beta"} 12.000\n'
         'django_health_check_snapshot_age_seconds{check="Sample",label="gamma"} 12.000\n'
+        "# HELP django_health_check_state State each check is reported in\n"
+        "# TYPE django_health_check_state stateset\n"
+        'django_health_check_state{check="Sample",label="alpha",django_health_check_state="ok"} 1\n'
+        'django_health_check_state{check="Sample",label="alpha",django_health_check_state="warning"} 0\n'
+        'django_health_check_state{check="Sample",label="alpha",django_health_check_state="error"} 0\n'
+        'django_health_check_state{check="Sample",label="alpha",django_health_check_state="stale"} 0\n'
+        'django_health_check_state{check="Sample",label="alpha",django_health_check_state="pending"} 0\n'
+        'django_health_check_state{check="Sample",label="beta",django_health_check_state="ok"} 0\n'
+        'django_health_check_state{check="Sample",label="beta",django_health_check_state="warning"} 0\n'
+        'django_health_check_state{check="Sample",label="beta",django_health_check_state="error"} 1\n'
+        'django_health_check_state{check="Sample",label="beta",django_health_check_state="stale"} 0\n'
+        'django_health_check_state{check="Sample",label="beta",django_health_check_state="pending"} 0\n'
+        'django_health_check_state{check="Sample",label="gamma",django_health_check_state="ok"} 1\n'
+        'django_health_check_state{check="Sample",label="gamma",django_health_check_state="warning"} 0\n'
+        'django_health_check_state{check="Sample",label="gamma",django_health_check_state="error"} 0\n'
+        'django_health_check_state{check="Sample",label="gamma",django_health_check_state="stale"} 0\n'
+        'django_health_check_state{check="Sample",label="gamma",django_health_check_state="pending"} 0\n'
         "# HELP django_health_check_overall_status Overall health check status "
         "(1 = all healthy, 0 = at least one unhealthy)\n"
         "# TYPE django_health_check_overall_status gauge\n"
@@ -147,28 +166,28 @@ def test_openmetrics_renderer__label_escaping():
 @pytest.mark.parametrize("renderer", [RSSRenderer, AtomRenderer])
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_feed_renderers__scenarios(renderer, name):
-    """Feeds: title, links from the context, one entry per check with message, author, categories and date."""
+    """Feeds: title and links from the context; one entry per journal entry, none from the readings themselves."""
     report = build_report(name, now=NOW)
-    feed = feedparser.parse(render(renderer, report, dataclasses.replace(CONTEXT, feed_author="Ops")))
+    failed = changes(None, make_snapshot("k", status="error", message=REFUSED, now=NOW), "Db()", stale_intervals=3)
+    transitions = tuple(newest_first(failed))
+    context = dataclasses.replace(CONTEXT, feed_author="Ops", transitions=transitions)
+    feed = feedparser.parse(render(renderer, report, context))
     assert not feed.bozo, feed.get("bozo_exception")
     assert feed.feed.title == "Health Check Status"
     assert feed.feed.link == "https://example.test/health/"
     # Django's Atom1Feed writes no subtitle for a description; RSS carries it (as django-health-check's feeds).
     expected_description = "Current status of system health checks" if renderer is RSSRenderer else None
     assert feed.feed.get("subtitle") == expected_description
-    for reading, entry in zip(report.readings, feed.entries, strict=True):
-        assert entry.title == reading.name
-        assert entry.summary == reading.message
-        assert entry.link == "https://example.test/health/"
-        assert entry.author == "Ops"
-        dated = entry.get("published_parsed") or entry.updated_parsed
-        when = datetime.datetime(*dated[:6], tzinfo=datetime.timezone.utc)
-        if reading.state is State.OK:
-            assert [tag.term for tag in entry.tags] == ["healthy"]
-            assert when == datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-        else:
-            assert [tag.term for tag in entry.tags] == ["error", "unhealthy"]
-            assert when == (reading.checked_at or NOW).replace(microsecond=0)
+    (entry,) = feed.entries
+    assert entry.title == f"Db(): failing - {REFUSED}"
+    assert entry.summary == REFUSED
+    assert entry.link == "https://example.test/health/"
+    assert entry.author == "Ops"
+    assert entry.id == f"urn:uuid:{transitions[0].id}"
+    assert [tag.term for tag in entry.tags] == ["error", "status"]
+    dated = entry.get("published_parsed") or entry.updated_parsed
+    assert datetime.datetime(*dated[:6], tzinfo=datetime.timezone.utc) == transitions[0].at.replace(microsecond=0)
+    assert feedparser.parse(render(renderer, report, CONTEXT)).entries == []
 
 
 def test_rss_renderer__self_link():

@@ -74,6 +74,11 @@ def _busy_fraction(before: psutil._common.scputimes, after: psutil._common.scput
     return min(max((busy_after - busy_before) / elapsed, 0.0), 1.0)
 
 
+def _observed(percent: float) -> dict[str, float | str]:
+    """The measurement kept in the snapshot: health+json's observedValue and observedUnit."""
+    return {"observed_value": round(float(percent), 1), "observed_unit": "percent"}
+
+
 @dataclasses.dataclass
 class CPU(HealthCheck):
     """Warn about CPU utilisation over a window.
@@ -113,13 +118,15 @@ class CPU(HealthCheck):
             self._previous = after
         return _busy_fraction(before, after) * 100
 
-    def run(self) -> None:
+    def run(self) -> dict[str, float | str]:
         try:
             usage = self.sample_percent()
         except ValueError as error:
             raise ServiceReturnedUnexpectedResult(f"CPU usage could not be read: {error}") from error
+        measured = _observed(usage)
         if self.max_usage_percent and usage >= self.max_usage_percent:
-            raise ServiceWarning(f"CPU {usage:.1f}{_NNBSP}%")
+            raise ServiceWarning(f"CPU {usage:.1f}{_NNBSP}%", details=measured)
+        return measured
 
 
 @dataclasses.dataclass
@@ -137,7 +144,7 @@ class Disk(HealthCheck):
     max_disk_usage_percent: float | None = dataclasses.field(default=90.0, repr=False)
     hostname: str = dataclasses.field(default_factory=socket.gethostname, init=False)
 
-    def run(self) -> None:
+    def run(self) -> dict[str, float | str]:
         try:
             usage = psutil.disk_usage(str(self.path))
         except FileNotFoundError as error:
@@ -145,8 +152,10 @@ class Disk(HealthCheck):
         except OSError as error:
             # strerror is None for errors psutil raises itself; never show "None".
             raise ServiceUnavailable(f"Disk path {str(self.path)!r}: {error.strerror or error}") from error
+        measured = _observed(usage.percent)
         if self.max_disk_usage_percent and usage.percent >= self.max_disk_usage_percent:
-            raise ServiceWarning(f"{usage.percent}{_NNBSP}% disk usage")
+            raise ServiceWarning(f"{usage.percent}{_NNBSP}% disk usage", details=measured)
+        return measured
 
 
 @dataclasses.dataclass
@@ -164,15 +173,17 @@ class Memory(HealthCheck):
     max_memory_usage_percent: float | None = dataclasses.field(default=90.0, repr=False)
     hostname: str = dataclasses.field(default_factory=socket.gethostname, init=False)
 
-    def run(self) -> None:
+    def run(self) -> dict[str, float | str]:
         memory = psutil.virtual_memory()
         available = memory.available / 1024**3
         total = memory.total / 1024**3
         message = f"RAM {available:.1f}/{total:.1f}GiB ({memory.percent}{_NNBSP}%)"
+        measured = _observed(memory.percent)
         if self.min_gibibytes_available and available < self.min_gibibytes_available:
-            raise ServiceWarning(message)
+            raise ServiceWarning(message, details=measured)
         if self.max_memory_usage_percent and memory.percent >= self.max_memory_usage_percent:
-            raise ServiceWarning(message)
+            raise ServiceWarning(message, details=measured)
+        return measured
 
 
 @dataclasses.dataclass

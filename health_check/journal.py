@@ -1,0 +1,425 @@
+"""Transitions: one journal entry per change of what readers are told, with an id that never moves.
+
+The poller turns each raw run into the *reported* snapshot (two-sided hysteresis: a check may need N
+failures, or failures lasting a while, before it is reported failing, and M successes before it is
+reported healthy again), compares it with the previous one and records what changed: a status change,
+a gap long enough for readers to have called the check stale, an upstream incident that appeared,
+changed or ended. Feeds, the status page and the ``transition`` signal all read these entries.
+
+Ids are digests of what happened (check, moment, from, to, incident), never of "now" or of a counter,
+so a feed re-rendered by any process, or after a restart, gives every item the guid it had before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import logging
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from health_check.snapshot import Snapshot, State, Status, describe_age
+
+if TYPE_CHECKING:
+    from health_check.endpoints import CheckSpec
+    from health_check.store.base import Store
+
+__all__ = [
+    "JournalRecorder",
+    "Transition",
+    "apply_hysteresis",
+    "changes",
+    "merge_recent",
+    "stale_transition",
+]
+
+logger = logging.getLogger(__name__)
+UTC = datetime.timezone.utc
+
+STATUS = "status"
+INCIDENT = "incident"
+
+#: Incident statuses that end an incident (Statuspage's, plus RSS providers' "completed").
+CLOSED_INCIDENT_STATUSES = frozenset({"resolved", "postmortem", "completed"})
+
+_IMPACT_WORDS = {
+    "none": "degraded",
+    "minor": "degraded",
+    "incident": "degraded",
+    "major": "major outage",
+    "critical": "critical outage",
+    "maintenance": "maintenance",
+}
+
+
+def _stable_id(*parts: object) -> str:
+    """A UUID-shaped digest of ``parts``: valid as an Atom id (``urn:uuid:``) and as an RSS guid."""
+    text = "\x1f".join("" if part is None else str(part) for part in parts)
+    return str(uuid.UUID(bytes=hashlib.blake2b(text.encode("utf-8", "backslashreplace"), digest_size=16).digest()))
+
+
+def _iso(moment: datetime.datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Transition:
+    """One change readers were (or would have been) told about.
+
+    Args:
+        id: Stable identity: a digest of key, moment, from, to and incident; the feed guid.
+        seq: Order of recording in the store, for ties between entries of the same moment.
+        key: Store key of the check.
+        name: Public name of the check (its ``repr()``).
+        kind: ``"status"`` (the reported state changed) or ``"incident"`` (an upstream incident).
+        from_state: Previous state (``ok``, ``warning``, ``error``, ``stale``, ``pending``), or the
+            incident's previous status (empty when it is new).
+        to_state: New state, or the incident's new status (``resolved`` when it ended).
+        at: When it changed (aware, UTC): the run's time, or the provider's update time.
+        message: The check's message at that moment, or the incident's name.
+        title: One line a human reads in Slack: ``"Database(alias='default'): recovered after 4 min"``.
+        incident: The provider's incident (id, name, impact, status, link, started_at, updated_at).
+    """
+
+    id: str
+    key: str
+    name: str
+    kind: str
+    from_state: str
+    to_state: str
+    at: datetime.datetime
+    message: str
+    title: str
+    incident: Mapping[str, Any] | None = None
+    seq: int = 0
+
+    @property
+    def link(self) -> str | None:
+        """The incident's page, when the provider gave one."""
+        return (self.incident or {}).get("link") or None
+
+    @property
+    def is_failing(self) -> bool:
+        if self.kind == INCIDENT:
+            return self.to_state not in CLOSED_INCIDENT_STATUSES
+        return State(self.to_state).is_failing if self.to_state in State._value2member_map_ else False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe, like ``Snapshot.to_dict()``: stores keep plain data."""
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "key": self.key,
+            "name": self.name,
+            "kind": self.kind,
+            "from": self.from_state,
+            "to": self.to_state,
+            "at": self.at.timestamp(),
+            "message": self.message,
+            "title": self.title,
+            "incident": dict(self.incident) if self.incident is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Transition:
+        """Rebuild from ``to_dict()``; raises ``ValueError``, ``KeyError`` or ``TypeError`` on foreign data."""
+        incident = data.get("incident")
+        return cls(
+            id=str(data["id"]),
+            seq=int(data.get("seq") or 0),
+            key=str(data["key"]),
+            name=str(data["name"]),
+            kind=str(data["kind"]),
+            from_state=str(data["from"]),
+            to_state=str(data["to"]),
+            at=datetime.datetime.fromtimestamp(float(data["at"]), tz=UTC),
+            message=str(data["message"]),
+            title=str(data["title"]),
+            incident=dict(incident) if isinstance(incident, Mapping) else None,
+        )
+
+
+def newest_first(transitions: Iterable[Transition]) -> list[Transition]:
+    return sorted(transitions, key=lambda t: (t.at, t.seq, t.id), reverse=True)
+
+
+# -- hysteresis -------------------------------------------------------------------------------------
+
+
+def _thresholds(check: Any) -> tuple[int, int, datetime.timedelta | None]:
+    failure = max(1, int(getattr(check, "failure_threshold", 1) or 1))
+    success = max(1, int(getattr(check, "success_threshold", 1) or 1))
+    duration = getattr(check, "failure_duration", None)
+    return failure, success, duration if isinstance(duration, datetime.timedelta) else None
+
+
+def apply_hysteresis(check: Any, previous: Snapshot | None, raw: Snapshot, *, stale_intervals: float) -> Snapshot:
+    """The snapshot to report for ``raw``, given the check's thresholds and the previous snapshot.
+
+    A new failure is reported once ``failure_threshold`` consecutive runs failed (and, with
+    ``failure_duration``, once they have failed that long); a recovery once ``success_threshold``
+    consecutive runs passed. While failing, warning and error follow the run at once. After a gap
+    readers saw as stale, or without a previous snapshot, the run is reported as it is.
+    """
+    at = raw.checked_at
+    fresh = dataclasses.replace(raw, raw_status=None, raw_message=None, streak=1, streak_started_at=at, since=at)
+    if previous is None or (at - previous.checked_at).total_seconds() > previous.allowance_seconds(stale_intervals):
+        return fresh
+    failing = raw.status is not Status.OK
+    if failing == (previous.run_status is not Status.OK):
+        streak = previous.streak + 1
+        started = previous.streak_started_at or previous.checked_at
+    else:
+        streak, started = 1, at
+    failure_threshold, success_threshold, failure_duration = _thresholds(check)
+    reported_failing = previous.status is not Status.OK
+    if failing and not reported_failing:
+        due = streak >= failure_threshold and (failure_duration is None or at - started >= failure_duration)
+    elif not failing and reported_failing:
+        due = streak >= success_threshold
+    else:
+        due = True
+    status, message = (raw.status, raw.message) if due else (previous.status, previous.message)
+    since = (previous.since or previous.checked_at) if status is previous.status else at
+    return dataclasses.replace(
+        raw,
+        status=status,
+        message=message,
+        raw_status=None if status is raw.status else raw.status,
+        raw_message=None if message == raw.message else raw.message,
+        streak=streak,
+        streak_started_at=started,
+        since=since,
+    )
+
+
+# -- what changed -----------------------------------------------------------------------------------
+
+
+def _status_title(name: str, from_state: str, to_state: str, message: str, failing_since: datetime.datetime | None,
+                  at: datetime.datetime) -> str:
+    if to_state == State.OK:
+        if failing_since is None or from_state == State.PENDING:
+            return f"{name}: recovered"
+        return f"{name}: recovered after {describe_age((at - failing_since).total_seconds())}"
+    word = "degraded" if to_state == State.WARNING else "failing"
+    return f"{name}: {word} - {message}"
+
+
+def _status_transition(
+    key: str, name: str, from_state: str, to_state: str, at: datetime.datetime, message: str,
+    failing_since: datetime.datetime | None,
+) -> Transition:
+    return Transition(
+        id=_stable_id(key, STATUS, _iso(at), from_state, to_state),
+        key=key,
+        name=name,
+        kind=STATUS,
+        from_state=from_state,
+        to_state=to_state,
+        at=at,
+        message=message,
+        title=_status_title(name, from_state, to_state, message, failing_since, at),
+    )
+
+
+def stale_transition(name: str, snapshot: Snapshot, stale_intervals: float) -> Transition:
+    """The moment readers started calling ``snapshot``'s check stale; same id in every process.
+
+    Readers synthesise it from the last snapshot (the poller cannot report its own death); the poller
+    records the very same entry when it comes back, so a feed reader sees one item, not two.
+    """
+    allowance = snapshot.allowance_seconds(stale_intervals)
+    at = snapshot.checked_at + datetime.timedelta(seconds=allowance)
+    message = f"no result for {describe_age(allowance)}; is the poller running?"
+    return Transition(
+        id=_stable_id(snapshot.key, STATUS, _iso(snapshot.checked_at), "stale"),
+        key=snapshot.key,
+        name=name,
+        kind=STATUS,
+        from_state=snapshot.status.value,
+        to_state=State.STALE.value,
+        at=at,
+        message=message,
+        title=f"{name}: stale - {message}",
+    )
+
+
+def _incidents(snapshot: Snapshot | None) -> dict[str, Mapping[str, Any]]:
+    found: dict[str, Mapping[str, Any]] = {}
+    if snapshot is None:
+        return found
+    incidents = snapshot.details.get("incidents") if isinstance(snapshot.details, Mapping) else None
+    for incident in incidents if isinstance(incidents, list) else ():
+        if isinstance(incident, Mapping) and incident.get("id"):
+            found[str(incident["id"])] = incident
+    return found
+
+
+def _parse_time(value: Any) -> datetime.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _incident_transition(
+    key: str, name: str, incident: Mapping[str, Any], before: Mapping[str, Any] | None, at: datetime.datetime,
+    *, resolved: bool = False,
+) -> Transition:
+    label = incident.get("name") or f"incident {incident.get('id')}"
+    status = "resolved" if resolved else str(incident.get("status") or "open").lower()
+    impact = str(incident.get("impact") or "none").lower()
+    if resolved:
+        started = _parse_time(incident.get("started_at"))
+        after = f" after {describe_age((at - started).total_seconds())}" if started and at > started else ""
+        title = f"{name}: resolved{after} - Incident: {label}"
+    elif before is None:
+        title = f"{name}: {_IMPACT_WORDS.get(impact, 'degraded')} - Incident: {label}"
+    else:
+        was = str(before.get("impact") or "none").lower()
+        impact_note = f", now {_IMPACT_WORDS.get(impact, impact)}" if was != impact else ""
+        title = f"{name}: {status}{impact_note} - Incident: {label}"
+    record = {field: incident.get(field) for field in ("id", "name", "impact", "status", "link", "started_at", "updated_at")}
+    if resolved:
+        record["status"] = "resolved"
+    return Transition(
+        id=_stable_id(key, INCIDENT, incident.get("id"), status, impact, _iso(at)),
+        key=key,
+        name=name,
+        kind=INCIDENT,
+        from_state="" if before is None else str(before.get("status") or ""),
+        to_state=status,
+        at=at,
+        message=str(label),
+        title=title,
+        incident=record,
+    )
+
+
+def incident_changes(key: str, name: str, previous: Snapshot | None, current: Snapshot) -> list[Transition]:
+    """New incidents, updates that change status or impact, and resolutions (closed or gone)."""
+    before, after = _incidents(previous), _incidents(current)
+    found: list[Transition] = []
+    for identifier, incident in after.items():
+        old = before.get(identifier)
+        closed = str(incident.get("status") or "").lower() in CLOSED_INCIDENT_STATUSES
+        at = _parse_time(incident.get("updated_at")) or current.checked_at
+        if closed:
+            if old is None or str(old.get("status") or "").lower() not in CLOSED_INCIDENT_STATUSES:
+                found.append(_incident_transition(key, name, incident, old, at, resolved=True))
+        elif old is None or (old.get("status"), old.get("impact")) != (incident.get("status"), incident.get("impact")):
+            found.append(_incident_transition(key, name, incident, old, at))
+    for identifier, incident in before.items():
+        if identifier not in after and str(incident.get("status") or "").lower() not in CLOSED_INCIDENT_STATUSES:
+            # Statuspage drops resolved incidents from its list; the run that no longer sees it is the moment.
+            found.append(_incident_transition(key, name, incident, incident, current.checked_at, resolved=True))
+    return found
+
+
+def changes(previous: Snapshot | None, current: Snapshot, name: str, *, stale_intervals: float) -> list[Transition]:
+    """Every transition between two consecutive reported snapshots of one check, oldest first."""
+    key = current.key
+    found: list[Transition] = []
+    if previous is None:
+        if current.status is not Status.OK:
+            found.append(_status_transition(key, name, State.PENDING.value, current.status.value, current.checked_at,
+                                            current.message, None))
+    elif (current.checked_at - previous.checked_at).total_seconds() > previous.allowance_seconds(stale_intervals):
+        stale = stale_transition(name, previous, stale_intervals)
+        failing_since = (previous.since or previous.checked_at) if previous.status is not Status.OK else stale.at
+        found.append(stale)
+        found.append(_status_transition(key, name, State.STALE.value, current.status.value, current.checked_at,
+                                        current.message, failing_since))
+    elif current.status is not previous.status:
+        found.append(_status_transition(key, name, previous.status.value, current.status.value, current.checked_at,
+                                        current.message, previous.since or previous.checked_at))
+    found += incident_changes(key, name, previous, current)
+    return found
+
+
+def merge_recent(stored: Iterable[Transition], synthesized: Iterable[Transition], limit: int) -> list[Transition]:
+    """Stored entries plus the stale ones readers infer, without duplicates, newest first, at most ``limit``."""
+    by_id: dict[str, Transition] = {}
+    for transition in list(stored) + list(synthesized):
+        by_id.setdefault(transition.id, transition)
+    return newest_first(by_id.values())[:limit]
+
+
+# -- the poller's side ------------------------------------------------------------------------------
+
+
+class JournalRecorder:
+    """Applies hysteresis to each run, stores the snapshot and its transitions, and sends the signal.
+
+    One per ``CheckRunner``: it remembers each check's previous snapshot, reading it from the store
+    on a check's first run so that a restarted poller continues debouncing where the last one stopped.
+
+    Args:
+        store: Where snapshots and transitions go.
+        retention: Transitions kept per check; ``None`` reads ``HEALTH_CHECK["JOURNAL_RETENTION"]``.
+        stale_intervals: ``None`` reads ``HEALTH_CHECK["STALE_AFTER_INTERVALS"]``.
+    """
+
+    def __init__(self, store: Store, *, retention: int | None = None, stale_intervals: float | None = None) -> None:
+        self.store = store
+        self.retention = retention
+        self.stale_intervals = stale_intervals
+        self._previous: dict[str, Snapshot | None] = {}
+
+    def _settings(self) -> tuple[int, float]:
+        retention, stale_intervals = self.retention, self.stale_intervals
+        if retention is None or stale_intervals is None:
+            from health_check.conf import get_config
+
+            config = get_config()
+            retention = int(config.get("JOURNAL_RETENTION", 200)) if retention is None else retention
+            stale_intervals = float(config["STALE_AFTER_INTERVALS"]) if stale_intervals is None else stale_intervals
+        return retention, stale_intervals
+
+    def _previous_of(self, key: str) -> Snapshot | None:
+        if key not in self._previous:
+            from health_check.store.base import StoreError
+
+            try:
+                self._previous[key] = self.store.read([key]).get(key)
+            except StoreError as error:
+                logger.warning("Cannot read the previous snapshot of %s: %s", key, error)
+                return None
+        return self._previous[key]
+
+    def record(self, spec: CheckSpec, raw: Snapshot) -> Snapshot:
+        """Store what readers should be told after ``raw``; returns the reported snapshot. Never raises."""
+        from health_check.store.base import StoreError
+
+        retention, stale_intervals = self._settings()
+        previous = self._previous_of(spec.key)
+        snapshot = apply_hysteresis(spec.check, previous, raw, stale_intervals=stale_intervals)
+        transitions = changes(previous, snapshot, spec.name, stale_intervals=stale_intervals)
+        try:
+            self.store.write(snapshot)
+            stored = self.store.append_transitions(transitions, retention=retention) if transitions else []
+        except StoreError as error:
+            logger.error("Cannot store the snapshot of %s: %s", spec.name, error)
+            return snapshot
+        self._previous[spec.key] = snapshot
+        self.send(spec, stored)
+        return snapshot
+
+    @staticmethod
+    def send(spec: CheckSpec, transitions: Sequence[Transition]) -> None:
+        """Send the ``transition`` signal once per stored transition; a failing receiver is only logged."""
+        from health_check.signals import transition as signal
+
+        for entry in transitions:
+            for receiver, result in signal.send_robust(sender=type(spec.check), transition=entry, check=spec.check):
+                if isinstance(result, BaseException):
+                    logger.error(
+                        "Receiver %r of health_check.signals.transition failed for %s",
+                        receiver, entry.title, exc_info=result,
+                    )
