@@ -1,0 +1,267 @@
+"""The transition journal: hysteresis, retention, restarts, upstream incidents, stale gaps and the signal."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from health_check.base import HealthCheck
+from health_check.endpoints import CheckSpec
+from health_check.exceptions import ServiceUnavailable, ServiceWarning
+from health_check.journal import Transition, stale_transition
+from health_check.signals import transition as transition_signal
+from health_check.store.diskcache import DiskcacheStore
+from health_check.store.memory import MemoryStore
+from scheduler.jobs import CheckRunner
+
+UTC = datetime.timezone.utc
+START = datetime.datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
+MINUTE = datetime.timedelta(minutes=1)
+
+
+@dataclasses.dataclass
+class Scripted(HealthCheck):
+    """Plays back outcomes: "ok", "warn", "fail", or a dict of details to return."""
+
+    name: str = "db"
+    outcomes: list[Any] = dataclasses.field(default_factory=list, repr=False, compare=False)
+
+    def run(self) -> dict[str, Any] | None:
+        outcome = self.outcomes.pop(0)
+        if outcome == "fail":
+            raise ServiceUnavailable("connection refused")
+        if outcome == "warn":
+            raise ServiceWarning("replication lag 40 s")
+        return outcome if isinstance(outcome, dict) else None
+
+
+class Clock:
+    def __init__(self, start: datetime.datetime = START) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime.datetime:
+        return self.now
+
+
+def play(store: Any, check: Scripted, outcomes: list[Any], clock: Clock, step: datetime.timedelta = MINUTE,
+         runner: CheckRunner | None = None) -> list[str]:
+    """Run ``check`` once per outcome, ``step`` apart; returns the reported statuses."""
+    if runner is None:
+        runner = CheckRunner(store, clock=clock)
+        runner.journal.retention, runner.journal.stale_intervals = 200, 3
+    spec = CheckSpec.of(check)
+    check.outcomes.extend(outcomes)
+    reported = []
+    for _ in outcomes:
+        reported.append(runner.run(spec).status.value)
+        clock.now += step
+    return reported
+
+
+def journal(store: Any, check: HealthCheck) -> list[tuple[str, str, str]]:
+    """(from, to, title) of the check's entries, oldest first."""
+    entries = store.read_transitions([CheckSpec.of(check).key], 1000)
+    return [(t.from_state, t.to_state, t.title) for t in reversed(entries)]
+
+
+@pytest.fixture
+def store() -> Iterator[MemoryStore]:
+    yield MemoryStore()
+
+
+def test_hysteresis__defaults_report_immediately(store):
+    """Without thresholds every change is reported at once and journaled once."""
+    check = Scripted(poll_interval=MINUTE)
+    assert play(store, check, ["ok", "fail", "ok"], Clock()) == ["ok", "error", "ok"]
+    name = "Scripted(name='db')"
+    assert journal(store, check) == [
+        ("ok", "error", f"{name}: failing - Unavailable: connection refused"),
+        ("error", "ok", f"{name}: recovered after 60 s"),
+    ]
+
+
+def test_hysteresis__failure_threshold(store):
+    """failure_threshold=3: two failures stay ok (raw result kept), the third is reported; one entry."""
+    check = Scripted(poll_interval=MINUTE, failure_threshold=3)
+    clock = Clock()
+    runner = CheckRunner(store, clock=clock)
+    assert play(store, check, ["ok", "fail", "fail"], clock, runner=runner) == ["ok", "ok", "ok"]
+    latest = store.read([CheckSpec.of(check).key])[CheckSpec.of(check).key]
+    assert (latest.status.value, latest.message) == ("ok", "OK")
+    assert (latest.run_status.value, latest.run_message, latest.streak) == ("error", "Unavailable: connection refused", 2)
+    assert play(store, check, ["fail"], clock, runner=runner) == ["error"]
+    assert [entry[:2] for entry in journal(store, check)] == [("ok", "error")]
+
+
+def test_hysteresis__failure_duration(store):
+    """failure_duration=5 min at one run a minute: reported failing at the run 5 min after the first failure."""
+    check = Scripted(poll_interval=MINUTE, failure_duration=datetime.timedelta(minutes=5))
+    reported = play(store, check, ["ok"] + ["fail"] * 7, Clock())
+    assert reported == ["ok", "ok", "ok", "ok", "ok", "ok", "error", "error"]
+
+
+def test_hysteresis__flapping_gives_one_fail_and_one_recover(store):
+    """success_threshold=3 and a check flapping every run: one fail, then one recover after 3 passes in a row."""
+    check = Scripted(poll_interval=MINUTE, success_threshold=3)
+    reported = play(store, check, ["ok", "fail", "ok", "fail", "ok", "fail", "ok", "fail", "ok", "ok", "ok"], Clock())
+    assert reported == ["ok"] + ["error"] * 9 + ["ok"]
+    name = "Scripted(name='db')"
+    assert journal(store, check) == [
+        ("ok", "error", f"{name}: failing - Unavailable: connection refused"),
+        ("error", "ok", f"{name}: recovered after 9 min"),
+    ]
+
+
+def test_hysteresis__warning_and_error_switch_at_once(store):
+    """While failing, warning and error follow the run immediately, even with a success threshold."""
+    check = Scripted(poll_interval=MINUTE, success_threshold=5, failure_threshold=2)
+    assert play(store, check, ["ok", "fail", "fail", "warn", "fail"], Clock()) == ["ok", "ok", "error", "warning", "error"]
+    assert [entry[:2] for entry in journal(store, check)] == [("ok", "error"), ("error", "warning"), ("warning", "error")]
+
+
+def test_hysteresis__thresholds_below_one_rejected():
+    """A threshold of 0 is a mistake named with both values."""
+    with pytest.raises(ValueError, match=r"failure_threshold \(0\) and success_threshold \(1\) must be at least 1"):
+        Scripted(failure_threshold=0)
+
+
+def test_identity__thresholds_keep_default_keys():
+    """Adding hysteresis fields did not move store keys; setting one gives its own key."""
+    assert CheckSpec.of(Scripted()).key == CheckSpec.of(Scripted(failure_threshold=1)).key
+    assert CheckSpec.of(Scripted()).key != CheckSpec.of(Scripted(failure_threshold=2)).key
+
+
+def test_journal__retention_bound():
+    """At most JOURNAL_RETENTION entries per check are kept, the newest ones."""
+    store = MemoryStore()
+    clock = Clock()
+    runner = CheckRunner(store, clock=clock)
+    runner.journal.retention, runner.journal.stale_intervals = 200, 3
+    check = Scripted(poll_interval=MINUTE)
+    play(store, check, ["ok", "fail"] * 10, clock, runner=runner)
+    runner.journal.retention = 4
+    play(store, check, ["ok"], clock, runner=runner)
+    entries = store.read_transitions([CheckSpec.of(check).key], 100)
+    assert len(entries) == 4
+    assert entries[0].to_state == "ok" and entries[0].at == START + 20 * MINUTE
+    assert [t.seq for t in entries] == sorted((t.seq for t in entries), reverse=True)
+
+
+def test_journal__kept_across_restart_with_diskcache(tmp_path):
+    """A new DiskcacheStore on the same directory reads the journal, and a new runner continues the debounce."""
+    clock = Clock()
+    check = Scripted(poll_interval=MINUTE, failure_threshold=3)
+    first = DiskcacheStore(str(tmp_path))
+    assert play(first, check, ["ok", "fail", "fail", "fail", "ok", "fail", "fail"], clock) == [
+        "ok", "ok", "ok", "error", "ok", "ok", "ok",
+    ]
+    before = first.read_transitions([CheckSpec.of(check).key], 100)
+    first.close()
+    second = DiskcacheStore(str(tmp_path))
+    after = second.read_transitions([CheckSpec.of(check).key], 100)
+    assert after == before
+    assert [(t.from_state, t.to_state) for t in after] == [("error", "ok"), ("ok", "error")]
+    # Two failures were seen before the restart: the next one is the third in a row.
+    assert play(second, check, ["fail"], clock) == ["error"]
+    second.close()
+
+
+def test_journal__stale_gap_recorded_with_the_readers_id(store):
+    """After a gap past the allowance the poller records the stale entry readers showed (same id) and the recovery."""
+    clock = Clock()
+    check = Scripted(poll_interval=MINUTE)
+    runner = CheckRunner(store, clock=clock)
+    play(store, check, ["ok"], clock, runner=runner)
+    key = CheckSpec.of(check).key
+    last = store.read([key])[key]
+    synthesized = stale_transition(CheckSpec.of(check).name, last, 3)
+    clock.now = START + datetime.timedelta(minutes=15)
+    play(store, check, ["ok"], clock, runner=runner)
+    entries = store.read_transitions([key], 10)
+    name = "Scripted(name='db')"
+    assert [(t.from_state, t.to_state, t.title) for t in reversed(entries)] == [
+        ("ok", "stale", f"{name}: stale - no result for 3 min; is the poller running?"),
+        ("stale", "ok", f"{name}: recovered after 12 min"),
+    ]
+    assert entries[1].id == synthesized.id and entries[1].at == START + datetime.timedelta(seconds=185)
+
+
+def incidents(*items: dict[str, Any]) -> dict[str, Any]:
+    return {"incidents": list(items)}
+
+
+def incident(status: str, impact: str = "minor", updated: str = "2025-03-04T09:05:00Z") -> dict[str, Any]:
+    return {
+        "id": "kctbh9vrtdwd",
+        "name": "Delayed job starts",
+        "impact": impact,
+        "status": status,
+        "link": "https://stspg.io/kctbh9vrtdwd",
+        "started_at": "2025-03-04T09:02:00Z",
+        "updated_at": updated,
+    }
+
+
+def test_journal__incident_transitions(store):
+    """New incident, status and impact updates, and its disappearance each give one entry with the provider's id."""
+    check = Scripted(name="Actions", poll_interval=10 * MINUTE)
+    details = [
+        incidents(),
+        incidents(incident("investigating")),
+        incidents(incident("investigating")),
+        incidents(incident("identified", updated="2025-03-04T09:20:00Z")),
+        incidents(incident("identified", "major", updated="2025-03-04T09:31:00Z")),
+        incidents(incident("identified", "major", updated="2025-03-04T09:31:00Z")),
+        incidents(),
+    ]
+    play(store, check, details, Clock(), step=10 * MINUTE)
+    name = "Scripted(name='Actions')"
+    entries = list(reversed(store.read_transitions([CheckSpec.of(check).key], 100)))
+    assert [(t.kind, t.from_state, t.to_state, t.title) for t in entries] == [
+        ("incident", "", "investigating", f"{name}: degraded - Incident: Delayed job starts"),
+        ("incident", "investigating", "identified", f"{name}: identified - Incident: Delayed job starts"),
+        ("incident", "identified", "identified", f"{name}: identified, now major outage - Incident: Delayed job starts"),
+        ("incident", "identified", "resolved", f"{name}: resolved after 58 min - Incident: Delayed job starts"),
+    ]
+    assert {t.incident["id"] for t in entries} == {"kctbh9vrtdwd"}
+    assert {t.link for t in entries} == {"https://stspg.io/kctbh9vrtdwd"}
+    assert entries[1].at == datetime.datetime(2025, 3, 4, 9, 20, tzinfo=UTC)
+
+
+def test_transition__round_trip():
+    """to_dict()/from_dict() keep every field."""
+    entry = Transition(
+        id="x", key="k", name="n", kind="incident", from_state="", to_state="investigating", at=START,
+        message="m", title="t", incident={"id": "1", "link": None}, seq=7,
+    )
+    assert Transition.from_dict(entry.to_dict()) == entry
+
+
+def test_signal__once_per_transition_and_receiver_errors_logged(store, caplog):
+    """The signal fires once per stored transition; a receiver that raises is logged, the poller carries on."""
+    received: list[tuple[type, Transition, HealthCheck]] = []
+
+    def collect(sender: type, transition: Transition, check: HealthCheck, **kwargs: Any) -> None:
+        received.append((sender, transition, check))
+
+    def explode(**kwargs: Any) -> None:
+        raise RuntimeError("webhook down")
+
+    transition_signal.connect(collect)
+    transition_signal.connect(explode)
+    try:
+        check = Scripted(poll_interval=MINUTE)
+        with caplog.at_level(logging.ERROR, logger="health_check.journal"):
+            assert play(store, check, ["ok", "fail", "fail", "ok"], Clock()) == ["ok", "error", "error", "ok"]
+    finally:
+        transition_signal.disconnect(collect)
+        transition_signal.disconnect(explode)
+    assert [(sender, t.to_state, c is check) for sender, t, c in received] == [(Scripted, "error", True), (Scripted, "ok", True)]
+    assert [t.id for _, t, _ in received] == [t.id for t in reversed(store.read_transitions([CheckSpec.of(check).key], 9))]
+    failures = [r for r in caplog.records if "health_check.signals.transition failed" in r.getMessage()]
+    assert len(failures) == 2
