@@ -143,7 +143,7 @@ def timeline(
         x = round((moment - start).total_seconds() / total * 1000, 1)
         width = round((end - moment).total_seconds() / total * 1000, 1)
         if width > 0:
-            segments.append({"state": segment_state, "x": x, "width": max(width, 2.0), "at": moment})
+            segments.append({"state": segment_state, "x": x, "width": max(width, 6.0), "at": moment})  # visible
     return segments
 
 

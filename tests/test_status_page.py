@@ -1,0 +1,182 @@
+"""The HTML status page in a real browser: headless Chromium (Debian's) driven by Playwright, over a real server."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.urls import path
+
+from health_check.base import HealthCheck
+from health_check.endpoints import CheckSpec
+from health_check.exceptions import ServiceUnavailable, ServiceWarning
+from health_check.views import HealthCheckView
+from scheduler.jobs import CheckRunner
+from tests.conftest import REQUIRE_SERVICES
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "artifacts")
+# Design note 8: no GPU, no network of its own (updates, sync, background fetches), no first-run UI.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+UTC = datetime.timezone.utc
+
+
+@dataclasses.dataclass
+class Replay(HealthCheck):
+    """Reports what ``OUTCOMES[service]`` says ("ok", "warn" or "fail"); kept outside so the key never moves."""
+
+    service: str = "db"
+
+    @property
+    def outcome(self) -> str:
+        return OUTCOMES[self.service]
+
+    def run(self) -> None:
+        if self.outcome == "fail":
+            raise ServiceUnavailable(f"{self.service} at 10.0.0.7:5432: connection refused")
+        if self.outcome == "warn":
+            raise ServiceWarning(f"{self.service}: replication lag 40 s")
+
+
+OUTCOMES: dict[str, str] = {}
+DATABASE = Replay("database", poll_interval=datetime.timedelta(minutes=1))
+CACHE = Replay("cache", poll_interval=datetime.timedelta(minutes=1))
+QUEUE = Replay("queue", poll_interval=datetime.timedelta(minutes=1))
+
+urlpatterns = [path("status/", HealthCheckView.as_view(checks=[DATABASE, CACHE, QUEUE]))]
+
+
+def _sync_playwright() -> Any:
+    """Playwright and Debian's chromium, or a skip (a failure in CI) saying what to install."""
+    missing = []
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing.append('the playwright package (pip install "django-health-snapshot[dev]")')
+        sync_playwright = None
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        missing.append(f"{CHROMIUM} (apt-get install -y chromium)")
+    if missing:
+        message = "the status page test needs " + " and ".join(missing)
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{message}; CI requires it")
+        pytest.skip(message)
+    return sync_playwright
+
+
+def history(store: Any) -> None:
+    """A day of runs: the database failed for 20 min 5 h ago and fails again now; the queue warns."""
+    now = datetime.datetime.now(UTC)
+    clock = {"now": now}
+    runner = CheckRunner(store, clock=lambda: clock["now"])
+    script = [(-300, "ok", "ok", "ok"), (-299, "fail", "ok", "ok"), (-280, "ok", "ok", "ok"), (-4, "fail", "ok", "warn")]
+    for index, (offset, database, cache, queue) in enumerate(script):
+        # One run a minute from each point until the next, so no gap looks stale.
+        end = script[index + 1][0] if index + 1 < len(script) else 0
+        OUTCOMES.update(database=database, cache=cache, queue=queue)
+        for minute in range(offset, end + 1 if end == 0 else end):
+            clock["now"] = now + datetime.timedelta(minutes=minute)
+            for check in (DATABASE, CACHE, QUEUE):
+                runner.run(CheckSpec.of(check))
+
+
+@pytest.fixture
+def server(memory_store) -> Iterator[str]:
+    """This process's Django behind a real HTTP server on 127.0.0.1 (threads), so it shares the memory store."""
+    import socketserver
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from django.core.handlers.wsgi import WSGIHandler
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    class ThreadedServer(socketserver.ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    httpd = make_server("127.0.0.1", 0, WSGIHandler(), server_class=ThreadedServer, handler_class=QuietHandler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    sync_playwright = _sync_playwright()
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+@pytest.mark.urls("tests.test_status_page")
+def test_status_page__in_chromium(memory_store, server, browser):
+    """Renders every check; failing rows are visibly marked; phone width without horizontal scroll; dark mode; no requests."""
+    history(memory_store)
+    url = f"{server}/status/"
+    requests: list[str] = []
+    console: list[str] = []
+    for scheme, viewport in (("light", {"width": 1200, "height": 800}), ("dark", {"width": 375, "height": 740})):
+        context = browser.new_context(viewport=viewport, color_scheme=scheme)
+        page = context.new_page()
+        page.on("request", lambda request: requests.append(request.url))
+        page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+        response = page.goto(url)
+        assert response is not None and response.status == 500  # the database fails now
+        assert "style-src 'sha256-" in response.headers["content-security-policy"]
+        rows = page.locator("tr.check")
+        assert rows.count() == 3
+        names = rows.locator("td[data-label=Service]").all_inner_texts()
+        assert names == ["Replay(service='database')", "Replay(service='cache')", "Replay(service='queue')"]
+        states = [rows.nth(i).get_attribute("data-state") for i in range(3)]
+        assert states == ["error", "ok", "warning"]
+        styles = page.evaluate(
+            """() => [...document.querySelectorAll('tr.check')].map(row => {
+                const cell = row.querySelector('td');
+                const style = getComputedStyle(row), first = getComputedStyle(cell);
+                return [style.backgroundColor, first.borderLeftWidth, first.borderLeftColor];
+            })"""
+        )
+        assert styles[0] != styles[1], f"a failing row looks like a healthy one: {styles}"
+        assert styles[0][1] == "4px"
+        # The database's timeline shows the old outage and the current one: green, red, green, red.
+        segments = page.locator("tr.check").nth(0).locator("svg.timeline rect")
+        classes = [segments.nth(i).get_attribute("class") for i in range(segments.count())]
+        assert classes == ["seg-ok", "seg-error", "seg-ok", "seg-error"], classes
+        fill = page.evaluate("() => getComputedStyle(document.querySelector('rect.seg-error')).fill")
+        assert fill == "rgb(198, 40, 40)"  # styled: the inline style passed the CSP
+        since = rows.nth(0).locator("td[data-label=Since]").inner_text()
+        assert since in ("4 min", "5 min")
+        page.screenshot(path=os.path.join(ARTIFACTS, f"status-page-{scheme}.png"), full_page=True)
+        if scheme == "dark":
+            overflow = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            assert overflow <= 0, f"the page scrolls sideways on a phone by {overflow}px"
+            background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+            red, green, blue = (int(part) for part in background[4:-1].split(","))
+            assert max(red, green, blue) < 64, f"dark mode background is {background}"
+        context.close()
+    assert requests == [url, url], "the page must not load anything but itself"
+    # The only console errors: the page's own 500 (the database fails). Nothing refused by the CSP.
+    assert [line for line in console if line.startswith("error") and "status of 500" not in line] == []
