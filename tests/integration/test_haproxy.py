@@ -70,15 +70,19 @@ def test_haproxy__server_up_down_up_with_the_node_tier(sidecar_site: ExampleSite
     response = http_get(front)
     assert (response.status, response.body) == (200, "django-health-snapshot example project\n")
 
+    downs = int(server_row(sock)["chkdown"])
     sidecar_site.pause_poller()
     stale = sidecar_site.wait_node(500, timeout=30)
     failing_since = time.monotonic()
     assert "Unavailable: stale, last result is" in stale.body
+    # Still in rotation when the endpoint starts failing: one failed check is not enough ("UP 1/3").
+    assert server_row(sock)["status"].startswith("UP")
     down = wait_for(lambda: (row := server_row(sock))["status"] == "DOWN" and row, timeout=30, what="app1 DOWN")
     took = time.monotonic() - failing_since
     # `fall` checks at `inter` apart, plus one interval of phase and generous slack for a busy machine.
     assert took < (FALL + 1) * INTER + 5, f"HAProxy took {took:.1f} s to mark app1 DOWN"
     assert (down["check_status"], down["check_code"]) == ("L7STS", "500")
+    assert int(down["chkdown"]) == downs + 1  # one UP -> DOWN transition
     response = http_get(front)
     assert response.status == 503  # HAProxy: no server is available to handle this request
 
