@@ -26,7 +26,7 @@ from tests.integration.conftest import (
 
 pytestmark = pytest.mark.slow
 
-INTER = 0.3  # seconds between checks in the test (30 s in the recipe)
+INTER = 0.5  # seconds between checks in the test (30 s in the recipe)
 FALL = 3
 
 
