@@ -49,6 +49,11 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "MAX_STUCK_RUNS": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a positive integer"),
     "POLLER_THREADS": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a positive integer"),
     "AUTH_TOKEN": (lambda v: v is None or (isinstance(v, str) and bool(v.strip())), "a non-empty string or None"),
+    "JOURNAL_RETENTION": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
+        "a positive integer (transitions kept per check)",
+    ),
+    "ANONYMOUS_DETAIL": (lambda v: v in ("full", "names", "status"), '"full", "names" or "status"'),
 }
 
 

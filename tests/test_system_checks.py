@@ -191,3 +191,25 @@ def test_system_checks__e004_not_reported_with_settings_error(settings, tmp_path
     blocker.write_text("")
     settings.HEALTH_CHECK = {"STORE": "diskcache", "STORE_LOCATION": str(blocker / "x"), "POLL_JITTER": 5}
     assert [id_ for *_, id_ in ours()] == ["health_check.E003"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("JOURNAL_RETENTION", 0, "a positive integer (transitions kept per check)"),
+        ("ANONYMOUS_DETAIL", "everything", '"full", "names" or "status"'),
+    ],
+)
+def test_system_checks__journal_and_redaction_settings_validated(settings, key, value, expected):
+    """A wrong JOURNAL_RETENTION or ANONYMOUS_DETAIL is health_check.E003 naming the value and what is expected."""
+    from health_check.conf import DEFAULTS
+    from health_check.system_checks import check_settings
+
+    settings.HEALTH_CHECK = {"STORE": "memory", "POLLER_AUTOSTART": False, key: value}
+    messages = [m for m in check_settings() if m.id == "health_check.E003"]
+    assert [(m.msg, m.hint) for m in messages] == [
+        (
+            f'HEALTH_CHECK["{key}"] is {value!r}, expected {expected}.',
+            f"Fix the value or remove the key to use the default ({DEFAULTS[key]!r}).",
+        )
+    ]
