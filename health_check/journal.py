@@ -31,6 +31,7 @@ __all__ = [
     "Transition",
     "apply_hysteresis",
     "changes",
+    "check_title",
     "merge_recent",
     "stale_transition",
 ]
@@ -52,6 +53,20 @@ _IMPACT_WORDS = {
     "critical": "critical outage",
     "maintenance": "maintenance",
 }
+
+
+def check_title(check: Any, name: str) -> str:
+    """What a human reads first in a feed item: the check's ``title`` when it has one, else ``name``.
+
+    Upstream checks say ``"GitHub Actions"`` where their ``repr()`` says
+    ``"GitHub(component='Actions')"``; any check may define a ``title`` property. A missing, empty or
+    broken one falls back to the public name, so a user's property can never break the poller.
+    """
+    try:
+        title = getattr(check, "title", None)
+    except Exception:  # a user's property that raises
+        return name
+    return " ".join(title.split()) if isinstance(title, str) and title.strip() else name
 
 
 def _stable_id(*parts: object) -> str:
@@ -204,13 +219,16 @@ def _status_title(name: str, from_state: str, to_state: str, message: str, faili
         if failing_since is None or from_state == State.PENDING:
             return f"{name}: recovered"
         return f"{name}: recovered after {describe_age((at - failing_since).total_seconds())}"
-    word = "degraded" if to_state == State.WARNING else "failing"
-    return f"{name}: {word} - {message}"
+    return f"{name}: {_failing_word(to_state)} - {message}"
+
+
+def _failing_word(to_state: str) -> str:
+    return "degraded" if to_state == State.WARNING else "failing"
 
 
 def _status_transition(
     key: str, name: str, from_state: str, to_state: str, at: datetime.datetime, message: str,
-    failing_since: datetime.datetime | None,
+    failing_since: datetime.datetime | None, *, label: str | None = None,
 ) -> Transition:
     return Transition(
         id=_stable_id(key, STATUS, _iso(at), from_state, to_state),
@@ -221,15 +239,16 @@ def _status_transition(
         to_state=to_state,
         at=at,
         message=message,
-        title=_status_title(name, from_state, to_state, message, failing_since, at),
+        title=_status_title(label or name, from_state, to_state, message, failing_since, at),
     )
 
 
-def stale_transition(name: str, snapshot: Snapshot, stale_intervals: float) -> Transition:
+def stale_transition(name: str, snapshot: Snapshot, stale_intervals: float, *, title: str | None = None) -> Transition:
     """The moment readers started calling ``snapshot``'s check stale; same id in every process.
 
     Readers synthesise it from the last snapshot (the poller cannot report its own death); the poller
     records the very same entry when it comes back, so a feed reader sees one item, not two.
+    ``title`` is the check's human title (``check_title()``), ``name`` when omitted.
     """
     allowance = snapshot.allowance_seconds(stale_intervals)
     at = snapshot.checked_at + datetime.timedelta(seconds=allowance)
@@ -243,7 +262,7 @@ def stale_transition(name: str, snapshot: Snapshot, stale_intervals: float) -> T
         to_state=State.STALE.value,
         at=at,
         message=message,
-        title=f"{name}: stale - {message}",
+        title=f"{title or name}: stale - {message}",
     )
 
 
@@ -268,27 +287,40 @@ def _parse_time(value: Any) -> datetime.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _IncidentChange:
+    """An incident entry, and the phrase that names it when it is folded into a status entry."""
+
+    transition: Transition
+    phrase: str  # "Incident: Delayed job starts", "Resolved: Delayed job starts"
+    resolved: bool
+
+
 def _incident_transition(
     key: str, name: str, incident: Mapping[str, Any], before: Mapping[str, Any] | None, at: datetime.datetime,
-    *, resolved: bool = False,
-) -> Transition:
-    label = incident.get("name") or f"incident {incident.get('id')}"
+    *, resolved: bool = False, label: str | None = None,
+) -> _IncidentChange:
+    title_name = label or name
+    incident_name = incident.get("name") or f"incident {incident.get('id')}"
     status = "resolved" if resolved else str(incident.get("status") or "open").lower()
     impact = str(incident.get("impact") or "none").lower()
     if resolved:
         started = _parse_time(incident.get("started_at"))
         after = f" after {describe_age((at - started).total_seconds())}" if started and at > started else ""
-        title = f"{name}: resolved{after} - Incident: {label}"
+        title = f"{title_name}: resolved{after} - Incident: {incident_name}"
+        phrase = f"Resolved: {incident_name}"
     elif before is None:
-        title = f"{name}: {_IMPACT_WORDS.get(impact, 'degraded')} - Incident: {label}"
+        title = f"{title_name}: {_IMPACT_WORDS.get(impact, 'degraded')} - Incident: {incident_name}"
+        phrase = f"Incident: {incident_name}"
     else:
         was = str(before.get("impact") or "none").lower()
         impact_note = f", now {_IMPACT_WORDS.get(impact, impact)}" if was != impact else ""
-        title = f"{name}: {status}{impact_note} - Incident: {label}"
+        title = f"{title_name}: {status}{impact_note} - Incident: {incident_name}"
+        phrase = f"Incident: {incident_name} ({status}{impact_note})"
     record = {field: incident.get(field) for field in ("id", "name", "impact", "status", "link", "started_at", "updated_at")}
     if resolved:
         record["status"] = "resolved"
-    return Transition(
+    transition = Transition(
         id=_stable_id(key, INCIDENT, incident.get("id"), status, impact, _iso(at)),
         key=key,
         name=name,
@@ -296,50 +328,100 @@ def _incident_transition(
         from_state="" if before is None else str(before.get("status") or ""),
         to_state=status,
         at=at,
-        message=str(label),
+        message=str(incident_name),
         title=title,
         incident=record,
     )
+    return _IncidentChange(transition, phrase, resolved)
 
 
-def incident_changes(key: str, name: str, previous: Snapshot | None, current: Snapshot) -> list[Transition]:
-    """New incidents, updates that change status or impact, and resolutions (closed or gone)."""
+def _incident_changes(
+    key: str, name: str, previous: Snapshot | None, current: Snapshot, label: str | None = None
+) -> list[_IncidentChange]:
     before, after = _incidents(previous), _incidents(current)
-    found: list[Transition] = []
+    found: list[_IncidentChange] = []
     for identifier, incident in after.items():
         old = before.get(identifier)
         closed = str(incident.get("status") or "").lower() in CLOSED_INCIDENT_STATUSES
         at = _parse_time(incident.get("updated_at")) or current.checked_at
         if closed:
             if old is None or str(old.get("status") or "").lower() not in CLOSED_INCIDENT_STATUSES:
-                found.append(_incident_transition(key, name, incident, old, at, resolved=True))
+                found.append(_incident_transition(key, name, incident, old, at, resolved=True, label=label))
         elif old is None or (old.get("status"), old.get("impact")) != (incident.get("status"), incident.get("impact")):
-            found.append(_incident_transition(key, name, incident, old, at))
+            found.append(_incident_transition(key, name, incident, old, at, label=label))
     for identifier, incident in before.items():
         if identifier not in after and str(incident.get("status") or "").lower() not in CLOSED_INCIDENT_STATUSES:
             # Statuspage drops resolved incidents from its list; the run that no longer sees it is the moment.
-            found.append(_incident_transition(key, name, incident, incident, current.checked_at, resolved=True))
+            found.append(
+                _incident_transition(key, name, incident, incident, current.checked_at, resolved=True, label=label)
+            )
     return found
 
 
-def changes(previous: Snapshot | None, current: Snapshot, name: str, *, stale_intervals: float) -> list[Transition]:
-    """Every transition between two consecutive reported snapshots of one check, oldest first."""
+def incident_changes(
+    key: str, name: str, previous: Snapshot | None, current: Snapshot, *, label: str | None = None
+) -> list[Transition]:
+    """New incidents, updates that change status or impact, and resolutions (closed or gone)."""
+    return [change.transition for change in _incident_changes(key, name, previous, current, label)]
+
+
+def _fold(status: Transition, change: _IncidentChange, label: str) -> Transition:
+    """One entry for a status change and the incident that explains it, seen by the same run.
+
+    A reader posts one message ("GitHub Actions: degraded - Incident: Delayed job starts") instead of
+    two for one event. The id covers the status change and the incident, so it is as stable as both.
+    """
+    incident = change.transition.incident or {}
+    head = status.title if status.to_state == State.OK else f"{label}: {_failing_word(status.to_state)}"
+    return dataclasses.replace(
+        status,
+        id=_stable_id(status.key, STATUS, _iso(status.at), status.from_state, status.to_state, INCIDENT,
+                      incident.get("id"), change.transition.to_state),
+        title=f"{head} - {change.phrase}",
+        incident=incident,
+    )
+
+
+def _foldable(status: Transition, found: list[_IncidentChange]) -> _IncidentChange | None:
+    """The incident change that explains ``status``: a resolution for a recovery, else an open incident."""
+    if status.to_state in (State.STALE.value, State.PENDING.value):
+        return None
+    recovering = status.to_state == State.OK
+    return next((change for change in found if change.resolved == recovering), None)
+
+
+def changes(
+    previous: Snapshot | None, current: Snapshot, name: str, *, stale_intervals: float, title: str | None = None
+) -> list[Transition]:
+    """Every transition between two consecutive reported snapshots of one check, oldest first.
+
+    A status change and an incident change seen by the same run are one entry (one real change, one
+    feed item); other incident updates stay entries of their own. ``title`` is the check's human title.
+    """
     key = current.key
     found: list[Transition] = []
+    status: Transition | None = None
     if previous is None:
         if current.status is not Status.OK:
-            found.append(_status_transition(key, name, State.PENDING.value, current.status.value, current.checked_at,
-                                            current.message, None))
+            status = _status_transition(key, name, State.PENDING.value, current.status.value, current.checked_at,
+                                        current.message, None, label=title)
     elif (current.checked_at - previous.checked_at).total_seconds() > previous.allowance_seconds(stale_intervals):
-        stale = stale_transition(name, previous, stale_intervals)
+        stale = stale_transition(name, previous, stale_intervals, title=title)
         failing_since = (previous.since or previous.checked_at) if previous.status is not Status.OK else stale.at
         found.append(stale)
-        found.append(_status_transition(key, name, State.STALE.value, current.status.value, current.checked_at,
-                                        current.message, failing_since))
+        status = _status_transition(key, name, State.STALE.value, current.status.value, current.checked_at,
+                                    current.message, failing_since, label=title)
     elif current.status is not previous.status:
-        found.append(_status_transition(key, name, previous.status.value, current.status.value, current.checked_at,
-                                        current.message, previous.since or previous.checked_at))
-    found += incident_changes(key, name, previous, current)
+        status = _status_transition(key, name, previous.status.value, current.status.value, current.checked_at,
+                                    current.message, previous.since or previous.checked_at, label=title)
+    incidents = _incident_changes(key, name, previous, current, title)
+    if status is not None:
+        folded = _foldable(status, incidents)
+        if folded is not None:
+            incidents.remove(folded)
+            status = _fold(status, folded, title or name)
+        found.append(status)
+    found += [change.transition for change in incidents]
     return found
 
 
@@ -400,7 +482,8 @@ class JournalRecorder:
         retention, stale_intervals = self._settings()
         previous = self._previous_of(spec.key)
         snapshot = apply_hysteresis(spec.check, previous, raw, stale_intervals=stale_intervals)
-        transitions = changes(previous, snapshot, spec.name, stale_intervals=stale_intervals)
+        title = check_title(spec.check, spec.name)
+        transitions = changes(previous, snapshot, spec.name, stale_intervals=stale_intervals, title=title)
         try:
             self.store.write(snapshot)
             stored = self.store.append_transitions(transitions, retention=retention) if transitions else []

@@ -331,7 +331,9 @@ class _FeedRenderer(Renderer):
                 pubdate=transition.at,
                 updateddate=transition.at,
                 author_name=context.feed_author,
-                categories=[transition.to_state, transition.kind],
+                # A status change explained by an upstream incident is filed under both.
+                categories=[transition.to_state, transition.kind]
+                + (["incident"] if transition.incident and transition.kind == STATUS else []),
             )
         return feed.writeString("utf-8").encode()
 

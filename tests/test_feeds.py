@@ -66,6 +66,11 @@ class Scripted(HealthCheck):
 class GitHub(Scripted):
     component: str = "Actions"
 
+    @property
+    def title(self) -> str:
+        """Titled like ``health_check.contrib.atlassian.GitHub``: "GitHub Actions"."""
+        return f"GitHub {self.component}"
+
 
 @dataclasses.dataclass
 class Database(Scripted):
@@ -170,17 +175,18 @@ def replay_day(clock: Clock, checks: list[Scripted], runner: CheckRunner, endpoi
 
 
 def test_feeds__scripted_day_reader_posts_each_change_once(day, capsys):
-    """Over a scripted day the reader posts exactly one item per change: 13 items, where DHC 4.x would post 19."""
+    """Over a scripted day the reader posts exactly one item per change: 11 items, where DHC 4.x would post 19.
+
+    The incident that degrades GitHub Actions and its resolution that brings it back are one item each,
+    not a status item plus an incident item; the incident's own update in between is an item of its own.
+    """
     posted, legacy = replay_day(*day)
-    github, database, cache = "GitHub(component='Actions')", "Database(alias='default')", "Cache(alias='default')"
-    warning = f'Warning: incident "Delayed job starts" (minor, investigating) {INCIDENT_LINK}'
+    github, database, cache = "GitHub Actions", "Database(alias='default')", "Cache(alias='default')"
     stale = "stale - no result for 3 min; is the poller running?"
     assert posted == [
         f"{github}: degraded - Incident: Delayed job starts",
-        f"{github}: degraded - {warning}",
         f"{github}: identified - Incident: Delayed job starts",
-        f"{github}: recovered after 85 min",
-        f"{github}: resolved after 88 min - Incident: Delayed job starts",
+        f"{github}: recovered after 85 min - Resolved: Delayed job starts",
         f"{database}: failing - Unavailable: connection refused",
         f"{database}: recovered after 15 min",
         f"{cache}: {stale}",
@@ -285,4 +291,16 @@ def test_feeds__200_while_failing(day, fmt):
     assert response.status_code == 200
     assert [e.title for e in feedparser.parse(response.content).entries] == [
         "Database(alias='default'): failing - Unavailable: connection refused"
+    ]
+
+
+def test_feeds__incident_item_links_the_incident(day):
+    """The item for GitHub degrading links the provider's incident and is filed under warning, status and incident."""
+    clock, checks, runner, endpoint = day
+    for minute in range(at(9, 4), at(9, 6)):
+        clock.now = DAY + minute * MINUTE
+        runner.run(CheckSpec.of(checks[0]))
+    entries = feedparser.parse(fetch(endpoint).content).entries
+    assert [(e.title, e.link, [tag.term for tag in e.tags]) for e in entries] == [
+        ("GitHub Actions: degraded - Incident: Delayed job starts", INCIDENT_LINK, ["warning", "status", "incident"]),
     ]

@@ -33,6 +33,9 @@ class Scripted(HealthCheck):
 
     def run(self) -> dict[str, Any] | None:
         outcome = self.outcomes.pop(0)
+        if isinstance(outcome, tuple):  # ("warn" | "fail", details): a failure that carries incidents
+            kind, details = outcome
+            raise (ServiceWarning if kind == "warn" else ServiceUnavailable)("upstream trouble", details=details)
         if outcome == "fail":
             raise ServiceUnavailable("connection refused")
         if outcome == "warn":
@@ -231,6 +234,93 @@ def test_journal__incident_transitions(store):
     assert {t.incident["id"] for t in entries} == {"kctbh9vrtdwd"}
     assert {t.link for t in entries} == {"https://stspg.io/kctbh9vrtdwd"}
     assert entries[1].at == datetime.datetime(2025, 3, 4, 9, 20, tzinfo=UTC)
+
+
+@dataclasses.dataclass
+class Titled(Scripted):
+    """A check with a human title, as upstream checks have ("GitHub Actions")."""
+
+    @property
+    def title(self) -> str:
+        return f"GitHub {self.name}"
+
+
+@dataclasses.dataclass
+class BrokenTitle(Scripted):
+    @property
+    def title(self) -> str:
+        raise RuntimeError("no title today")
+
+
+OUTAGE = [
+    incidents(),
+    ("warn", incidents(incident("investigating"))),
+    ("warn", incidents(incident("identified", updated="2025-03-04T09:20:00Z"))),
+    ("fail", incidents(incident("identified", "major", updated="2025-03-04T09:31:00Z"))),
+    ("fail", incidents(incident("identified", "major", updated="2025-03-04T09:31:00Z"))),
+    incidents(),
+]
+
+
+def test_journal__status_change_and_incident_fold_into_one_entry(store):
+    """A status change and the incident seen by the same run are one entry; an update alone stays its own."""
+    check = Titled(name="Actions", poll_interval=10 * MINUTE)
+    play(store, check, list(OUTAGE), Clock(), step=10 * MINUTE)
+    entries = list(reversed(store.read_transitions([CheckSpec.of(check).key], 100)))
+    assert [(t.kind, t.from_state, t.to_state, t.title) for t in entries] == [
+        ("status", "ok", "warning", "GitHub Actions: degraded - Incident: Delayed job starts"),
+        ("incident", "investigating", "identified", "GitHub Actions: identified - Incident: Delayed job starts"),
+        ("status", "warning", "error",
+         "GitHub Actions: failing - Incident: Delayed job starts (identified, now major outage)"),
+        # "after" counts from the last status change (error since 09:30), as for every recovery.
+        ("status", "error", "ok", "GitHub Actions: recovered after 20 min - Resolved: Delayed job starts"),
+    ]
+    assert [t.at for t in entries] == [START + 10 * MINUTE, datetime.datetime(2025, 3, 4, 9, 20, tzinfo=UTC),
+                                       START + 30 * MINUTE, START + 50 * MINUTE]
+    assert [t.name for t in entries] == ["Titled(name='Actions')"] * 4
+    assert {t.incident["id"] for t in entries} == {"kctbh9vrtdwd"}
+    assert {t.link for t in entries} == {"https://stspg.io/kctbh9vrtdwd"}
+    assert [t.incident["status"] for t in entries] == ["investigating", "identified", "identified", "resolved"]
+
+
+def test_journal__folded_ids_stable_across_stores(tmp_path):
+    """The same outage played into a memory and a diskcache store gives the same ids, all distinct."""
+    ids = []
+    for store in (MemoryStore(), DiskcacheStore(str(tmp_path))):
+        check = Titled(name="Actions", poll_interval=10 * MINUTE)
+        play(store, check, list(OUTAGE), Clock(), step=10 * MINUTE)
+        ids.append([t.id for t in store.read_transitions([CheckSpec.of(check).key], 100)])
+    stores_closed = DiskcacheStore(str(tmp_path))
+    assert [t.id for t in stores_closed.read_transitions([CheckSpec.of(check).key], 100)] == ids[1]
+    stores_closed.close()
+    assert ids[0] == ids[1] and len(set(ids[0])) == 4
+
+
+def test_journal__recovery_without_resolution_is_not_folded(store):
+    """A recovery while the incident stays open is a plain recovery; the incident's end comes later, alone."""
+    check = Titled(name="Actions", poll_interval=10 * MINUTE)
+    play(store, check, [
+        incidents(),
+        ("warn", incidents(incident("investigating"))),
+        incidents(incident("monitoring", updated="2025-03-04T09:15:00Z")),
+        incidents(),
+    ], Clock(), step=10 * MINUTE)
+    entries = list(reversed(store.read_transitions([CheckSpec.of(check).key], 100)))
+    assert [t.title for t in entries] == [
+        "GitHub Actions: degraded - Incident: Delayed job starts",
+        "GitHub Actions: monitoring - Incident: Delayed job starts",
+        "GitHub Actions: recovered after 10 min",
+        "GitHub Actions: resolved after 28 min - Incident: Delayed job starts",
+    ]
+
+
+def test_journal__broken_title_falls_back_to_the_name(store):
+    """A title property that raises does not break the poller: entries use the check's public name."""
+    check = BrokenTitle(poll_interval=MINUTE)
+    assert play(store, check, ["ok", "fail"], Clock()) == ["ok", "error"]
+    assert journal(store, check) == [
+        ("ok", "error", "BrokenTitle(name='db'): failing - Unavailable: connection refused"),
+    ]
 
 
 def test_transition__round_trip():

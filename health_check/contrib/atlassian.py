@@ -60,6 +60,8 @@ INDICATORS: Mapping[str, int] = {"none": 0, "minor": WARNING, "major": ERROR, "c
 IMPACTS: Mapping[str, int] = {"none": WARNING, "minor": WARNING, "maintenance": WARNING, "major": ERROR, "critical": ERROR}
 #: Incident statuses that end an incident; anything else (even unknown ones) is open.
 CLOSED = frozenset({"resolved", "postmortem", "completed"})
+#: How people write the providers whose class names are identifiers.
+PROVIDER_NAMES: Mapping[str, str] = {"FlyIo": "Fly.io", "PlatformSh": "Platform.sh", "Npm": "npm"}
 
 
 def _text(value: Any) -> str | None:
@@ -167,6 +169,23 @@ class AtlassianStatusPage(UpstreamCheck):
     @property
     def source_url(self) -> str:
         return f"{self.page_url}/api/v2/summary.json"
+
+    @property
+    def provider_name(self) -> str:
+        return PROVIDER_NAMES.get(type(self).__name__, type(self).__name__)
+
+    @property
+    def title(self) -> str:
+        """What feed items and messages call the check: ``"GitHub Actions"``, ``"Cloudflare"``, ``"PyPI"``.
+
+        The generic class, which only its ``base_url`` tells apart, keeps its ``repr()``.
+        """
+        if type(self) is AtlassianStatusPage:
+            return repr(self)
+        provider, component = self.provider_name, (self.component or "").strip()
+        if not component or component.lower() == provider.lower():
+            return provider
+        return f"{provider} {component}"
 
     def parse(self, body: bytes, content_type: str, url: str) -> dict[str, Any]:
         return parse_summary(body, content_type, url)
@@ -568,3 +587,8 @@ class GitHub(AtlassianStatusPage):
         if self.base_url:
             return self.base_url.rstrip("/")
         return f"https://{self.enterprise_region.value if self.enterprise_region else 'www'}.githubstatus.com"
+
+    @property
+    def provider_name(self) -> str:
+        region = self.enterprise_region
+        return f"GitHub Enterprise ({GitHub.EnterpriseRegion(region).value})" if region else "GitHub"

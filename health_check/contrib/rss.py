@@ -45,6 +45,8 @@ _RESOLVED_TITLE = re.compile(r"\[resolved\]|^\s*resolved\b|operating normally", 
 # Statuspage and similar feeds write the latest update first: "<strong>Resolved</strong> - ...".
 _LATEST_STATUS = re.compile(r"<(?:strong|b)>\s*([A-Za-z][A-Za-z ]{1,30}?)\s*</(?:strong|b)>", re.IGNORECASE)
 _CLOSED_STATUSES = frozenset({"resolved", "completed", "postmortem"})
+#: How people write the providers whose class names are identifiers.
+PROVIDER_NAMES = {"GoogleCloud": "Google Cloud"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,6 +159,16 @@ class Feed(UpstreamCheck):
     def parse(self, body: bytes, content_type: str, url: str) -> Document:
         return parse_feed(body, content_type, url)
 
+    @property
+    def title(self) -> str:
+        """What feed items and messages call the check: ``"Google Cloud"``, ``"Heroku"``.
+
+        The generic ``Feed``, which only its ``feed_url`` tells apart, keeps its ``repr()``.
+        """
+        if type(self) is Feed:
+            return repr(self)
+        return PROVIDER_NAMES.get(type(self).__name__, type(self).__name__)
+
     def events(self, items: Iterable[Item], now: datetime.datetime) -> list[_Event]:
         """Open events: here one per item, open unless it says it is resolved; dated and recent."""
         events = []
@@ -254,6 +266,10 @@ class AWS(Feed):
     @property
     def source_url(self) -> str:
         return self.feed_url or f"{self.base_url.rstrip('/')}/rss/{self.service}-{self.region}.rss"
+
+    @property
+    def title(self) -> str:
+        return f"AWS {self.service} {self.region}"
 
     def events(self, items: Iterable[Item], now: datetime.datetime) -> list[_Event]:
         wanted = f"{self.service}-{self.region}"

@@ -259,3 +259,15 @@ def test_atlassian__bad_enterprise_region():
     with pytest.raises(ValueError) as error:
         GitHub(enterprise_region="mars")
     assert str(error.value) == "GitHub(enterprise_region='mars') is not a region; use one of 'au', 'eu', 'jp', 'us' or None"
+
+
+def test_atlassian__title_names_provider_and_component():
+    """Feed items call a check "GitHub Actions"; the generic class, told apart only by its URL, keeps its repr."""
+    assert GitHub(component="Actions").title == "GitHub Actions"
+    assert GitHub().title == "GitHub"
+    assert GitHub("eu", component="Actions").title == "GitHub Enterprise (eu) Actions"
+    assert PyPI().title == "PyPI"
+    assert Npm().title == "npm Package installation"
+    assert atlassian.FlyIo().title == "Fly.io"
+    generic = atlassian.AtlassianStatusPage(base_url="https://status.example.com")
+    assert generic.title == repr(generic) == "AtlassianStatusPage()"

@@ -143,3 +143,14 @@ def test_rss__aws_rejects_bad_codes():
     with pytest.raises(ValueError) as error:
         AWS(region="EU West", service="s3")
     assert str(error.value) == "AWS(region='EU West'): expected a lowercase AWS code such as 'eu-west-1' or 's3'"
+
+
+def test_rss__title_names_the_provider():
+    """Feed items call a check by its provider ("Google Cloud", "AWS s3 eu-west-1"); a bare Feed keeps its repr."""
+    from health_check.contrib.rss import Feed
+
+    assert GoogleCloud().title == "Google Cloud"
+    assert Heroku().title == "Heroku"
+    assert AWS(region="eu-west-1", service="s3").title == "AWS s3 eu-west-1"
+    bare = Feed(feed_url="https://status.example.com/feed.atom")
+    assert bare.title == repr(bare) == "Feed()"
