@@ -84,13 +84,113 @@ class Renderer:
     uses_journal: ClassVar[bool] = False
     #: Whether responses carry ETag and Last-Modified and answer conditional requests with 304.
     conditional: ClassVar[bool] = False
+    #: Whether the output shows durations relative to "now" (ages). Such renderers implement
+    #: ``render_markers()``, writing markers (``age_marker()``...) where those go, and ``refresh()``
+    #: fills them in per request: a body is rendered once per change of the snapshots, not per request.
+    #: Their ``render()`` returns the complete output as of the report's time.
+    live: ClassVar[bool] = False
+    #: Whether the output depends only on each check's name, state, message and "since" (run times
+    #: and moments being live markers): then a body survives new runs that changed none of those,
+    #: e.g. a psutil check polled every 5 s that stays OK.
+    reuse_across_runs: ClassVar[bool] = False
 
     def render(self, report: Report, context: RenderContext) -> bytes:
         raise NotImplementedError
 
+    def refresh(self, body: bytes, report: Report, now: datetime.datetime, stale_intervals: float) -> bytes:
+        """Fill the markers of a ``live`` body with the values of ``now``."""
+        if not self.live:
+            return body
+        return self.fill(split_markers(body), report, now, stale_intervals)
+
+    def fill(self, parts: list[Any], report: Report, now: datetime.datetime, stale_intervals: float) -> bytes:
+        """Join ``split_markers()`` parts with the values of ``now``: a few µs, so it runs per request."""
+        return b"".join(self.resolve(parts, report, now, stale_intervals, "ASNDC"))
+
+    def resolve(
+        self, parts: list[Any], report: Report, now: datetime.datetime, stale_intervals: float, kinds: str
+    ) -> list[Any]:
+        """``parts`` with the markers of ``kinds`` replaced by their values, adjacent bytes merged.
+
+        Run times and moments ("D", "C") depend on the snapshots only: the view resolves them once per
+        snapshot change and the ages ("A", "S", "N") once per second.
+        """
+        readings = report.readings
+        out: list[Any] = []
+        pending: list[bytes] = []
+        for part in parts:
+            if type(part) is not bytes:
+                kind, index = part
+                if kind not in kinds:
+                    if pending:
+                        out.append(b"".join(pending))
+                        pending = []
+                    out.append(part)
+                    continue
+                part = self._marker_value(kind, readings[index] if kind != "N" else None, now, stale_intervals)
+            pending.append(part)
+        if pending:
+            out.append(b"".join(pending))
+        return out
+
+    def _marker_value(self, kind: str, reading: Reading | None, now: datetime.datetime, stale_intervals: float) -> bytes:
+        if reading is None:
+            return self.format_now(now).encode()
+        if kind == "D":
+            return self.format_duration(reading.duration_seconds).encode()
+        if kind == "C":
+            return b"" if reading.checked_at is None else reading.checked_at.isoformat().encode()
+        moment = reading.checked_at if kind == "A" else reported_since(reading, stale_intervals)
+        return self.format_age(None if moment is None else (now - moment).total_seconds()).encode()
+
+    def format_age(self, seconds: float | None) -> str:
+        return "never" if seconds is None else describe_age(seconds)
+
+    def format_duration(self, seconds: float | None) -> str:
+        return "–" if seconds is None else f"{seconds * 1000:.1f}\u202fms"
+
+    def format_now(self, now: datetime.datetime) -> str:
+        return now.isoformat(timespec="seconds")
+
     def headers(self, body: bytes, context: RenderContext) -> dict[str, str]:
         """Extra response headers for ``body``; computed once per rendered body, not per request."""
         return {}
+
+
+def age_marker(index: int) -> str:
+    """Where ``refresh()`` writes the age of reading ``index``'s snapshot."""
+    return f"\ue000A{index}\ue001"
+
+
+def duration_marker(index: int) -> str:
+    """Where ``fill()`` writes how long reading ``index``'s run took."""
+    return f"\ue000D{index}\ue001"
+
+
+def checked_at_marker(index: int) -> str:
+    """Where ``fill()`` writes when reading ``index``'s snapshot was taken (ISO 8601)."""
+    return f"\ue000C{index}\ue001"
+
+
+def since_marker(index: int) -> str:
+    """Where ``refresh()`` writes how long reading ``index`` has been in its state."""
+    return f"\ue000S{index}\ue001"
+
+
+#: Where ``refresh()`` writes the moment of the request.
+NOW_MARKER = "\ue000N\ue001"
+# Private-use code points: they survive HTML escaping and never occur in real content.
+_MARKER = re.compile("\ue000([ASNDC])(\\d*)\ue001".encode())
+
+
+def split_markers(body: bytes) -> list[Any]:
+    """A live body as literal ``bytes`` and ``(kind, index)`` markers, for ``Renderer.fill()``."""
+    pieces = _MARKER.split(body)
+    parts: list[Any] = [pieces[0]]
+    for position in range(1, len(pieces), 3):
+        parts.append((pieces[position].decode(), int(pieces[position + 1] or 0)))
+        parts.append(pieces[position + 2])
+    return parts
 
 
 class TextRenderer(Renderer):
@@ -98,6 +198,7 @@ class TextRenderer(Renderer):
     media_type = "text/plain"
     accepts = frozenset({"text/plain"})
     content_type = "text/plain; charset=utf-8"
+    reuse_across_runs = True
 
     def render(self, report: Report, context: RenderContext) -> bytes:
         return "".join(f"{reading.name}: {reading.message}\n" for reading in report.readings).encode()
@@ -153,14 +254,19 @@ class HTMLRenderer(Renderer):
     accepts = frozenset({"text/html", "application/xhtml+xml", "text/*", "*/*"})
     content_type = "text/html; charset=utf-8"
     uses_journal = True
+    live = True
+    reuse_across_runs = True
 
     def render(self, report: Report, context: RenderContext) -> bytes:
+        return self.refresh(self.render_markers(report, context), report, report.generated_at, context.stale_intervals)
+
+    def render_markers(self, report: Report, context: RenderContext) -> bytes:
         by_key: dict[str, list[Transition]] = {}
         for transition in context.transitions:
             by_key.setdefault(transition.key, []).append(transition)
         now = report.generated_at
         rows = []
-        for reading in report.readings:
+        for index, reading in enumerate(report.readings):
             key = reading.snapshot.key if reading.snapshot else None
             entries = by_key.get(key, []) if key else []
             status_entries = [t for t in entries if t.kind == STATUS]
@@ -171,10 +277,12 @@ class HTMLRenderer(Renderer):
                     "state": reading.state.value,
                     "message": reading.message,
                     "failing": report.counts_as_failing(reading),
-                    "age": describe_age(reading.age_seconds) if reading.age_seconds is not None else "never",
+                    "age": age_marker(index),
                     "checked_at": reading.checked_at,
+                    "checked_at_iso": checked_at_marker(index) if reading.checked_at else "",
+                    "run_time": duration_marker(index),
                     "since": since,
-                    "since_age": describe_age((now - since).total_seconds()) if since else None,
+                    "since_age": since_marker(index) if since else None,
                     "duration_ms": None if reading.duration_seconds is None else reading.duration_seconds * 1000,
                     "timeline": timeline(reading.state, status_entries, now) if key else [],
                     "recent": [t for t in entries if now - t.at <= _DAY][:5],
@@ -186,6 +294,7 @@ class HTMLRenderer(Renderer):
                 "rows": rows,
                 "errors": report.failing,
                 "generated_at": report.generated_at,
+                "now": NOW_MARKER,
                 "counts": _counts(report),
             }
         ).encode()
@@ -217,6 +326,7 @@ class JSONRenderer(Renderer):
     media_type = "application/json"
     accepts = frozenset({"application/json", "application/*"})
     content_type = "application/json"
+    reuse_across_runs = True
 
     def render(self, report: Report, context: RenderContext) -> bytes:
         # Same encoder settings as Django's JsonResponse, so bytes match django-health-check's.
@@ -238,8 +348,15 @@ class OpenMetricsRenderer(Renderer):
     accepts = frozenset({"application/openmetrics-text"})
     content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"
     always_ok = True
+    live = True
+
+    def format_age(self, seconds: float | None) -> str:
+        return "NaN" if seconds is None or math.isnan(seconds) else f"{seconds:.3f}"
 
     def render(self, report: Report, context: RenderContext) -> bytes:
+        return self.refresh(self.render_markers(report, context), report, report.generated_at, context.stale_intervals)
+
+    def render_markers(self, report: Report, context: RenderContext) -> bytes:
         readings = report.readings
         lines = [
             "# HELP django_health_check_status Health check status (1 = healthy, 0 = unhealthy)",
@@ -263,9 +380,8 @@ class OpenMetricsRenderer(Renderer):
             "# TYPE django_health_check_snapshot_age_seconds gauge",
         ]
         lines += [
-            f"django_health_check_snapshot_age_seconds{{{_labels(r.labels)}}} "
-            f"{'NaN' if r.age_seconds is None or math.isnan(r.age_seconds) else f'{r.age_seconds:.3f}'}"
-            for r in readings
+            f"django_health_check_snapshot_age_seconds{{{_labels(r.labels)}}} {age_marker(index)}"
+            for index, r in enumerate(readings)
         ]
         # An OpenMetrics StateSet: one sample per state, 1 for the current one, so an alert can name
         # stale or pending checks (a poller that stopped) apart from failing services.

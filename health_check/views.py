@@ -33,7 +33,7 @@ from health_check.conf import get_config
 from health_check.endpoints import CheckSpec, EntryError, resolve_entries
 from health_check.journal import Transition, check_title, merge_recent, stale_transition
 from health_check.negotiation import NotAcceptable, select_renderer
-from health_check.renderers import DEFAULT_RENDERERS, RenderContext, Renderer
+from health_check.renderers import DEFAULT_RENDERERS, RenderContext, Renderer, split_markers
 from health_check.snapshot import Reading, Report, Snapshot, State, evaluate
 from health_check.store import StoreError, get_store
 
@@ -45,19 +45,31 @@ _ALLOWED_METHODS = ("GET", "HEAD", "OPTIONS")
 FEED_ITEMS = 50
 #: Entries the status page reads per check, for its 24 h timelines.
 PAGE_ITEMS_PER_CHECK = 30
+#: Longest a frame is reused (seconds): the status page's timeline window moves at most this much.
+FRAME_SECONDS = 300.0
 
 
 @dataclasses.dataclass(slots=True)
 class _Frame:
-    """The last report of an endpoint and the bytes rendered from it, valid within one second."""
+    """The last report of an endpoint and the bytes rendered from it.
 
-    second: int
+    Valid while the snapshots are the same objects and ``expires`` (a timestamp) has not passed: the
+    moment the first fresh snapshot turns stale, one second when a stale message shows a growing age,
+    and ``FRAME_SECONDS`` at most (the status page's 24 h timeline moves with the clock). Ages in
+    ``live`` formats are filled in per request, so a probe every few seconds reuses the rendered body.
+    """
+
+    expires: float
     snapshots: tuple[Snapshot | None, ...]
     config: dict[str, Any] | None  # the get_config() it was evaluated with: a settings change invalidates it
     report: Report
     rendered: dict[tuple[type[Renderer], str, str], tuple[bytes, dict[str, str]]]
     failing: bool = False
     redacted: dict[str, Report] = dataclasses.field(default_factory=dict)
+    parts: dict[bytes, list[Any]] = dataclasses.field(default_factory=dict)
+    #: What ``reuse_across_runs`` renderers depend on: name, state, message and since of every reading.
+    signature: tuple[Any, ...] = ()
+    filled: dict[tuple[bytes, int], bytes] = dataclasses.field(default_factory=dict)
 
 
 class HealthCheckView(View):
@@ -95,6 +107,7 @@ class HealthCheckView(View):
         self._resolve_guard = threading.Lock()
         self._frame: _Frame | None = None
         self._keys: tuple[str, ...] | None = None
+        self._bodies: dict[tuple[Any, ...], tuple[tuple[Any, ...], float, tuple[bytes, dict[str, str]]]] = {}
 
     @classmethod
     def as_view(cls, **initkwargs: Any) -> HealthCheckEndpoint:  # type: ignore[override]
@@ -116,7 +129,11 @@ class HealthCheckView(View):
         if resolved is None:
             with self._resolve_guard:
                 if self._resolved is None:
-                    specs, errors = resolve_entries(self.checks)
+                    try:
+                        host = get_store().host_id  # a store shared by hosts keeps host-scoped checks per host
+                    except StoreError:
+                        host = None  # reported by the read that follows
+                    specs, errors = resolve_entries(self.checks, host=host)
                     self._resolved = (tuple(specs), tuple(errors))
                 resolved = self._resolved
         return resolved
@@ -138,10 +155,9 @@ class HealthCheckView(View):
             return self._frame_without_store(specs, errors, now or datetime.datetime.now(_UTC), str(error))
         snapshots = tuple(map(found.get, keys))
         timestamp = time.time() if now is None else now.timestamp()
-        second = int(timestamp)
         frame = self._frame
         config = get_config()
-        if frame is not None and frame.second == second and frame.config is config and frame.snapshots == snapshots:
+        if frame is not None and timestamp < frame.expires and frame.config is config and frame.snapshots == snapshots:
             return frame
         now = now or datetime.datetime.fromtimestamp(timestamp, _UTC)
         stale_intervals = float(config["STALE_AFTER_INTERVALS"])
@@ -152,7 +168,15 @@ class HealthCheckView(View):
         readings += [_configuration_reading(error) for error in errors]
         report = Report(readings=tuple(readings), generated_at=now, warnings_as_errors=self._warnings_as_errors())
         frame = self._frame = _Frame(
-            second=second, snapshots=snapshots, config=config, report=report, rendered={}, failing=report.failing
+            signature=tuple(
+                (r.name, r.state, r.message, r.snapshot.since if r.snapshot else None) for r in readings
+            ),
+            expires=_frame_expiry(readings, timestamp, stale_intervals),
+            snapshots=snapshots,
+            config=config,
+            report=report,
+            rendered={},
+            failing=report.failing,
         )
         return frame
 
@@ -172,7 +196,7 @@ class HealthCheckView(View):
         ]
         readings += [_configuration_reading(error) for error in errors]
         report = Report(readings=tuple(readings), generated_at=now, warnings_as_errors=self._warnings_as_errors())
-        return _Frame(second=-1, snapshots=(), config=None, report=report, rendered={}, failing=report.failing)
+        return _Frame(expires=0.0, snapshots=(), config=None, report=report, rendered={}, failing=report.failing)
 
     def _warnings_as_errors(self) -> bool:
         if self.warnings_as_errors is not None:
@@ -227,6 +251,8 @@ class HealthCheckView(View):
         # Token holders see everything; anyone else what HEALTH_CHECK["ANONYMOUS_DETAIL"] allows.
         detail = redaction.FULL if token and "HTTP_AUTHORIZATION" in meta else frame_detail(frame)
         body, headers = self._render(frame, renderer, request, detail)
+        if renderer.live:
+            body = self._fill(frame, renderer, body, detail)
         if renderer.conditional and _not_modified(meta, headers):
             response = HttpResponse(status=304)
             for name, value in headers.items():
@@ -239,6 +265,25 @@ class HealthCheckView(View):
             response[name] = value
         self._finish_headers(request, response, token)
         return response
+
+    def _fill(self, frame: _Frame, renderer: type[Renderer], body: bytes, detail: str) -> bytes:
+        """The live body with this second's ages: filled at most once per second per format."""
+        timestamp = time.time()
+        second = int(timestamp)
+        filled = frame.filled.get((body, second))
+        if filled is None:
+            now = datetime.datetime.fromtimestamp(timestamp, _UTC)
+            stale_intervals = float(get_config()["STALE_AFTER_INTERVALS"])
+            instance = renderer()
+            report = self._report_for(frame, detail)
+            parts = frame.parts.get(body)
+            if parts is None:  # run times and moments: once per snapshot change
+                parts = frame.parts[body] = instance.resolve(split_markers(body), report, now, stale_intervals, "DC")
+            filled = b"".join(instance.resolve(parts, report, now, stale_intervals, "ASN"))
+            if len(frame.filled) >= 32:  # bounded: keep only this second's bodies
+                frame.filled = {k: v for k, v in frame.filled.items() if k[1] == second}
+            frame.filled[(body, second)] = filled
+        return filled
 
     def _report_for(self, frame: _Frame, detail: str) -> Report:
         if detail == redaction.FULL:
@@ -254,6 +299,11 @@ class HealthCheckView(View):
         url_key = request.get_host() + request.get_full_path() if renderer.uses_urls else ""
         key = (renderer, url_key, detail)
         rendered = frame.rendered.get(key)
+        if rendered is None and renderer.reuse_across_runs:
+            # A new run that changed no name, state, message or "since" keeps the previous body.
+            kept = self._bodies.get(key)
+            if kept is not None and kept[0] == frame.signature and time.time() - kept[1] < FRAME_SECONDS:
+                rendered = frame.rendered[key] = kept[2]
         if rendered is None:
             context = RenderContext(
                 endpoint_url=request.build_absolute_uri(request.path) if renderer.uses_urls else "",
@@ -266,10 +316,15 @@ class HealthCheckView(View):
                 stale_intervals=float(get_config()["STALE_AFTER_INTERVALS"]),
             )
             instance = renderer()
-            body = instance.render(self._report_for(frame, detail), context)
+            report = self._report_for(frame, detail)
+            body = instance.render_markers(report, context) if renderer.live else instance.render(report, context)
             rendered = (body, instance.headers(body, context))
             if len(frame.rendered) < 32:  # bounded: odd hosts or query strings must not grow it
                 frame.rendered[key] = rendered
+                if renderer.reuse_across_runs and frame.signature:
+                    if len(self._bodies) >= 32:
+                        self._bodies.clear()
+                    self._bodies[key] = (frame.signature, time.time(), rendered)
         return rendered
 
     def _journal(self, frame: _Frame, renderer: type[Renderer]) -> list[Transition]:
@@ -346,6 +401,18 @@ def _format_parameter(request: HttpRequest) -> str | None:
         return request.GET.get("format")
     except Exception:  # an oversized or broken query string; Accept still decides
         return None
+
+
+def _frame_expiry(readings: Iterable[Reading], timestamp: float, stale_intervals: float) -> float:
+    """When a frame built at ``timestamp`` stops telling the truth (see ``_Frame``)."""
+    expires = timestamp + FRAME_SECONDS
+    for reading in readings:
+        snapshot = reading.snapshot
+        if reading.state is State.STALE:
+            return min(expires, timestamp + 1.0)  # its message says how old it is
+        if snapshot is not None:
+            expires = min(expires, snapshot.checked_at.timestamp() + snapshot.allowance_seconds(stale_intervals))
+    return expires
 
 
 def _configuration_reading(error: EntryError) -> Reading:

@@ -716,3 +716,43 @@ def test_view__unreadable_store_fails(client, settings, fmt):
         assert [row["state"] for row in html_rows(response.content.decode())] == ["error"] * 3
     elif fmt == "openmetrics":
         assert "django_health_check_overall_status 0\n" in response.content.decode()
+
+
+def _steady_key() -> str:
+    from django.urls import resolve
+
+    (spec,), _ = resolve("/health/steady/").func.view.get_check_specs()
+    return spec.key
+
+
+@pytest.mark.urls("tests.testapp.urls")
+def test_view__new_run_with_same_verdict_shows_new_run_time_and_age(client, memory_store):
+    """A probe after a re-run that changed nothing but times sees that run's time and age on the page."""
+    from tests.conftest import make_snapshot
+
+    key = _steady_key()
+    memory_store.write(make_snapshot(key, age_seconds=30, duration_seconds=0.0125))
+    first = client.get("/health/steady/", HTTP_ACCEPT="text/html").content.decode()
+    assert "12.5\u202fms" in first and ">30 s<" in first
+    memory_store.write(make_snapshot(key, age_seconds=3, duration_seconds=0.0421))
+    second = client.get("/health/steady/", HTTP_ACCEPT="text/html").content.decode()
+    assert "42.1\u202fms" in second and ">3 s<" in second
+    assert "12.5\u202fms" not in second
+    assert "\ue000" not in second  # no marker is ever left in a response
+
+
+@pytest.mark.urls("tests.testapp.urls")
+def test_view__reused_answer_turns_stale_on_time_without_new_writes(client, memory_store):
+    """A snapshot that passes its allowance is reported stale even when nothing was written since."""
+    import time
+
+    from tests.conftest import make_snapshot
+
+    key = _steady_key()
+    # allowance = interval × 3 + timeout = 0.5 × 3 + 0.5 = 2 s; the snapshot is 1 s old.
+    memory_store.write(make_snapshot(key, age_seconds=1.0, interval_seconds=0.5, timeout_seconds=0.5))
+    assert client.get("/health/steady/?format=json").status_code == 200
+    time.sleep(1.3)
+    response = client.get("/health/steady/?format=json")
+    assert response.status_code == 500
+    assert list(response.json().values())[0].startswith("Unavailable: stale, last result is 2 s old")
