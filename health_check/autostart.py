@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.signals import request_started
@@ -30,6 +31,7 @@ __all__ = ["build_election", "collect_checks", "install", "start_background_poll
 logger = logging.getLogger(__name__)
 
 ELECTION_LOCK = "poller"
+FLEET_ELECTION_LOCK = "poller-fleet"
 _SERVERS = frozenset({"gunicorn", "uvicorn", "daphne", "hypercorn", "granian", "uwsgi", "waitress-serve"})
 _MANAGE = frozenset({"manage.py", "django-admin", "django-admin.py", "django"})
 
@@ -39,37 +41,65 @@ _wanted = False  # whether this process (or the parent it was forked from) start
 _start_in_children = False  # this process is a pre-forking master: its workers start at once
 
 
-def collect_checks(urlconf: str | None = None) -> tuple[list[CheckSpec], list[tuple[Endpoint, EntryError]]]:
-    """Every check of every ``HealthCheckView`` in the URLconf, unique by key, and the bad entries."""
+def collect_checks(
+    urlconf: str | None = None, *, host: str | None = None
+) -> tuple[list[CheckSpec], list[tuple[Endpoint, EntryError]]]:
+    """Every check of every ``HealthCheckView`` in the URLconf, unique by key, and the bad entries.
+
+    ``host``: the ``host_id`` of a store shared by hosts, which qualifies host-scoped keys.
+    """
     specs: dict[str, CheckSpec] = {}
     errors: list[tuple[Endpoint, EntryError]] = []
     for endpoint in iter_endpoints(urlconf):
         # Resolved here, not through the view's own cache: the view's lock must never be held by a
         # poller thread when a server forks (a child would inherit it locked).
-        found, bad = resolve_entries(endpoint.view.view.checks)
+        found, bad = resolve_entries(endpoint.view.view.checks, host=host)
         for spec in found:
             specs.setdefault(spec.key, spec)
         errors += [(endpoint, error) for error in bad]
     return list(specs.values()), errors
 
 
-def build_election() -> Any:
-    """An election for this host's store whose winner polls every check of the URLconf."""
+def build_election(scopes: Sequence[str] | None = None) -> Any:
+    """The election(s) whose winners poll the checks of the URLconf.
+
+    With a single-host store (diskcache, memory), one election: its winner polls every check. With a
+    store shared by hosts (Redis), two: one per host (a file lock) for the host-scoped checks, and one
+    for the fleet (a Redis lease) for the fleet-scoped checks. ``scopes`` (default
+    ``HEALTH_CHECK["POLLER_SCOPES"]``) limits which of the two this process campaigns for.
+    """
     from scheduler import CheckRunner, Election, Poller
+    from scheduler.election import Elections
 
     config = get_config()
     store = get_store()
+    wanted = tuple(config["POLLER_SCOPES"] if scopes is None else scopes)
 
-    def make_poller() -> Poller:
-        specs, errors = collect_checks()
-        for endpoint, error in errors:
-            logger.error("Health check endpoint %s: entry %s: %s", endpoint.label, error.entry, error.message)
-        runner = CheckRunner(store, max_stuck_runs=int(config["MAX_STUCK_RUNS"]))
-        return Poller(specs, runner, jitter=float(config["POLL_JITTER"]), threads=int(config["POLLER_THREADS"]))
+    def poller_factory(scope: str | None, gate: Callable[[], bool] | None = None) -> Callable[[], Poller]:
+        def make_poller() -> Poller:
+            specs, errors = collect_checks(host=store.host_id)
+            if scope != "fleet":  # logged by one of the two pollers of a host, not both
+                for endpoint, error in errors:
+                    logger.error("Health check endpoint %s: entry %s: %s", endpoint.label, error.entry, error.message)
+            specs = [spec for spec in specs if scope is None or spec.scope == scope]
+            runner = CheckRunner(store, max_stuck_runs=int(config["MAX_STUCK_RUNS"]))
+            return Poller(
+                specs, runner, jitter=float(config["POLL_JITTER"]), threads=int(config["POLLER_THREADS"]), gate=gate
+            )
+
+        return make_poller
 
     retry = config["ELECTION_RETRY"]
     seconds = retry.total_seconds() if hasattr(retry, "total_seconds") else float(retry)
-    return Election(store.lock(ELECTION_LOCK), make_poller, retry=seconds)
+    if store.host_id is None:
+        return Election(store.lock(ELECTION_LOCK), poller_factory(None), retry=seconds)
+    elections = []
+    if "host" in wanted:
+        elections.append(Election(store.host_lock(ELECTION_LOCK), poller_factory("host"), retry=seconds))
+    if "fleet" in wanted:
+        lease = store.lock(FLEET_ELECTION_LOCK)
+        elections.append(Election(lease, poller_factory("fleet", gate=lambda: lease.held), retry=seconds))
+    return Elections(elections)
 
 
 def start_background_poller() -> Any:

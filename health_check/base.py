@@ -11,7 +11,10 @@ import dataclasses
 import datetime
 from typing import ClassVar
 
-__all__ = ["HealthCheck"]
+__all__ = ["SCOPES", "HealthCheck"]
+
+#: Scopes a check may have; see ``HealthCheck.default_scope``.
+SCOPES = ("host", "fleet")
 
 
 @dataclasses.dataclass
@@ -34,6 +37,9 @@ class HealthCheck(abc.ABC):
             Above 1, a check that flaps pass/fail stays failing instead of flooding feeds.
         failure_duration: Report failing only once failures have lasted this long (together with
             ``failure_threshold``); ``None`` does not wait.
+        scope: ``"host"`` (every host runs the check and reads its own result) or ``"fleet"`` (one
+            elected poller runs it for every host sharing a Redis store). Keyword only, hidden from
+            ``repr``; defaults to the class's ``default_scope``.
     """
 
     #: Wall-clock budget of one run. A class attribute, not a field, so that it does not become every
@@ -46,6 +52,12 @@ class HealthCheck(abc.ABC):
     #: How often the poller runs the check unless ``poll_interval=`` says otherwise.
     default_poll_interval: ClassVar[datetime.timedelta] = datetime.timedelta(seconds=10)
 
+    #: Where the check's result belongs unless ``scope=`` says otherwise: ``"host"`` for what this
+    #: process depends on (its database, cache, disk), ``"fleet"`` for what every host sees alike (an
+    #: upstream status page, Celery workers, another site). Only a store shared by hosts (Redis) tells
+    #: them apart; on one host every check is polled once either way.
+    default_scope: ClassVar[str] = "host"
+
     # kw_only keeps it out of the positional order, so subclasses may declare fields without defaults.
     poll_interval: datetime.timedelta | None = dataclasses.field(default=None, repr=False, kw_only=True)
     # Hysteresis, applied by the poller (scheduler/jobs.py). Left out of the store key while at their
@@ -55,6 +67,9 @@ class HealthCheck(abc.ABC):
     failure_duration: datetime.timedelta | None = dataclasses.field(
         default=None, repr=False, kw_only=True, metadata={"key_if_set": True}
     )
+    # Left out of the key at its default like the thresholds; a host-scoped check's key is qualified
+    # with the host identity by the store instead (endpoints.CheckSpec.of).
+    scope: str | None = dataclasses.field(default=None, repr=False, kw_only=True, metadata={"key_if_set": True})
 
     def __post_init__(self) -> None:
         if self.failure_threshold < 1 or self.success_threshold < 1:
@@ -62,6 +77,8 @@ class HealthCheck(abc.ABC):
                 f"failure_threshold ({self.failure_threshold}) and success_threshold ({self.success_threshold}) "
                 "must be at least 1"
             )
+        if self.scope not in SCOPES + (None,):
+            raise ValueError(f"scope is {self.scope!r}, expected one of {', '.join(map(repr, SCOPES))}")
 
     @abc.abstractmethod
     def run(self) -> None:
@@ -74,6 +91,11 @@ class HealthCheck(abc.ABC):
     def schedule_interval(self) -> datetime.timedelta:
         """The effective poll interval: the ``poll_interval`` argument or the class default."""
         return self.poll_interval or self.default_poll_interval
+
+    @property
+    def effective_scope(self) -> str:
+        """The effective scope: the ``scope`` argument or the class default."""
+        return self.scope or self.default_scope
 
     @property
     def timeout_budget(self) -> datetime.timedelta:

@@ -21,10 +21,21 @@ __all__ = ["DEFAULTS", "LEGACY_KEYS", "get_config", "default_store_location"]
 
 DEFAULTS: dict[str, Any] = {
     # Where snapshots live: "diskcache" (one host, no server), "memory" (one process: tests),
+    # "redis://host:6379/0" or "rediss://..." (a fleet of hosts sharing one Redis: docs/fleet.md),
     # or a dotted path to a health_check.store.base.Store subclass.
     "STORE": "diskcache",
-    # Directory of the diskcache store and its lock file; None derives one per project under the temp dir.
+    # Directory of the diskcache store and its lock file (with Redis: of the per-host election lock);
+    # None derives one per project under the temp dir.
     "STORE_LOCATION": None,
+    # This host's identity in a Redis store: host-scoped snapshots are kept per host. None: the hostname
+    # (a Kubernetes pod's name). Every process of one host must agree on it.
+    "HOST_ID": None,
+    # Redis store: the fleet poller's lease; if its holder dies, another host takes over within this
+    # (plus ELECTION_RETRY). The holder renews it every third of it.
+    "ELECTION_LEASE": datetime.timedelta(seconds=10),
+    # Which checks this host's pollers campaign for with a Redis store: "host", "fleet" or both.
+    # ("host",) on web pods leaves the fleet checks to a dedicated poller deployment.
+    "POLLER_SCOPES": ("host", "fleet"),
     # Start the poller inside web server processes (one per host wins the election).
     "POLLER_AUTOSTART": True,
     # A snapshot is stale once older than poll interval × this + the check's timeout.

@@ -16,7 +16,7 @@ from typing import Any
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils.module_loading import import_string
 
-from health_check.base import HealthCheck
+from health_check.base import SCOPES, HealthCheck
 from health_check.exceptions import CheckConfigurationError
 from health_check.identity import check_key, public_name
 
@@ -34,14 +34,28 @@ class CheckSpec:
     name: str
     key: str
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    scope: str = "host"
 
     @classmethod
-    def of(cls, check: HealthCheck) -> CheckSpec:
+    def of(cls, check: HealthCheck, host: str | None = None) -> CheckSpec:
+        """Resolve ``check``; ``host`` is the host identity of a store shared by hosts, else ``None``.
+
+        In a shared store a host-scoped check's key ends in ``@<host>``, so every host writes and
+        reads its own snapshot; a fleet-scoped check keeps one key for the whole fleet.
+        """
         try:
             labels = dict(check.labels)
         except Exception:  # a user's broken labels must not break the endpoint
             labels = {"check": type(check).__name__}
-        return cls(check=check, name=public_name(check), key=check_key(check), labels=labels)
+        scope = getattr(check, "effective_scope", "host")
+        if scope not in SCOPES:
+            raise CheckConfigurationError(
+                f"{type(check).__qualname__}.default_scope is {scope!r}, expected one of {', '.join(map(repr, SCOPES))}"
+            )
+        key = check_key(check)
+        if host is not None and scope == "host":
+            key = f"{key}@{host}"
+        return cls(check=check, name=public_name(check), key=key, labels=labels, scope=scope)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -108,14 +122,17 @@ def resolve_entry(entry: Any) -> HealthCheck:
         raise CheckConfigurationError(f"{target.__qualname__} cannot be built: {error}") from error
 
 
-def resolve_entries(entries: Iterable[Any]) -> tuple[list[CheckSpec], list[EntryError]]:
-    """Resolve every entry; duplicates (same key) are kept once, in first-seen order."""
+def resolve_entries(entries: Iterable[Any], *, host: str | None = None) -> tuple[list[CheckSpec], list[EntryError]]:
+    """Resolve every entry; duplicates (same key) are kept once, in first-seen order.
+
+    ``host``: see ``CheckSpec.of``; pass ``Store.host_id`` of the store the snapshots are in.
+    """
     specs: list[CheckSpec] = []
     errors: list[EntryError] = []
     seen: set[str] = set()
     for entry in entries:
         try:
-            spec = CheckSpec.of(resolve_entry(entry))
+            spec = CheckSpec.of(resolve_entry(entry), host)
         except CheckConfigurationError as error:
             errors.append(EntryError(entry=describe_entry(entry), message=str(error)))
             continue

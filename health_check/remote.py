@@ -39,6 +39,9 @@ class RemoteCheck(HealthCheck):
 
     default_poll_interval: ClassVar[datetime.timedelta] = datetime.timedelta(seconds=15)
 
+    #: Every host would see the same answer: one elected poller asks for the whole fleet.
+    default_scope: ClassVar[str] = "fleet"
+
     url: str = dataclasses.field(repr=False)
     auth_token: str | None = dataclasses.field(default=None, repr=False)
     label: str | None = None

@@ -7,6 +7,7 @@ Ids are stable and documented (docs/reference/system-checks.md):
 - ``health_check.E002``: a ``checks=`` entry of an endpoint cannot be imported or built.
 - ``health_check.E003``: a ``HEALTH_CHECK`` value has the wrong type or range.
 - ``health_check.E004``: the snapshot store cannot be opened.
+- ``health_check.E005``: ``HEALTH_CHECK["STORE"]`` is a Redis URL but the redis package is missing.
 - ``health_check.W001``: an unknown ``HEALTH_CHECK`` key (probably a typo).
 - ``health_check.W002``: a django-health-check 3.x key this package ignores.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +24,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from health_check.conf import DEFAULTS, LEGACY_KEYS
+from health_check.store import REDIS_SCHEMES
 
 __all__ = ["check_endpoints", "check_settings", "check_store"]
 
@@ -39,7 +42,10 @@ def _duration(value: Any) -> bool:
 
 
 _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "STORE": (lambda v: isinstance(v, str) and bool(v), f'one of {", ".join(map(repr, _STORES))} or a dotted path'),
+    "STORE": (
+        lambda v: isinstance(v, str) and bool(v),
+        f'one of {", ".join(map(repr, _STORES))}, a redis:// URL or a dotted path',
+    ),
     "STORE_LOCATION": (lambda v: v is None or (isinstance(v, str) and bool(v)), "a directory path or None"),
     "POLLER_AUTOSTART": (lambda v: isinstance(v, bool), "True or False"),
     "STALE_AFTER_INTERVALS": (_positive_number, "a number above 0, e.g. 3"),
@@ -54,6 +60,15 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a positive integer (transitions kept per check)",
     ),
     "ANONYMOUS_DETAIL": (lambda v: v in ("full", "names", "status"), '"full", "names" or "status"'),
+    "HOST_ID": (
+        lambda v: v is None or (isinstance(v, str) and bool(v) and not any(c.isspace() for c in v)),
+        "None (the hostname) or a non-empty string without spaces",
+    ),
+    "ELECTION_LEASE": (_duration, "a positive timedelta, e.g. timedelta(seconds=10)"),
+    "POLLER_SCOPES": (
+        lambda v: isinstance(v, (list, tuple)) and set(v) <= {"host", "fleet"},
+        'a list of "host" and/or "fleet"',
+    ),
 }
 
 
@@ -111,15 +126,47 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                     )
                 )
     store = user.get("STORE")
-    if isinstance(store, str) and store not in _STORES and "." not in store:
+    if isinstance(store, str) and store.startswith(REDIS_SCHEMES):
+        messages += _check_redis_url(store)
+    elif isinstance(store, str) and store not in _STORES and "." not in store:
         messages.append(
             Error(
                 f'HEALTH_CHECK["STORE"] is {store!r}, which is not a store.',
-                hint='Use "diskcache" (one host, the default), "memory" (one process, tests) or a dotted path.',
+                hint='Use "diskcache" (one host, the default), "redis://host:6379/0" (a fleet), '
+                '"memory" (one process, tests) or a dotted path.',
                 id="health_check.E003",
             )
         )
     return messages
+
+
+def _check_redis_url(url: str) -> list[CheckMessage]:
+    from health_check.store._urls import redact_url
+
+    shown = redact_url(url)
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        return [
+            Error(
+                f'HEALTH_CHECK["STORE"] is "{shown}" but the redis package is not installed.',
+                hint='pip install "django-health-snapshot[redis]", or use the default diskcache store on a single host.',
+                id="health_check.E005",
+            )
+        ]
+    try:
+        port = urllib.parse.urlsplit(url).port
+    except ValueError:
+        port = -1
+    if port is not None and not 0 < port < 65536:
+        return [
+            Error(
+                f'HEALTH_CHECK["STORE"] is "{shown}", which has no valid port.',
+                hint="Write it as redis://host:6379/0 (rediss:// for TLS).",
+                id="health_check.E003",
+            )
+        ]
+    return []
 
 
 @register(Tags.compatibility)

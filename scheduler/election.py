@@ -2,7 +2,8 @@
 
 Every candidate process tries the lock every ``retry`` seconds; the one that gets it starts its poller
 and keeps the lock until it stops or dies. The kernel drops a dead holder's ``flock`` at once, so a
-survivor takes over within one retry period.
+survivor takes over within one retry period. A lease (Redis) is renewed by its holder every
+``renew_interval``; a holder that cannot renew it, or finds it taken, stops its poller at once.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from health_check.store.base import ElectionLock, StoreError
 from scheduler.poller import Poller
 
-__all__ = ["Election"]
+__all__ = ["Election", "Elections"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +50,20 @@ class Election:
 
     def campaign(self) -> None:
         """Try the lock until it is won or ``stop()`` is called, then lead until stopped (blocking)."""
+        last_error = None
         while not self._stop.is_set():
             try:
                 won = self.lock.acquire()
+                last_error = None
             except StoreError as error:
-                logger.warning("Health check poller election: %s", error)
-                won = False
+                if str(error) != last_error:  # once per distinct failure, not once per retry
+                    logger.warning("Health check poller election: %s", error)
+                    last_error = str(error)
+                won = self.lock.held  # a lease stays held until it may have expired
+            if not won and self.poller is not None:
+                logger.warning("This process (pid %d) no longer holds the poller lock; its poller stops", os.getpid())
+                self.poller.shutdown()
+                self.poller = None
             if won and self.poller is None:
                 logger.info("This process (pid %d) leads the health check poller", os.getpid())
                 try:
@@ -64,7 +73,8 @@ class Election:
                     logger.exception("The health check poller could not start; retrying")
                     self.poller = None
                     self.lock.release()
-            self._stop.wait(self.retry)
+            renew = self.lock.renew_interval
+            self._stop.wait(min(self.retry, renew) if renew and self.poller is not None else self.retry)
 
     def stop(self) -> None:
         """Stop the poller and give the lock up, so another process takes over at once."""
@@ -78,3 +88,25 @@ class Election:
             self.poller.shutdown()
             self.poller = None
         self.lock.release()
+
+
+class Elections:
+    """Several elections run as one: with a store shared by hosts, one for the host's checks and one
+    for the fleet's. Same interface as ``Election``.
+    """
+
+    def __init__(self, elections: list[Election]) -> None:
+        self.elections = elections
+
+    @property
+    def leading(self) -> bool:
+        """Whether this process polls anything."""
+        return any(election.leading for election in self.elections)
+
+    def start(self) -> None:
+        for election in self.elections:
+            election.start()
+
+    def stop(self) -> None:
+        for election in self.elections:
+            election.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -49,10 +49,21 @@ class Poller:
         runner: Runs one check and stores its snapshot.
         jitter: Random spread of each run, as a fraction of the check's interval.
         threads: Size of the scheduler's supervising thread pool.
+        gate: Asked before every run; a run is skipped when it returns ``False`` (the fleet poller's
+            lease may have expired: nobody must poll while another host may already lead).
     """
 
-    def __init__(self, specs: Sequence[CheckSpec], runner: CheckRunner, *, jitter: float = 0.1, threads: int = 10):
+    def __init__(
+        self,
+        specs: Sequence[CheckSpec],
+        runner: CheckRunner,
+        *,
+        jitter: float = 0.1,
+        threads: int = 10,
+        gate: Callable[[], bool] | None = None,
+    ):
         self.specs = list(specs)
+        self.gate = gate
         self.runner = runner
         self.jitter = max(0.0, jitter)
         self.scheduler = BackgroundScheduler(
@@ -68,7 +79,7 @@ class Poller:
         for spec in self.specs:
             seconds = max(spec.check.schedule_interval.total_seconds(), 0.05)
             self.scheduler.add_job(
-                self.runner.run,
+                self.runner.run if self.gate is None else self._gated_run,
                 IntervalTrigger(seconds=seconds, jitter=seconds * self.jitter or None, timezone=_UTC),
                 args=[spec],
                 id=spec.key,
@@ -78,6 +89,12 @@ class Poller:
             )
         self.scheduler.start()
         logger.info("Health check poller started with %d checks", len(self.specs))
+
+    def _gated_run(self, spec: CheckSpec) -> None:
+        if self.gate is not None and self.gate():
+            self.runner.run(spec)
+        else:
+            logger.debug("Skipped %s: this process no longer holds the poller lock", spec.name)
 
     @property
     def running(self) -> bool:

@@ -83,7 +83,8 @@ def test_system_checks__e003_unknown_store(settings, memory_store):
         (
             Error,
             "HEALTH_CHECK[\"STORE\"] is 'redis', which is not a store.",
-            'Use "diskcache" (one host, the default), "memory" (one process, tests) or a dotted path.',
+            'Use "diskcache" (one host, the default), "redis://host:6379/0" (a fleet), '
+            '"memory" (one process, tests) or a dotted path.',
             "health_check.E003",
         )
     ]

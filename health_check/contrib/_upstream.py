@@ -404,6 +404,8 @@ class UpstreamCheck(HealthCheck):
 
     #: Provider pages change on a scale of minutes and ask clients not to poll them hard.
     default_poll_interval: ClassVar[datetime.timedelta] = datetime.timedelta(minutes=5)
+    #: Every host would see the same answer: one elected poller asks for the whole fleet.
+    default_scope: ClassVar[str] = "fleet"
 
     clock: Callable[[], datetime.datetime] = dataclasses.field(default=utcnow, repr=False, compare=False, kw_only=True)
     transport: httpx.AsyncBaseTransport | None = dataclasses.field(

@@ -51,6 +51,8 @@ class Ping(HealthCheck):
 
     CORRECT_PING_RESPONSE: ClassVar[dict[str, str]] = {"ok": "pong"}
     default_poll_interval: ClassVar[datetime.timedelta] = datetime.timedelta(seconds=30)
+    #: Every host would see the same answer: one elected poller asks for the whole fleet.
+    default_scope: ClassVar[str] = "fleet"
 
     app: celery.Celery = dataclasses.field(default_factory=app_or_default)
     timeout: datetime.timedelta = dataclasses.field(default=datetime.timedelta(seconds=1), repr=False)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 
 from django.utils.module_loading import import_string
 
 from health_check.store.base import ElectionLock, Store, StoreError
 
-__all__ = ["ElectionLock", "Store", "StoreError", "build_store", "get_store", "reset_store"]
+__all__ = ["REDIS_SCHEMES", "ElectionLock", "Store", "StoreError", "build_store", "get_store", "reset_store"]
 
 _store: Store | None = None
 _guard = threading.Lock()
@@ -17,8 +18,24 @@ _guard = threading.Lock()
 _abandoned: list[Store] = []
 
 
-def build_store(spec: str, location: str) -> Store:
-    """Build a store from its setting value: ``"diskcache"``, ``"memory"`` or a dotted class path."""
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def build_store(spec: str, location: str, *, host_id: str | None = None, lease_seconds: float = 10.0) -> Store:
+    """Build a store from its setting value: ``"diskcache"``, ``"memory"``, a Redis URL or a dotted class path.
+
+    ``host_id`` and ``lease_seconds`` only matter to a store shared by hosts (Redis); ``location`` is
+    then the directory of the per-host election lock.
+    """
+    if spec.startswith(REDIS_SCHEMES):
+        try:
+            from health_check.store.redis import RedisStore
+        except ImportError as error:
+            raise StoreError(
+                f'HEALTH_CHECK["STORE"] is a Redis URL but the redis package is not installed ({error}); '
+                'pip install "django-health-snapshot[redis]"'
+            ) from error
+        return RedisStore(spec, location=location, host_id=host_id or socket.gethostname(), lease_seconds=lease_seconds)
     if spec == "diskcache":
         from health_check.store.diskcache import DiskcacheStore
 
@@ -44,7 +61,13 @@ def get_store() -> Store:
                 from health_check.conf import get_config
 
                 config = get_config()
-                _store = build_store(config["STORE"], config["STORE_LOCATION"])
+                lease = config["ELECTION_LEASE"]
+                _store = build_store(
+                    config["STORE"],
+                    config["STORE_LOCATION"],
+                    host_id=config["HOST_ID"],
+                    lease_seconds=lease.total_seconds() if hasattr(lease, "total_seconds") else float(lease),
+                )
             store = _store
     return store
 

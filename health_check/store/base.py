@@ -15,7 +15,10 @@ Contract every backend keeps:
   entries of the keys asked for, newest first; cheap like ``read()``. Entries outlive restarts exactly
   as long as snapshots do. A store without a journal keeps the defaults: nothing stored, nothing read.
 - ``lock(name)`` returns an ``ElectionLock`` scoped like the store itself (one host for diskcache,
-  one fleet for a server-backed store): the poller holds it while it polls.
+  one fleet for a server-backed store): the poller holds it while it polls. ``host_lock(name)`` is
+  scoped to this host whatever the store; for a single-host store it is ``lock(name)``.
+- A store shared by several hosts sets ``host_id`` (this host's identity); readers and the poller then
+  qualify host-scoped keys with it (``endpoints.CheckSpec.of``), so each host keeps its own snapshots.
 """
 
 from __future__ import annotations
@@ -43,6 +46,11 @@ class ElectionLock(abc.ABC):
     def acquire(self) -> bool:
         """Try once, without waiting; ``True`` when this process now holds the lock. Idempotent."""
 
+    #: Seconds between renewals while held, for locks that expire unless renewed (a lease); ``None``
+    #: for locks held until released. A lease that cannot be renewed reports ``held`` as ``False``
+    #: once it may have expired, so its holder stops polling before anybody else can start.
+    renew_interval: float | None = None
+
     @abc.abstractmethod
     def release(self) -> None:
         """Give the lock up if held; never raises."""
@@ -58,6 +66,8 @@ class Store(abc.ABC):
 
     #: Human description for messages, e.g. ``"diskcache store at /tmp/..."``.
     description: str = "store"
+    #: This host's identity when the store is shared by hosts (Redis); ``None`` for a single-host store.
+    host_id: str | None = None
 
     @abc.abstractmethod
     def write(self, snapshot: Snapshot) -> None:
@@ -78,6 +88,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def lock(self, name: str) -> ElectionLock:
         """The election lock ``name`` for pollers sharing this store."""
+
+    def host_lock(self, name: str) -> ElectionLock:
+        """The election lock ``name`` of this host's pollers; ``lock(name)`` unless the store spans hosts."""
+        return self.lock(name)
 
     def close(self) -> None:
         """Release resources (connections, files). Called at shutdown and in tests."""

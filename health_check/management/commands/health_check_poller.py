@@ -1,7 +1,10 @@
 """``manage.py health_check_poller``: run the poller as its own process (a sidecar, a systemd unit).
 
 It joins the same election as the pollers started inside web processes, so running it beside them is
-safe: one process per host polls. SIGTERM and SIGINT stop it cleanly and release the lock at once.
+safe: one process per host polls. With a Redis store it campaigns twice: for its host's checks (one
+poller per host) and for the fleet's (one poller in the fleet); ``--scope`` limits it to one of them,
+e.g. a Deployment of one replica running ``--scope fleet`` (docs/fleet.md). SIGTERM and SIGINT stop it
+cleanly and release the locks at once.
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--once", action="store_true", help="Run every check once, store and print the results, and exit (0 or 1)"
+        )
+        parser.add_argument(
+            "--scope",
+            choices=("host", "fleet", "all"),
+            default=None,
+            help='With a Redis store: poll only host-scoped or fleet-scoped checks (default: HEALTH_CHECK["POLLER_SCOPES"])',
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -56,9 +65,18 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        election = build_election()
+        scope = options.get("scope")
+        if scope not in (None, "all") and store.host_id is None:
+            self.stderr.write(
+                f"--scope {scope} needs a store shared by hosts (Redis); the {store.description} serves one host, "
+                "whose poller runs every check."
+            )
+            sys.exit(2)
+        scopes = None if scope is None else (("host", "fleet") if scope == "all" else (scope,))
+        election = build_election(scopes)
         election.start()
-        self.stdout.write(f"Health check poller: {len(specs)} checks, store: {store.description}")
+        where = f", host: {store.host_id}" if store.host_id is not None else ""
+        self.stdout.write(f"Health check poller: {len(specs)} checks, store: {store.description}{where}")
         self.stdout.flush()
         while not stop.wait(0.5):
             pass

@@ -1,0 +1,471 @@
+"""A fleet: snapshots in one Redis shared by every host, and a lease so one poller polls fleet checks.
+
+A read costs one round trip at most, and usually none: one ``MGET`` of every key this process reads,
+reused for ``read_cache_seconds``. A payload that did not change keeps its decoded ``Snapshot`` object,
+so views keep reusing the frame they rendered from it.
+
+Every call is bounded by socket timeouts. When Redis does not answer, the store stops asking for
+``retry_seconds`` (one thread asks at a time), and meanwhile reads answer from the last snapshots this
+process saw, their message marked "last seen": they go stale by their own age, never hang, never raise
+while something is known. Writes (the host's own checks keep running) stay in this process, readable
+here, and are written when Redis answers again; a late write never replaces a newer snapshot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from health_check.journal import Transition, newest_first
+from health_check.snapshot import Snapshot
+from health_check.store._urls import redact_url
+from health_check.store.base import ElectionLock, Store, StoreError
+from health_check.store.diskcache import FileElectionLock
+
+__all__ = ["RedisLease", "RedisStore", "redact_url"]
+
+logger = logging.getLogger(__name__)
+
+#: Journal entries buffered while Redis is down, at most (oldest dropped).
+MAX_PENDING_TRANSITIONS = 1000
+
+# Writes a snapshot unless the stored one was taken at the same moment or later: buffered writes
+# flushed after an outage must not replace what the fleet's poller wrote meanwhile.
+_SET_IF_NEWER = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, stored = pcall(cjson.decode, current)
+  if ok and type(stored) == 'table' and tonumber(stored['checked_at'])
+     and tonumber(stored['checked_at']) >= tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
+
+# Appends journal entries "<seq>\\t<id>\\t<json>", skipping ids the list holds, trimming to the retention.
+_APPEND_TRANSITIONS = """
+local retention = tonumber(ARGV[1])
+local result = {}
+for i = 2, #KEYS do
+  local id = ARGV[2 * (i - 1)]
+  local body = ARGV[2 * (i - 1) + 1]
+  local found = false
+  for _, item in ipairs(redis.call('LRANGE', KEYS[i], 0, -1)) do
+    if string.find(item, '\\t' .. id .. '\\t', 1, true) then found = true break end
+  end
+  if found then
+    table.insert(result, 0)
+  else
+    local seq = redis.call('INCR', KEYS[1])
+    redis.call('RPUSH', KEYS[i], seq .. '\\t' .. id .. '\\t' .. body)
+    redis.call('LTRIM', KEYS[i], -retention, -1)
+    table.insert(result, seq)
+  end
+end
+return result
+"""
+
+# Compare-and-set on the lease token: only the holder renews or releases its lease.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _describe(error: Exception) -> str:
+    # redis-py's messages can embed the URL it was given; keep only the part after the address.
+    text = str(error) or type(error).__name__
+    return re.sub(r"redis[s]?://\S*@", "redis://", text)
+
+
+class RedisLease(ElectionLock):
+    """A lease on one Redis key: ``SET NX PX`` to take it, a compare-and-set script to renew it.
+
+    ``held`` turns ``False`` by itself once the lease may have expired without a renewal (Redis
+    unreachable), measured from before the request that set or renewed it, so the holder stops
+    before anybody else can have taken over.
+
+    Args:
+        store: The store whose client and description the lease uses.
+        name: The Redis key.
+        lease_seconds: How long the lease lasts without renewal.
+    """
+
+    def __init__(self, store: RedisStore, name: str, lease_seconds: float) -> None:
+        self.store = store
+        self.name = name
+        self.lease_seconds = lease_seconds
+        self.renew_interval = lease_seconds / 3
+        self._token: str | None = None
+        self._valid_until = 0.0
+        self._pid = os.getpid()
+
+    def acquire(self) -> bool:
+        self._forget_if_forked()
+        client = self.store.client
+        started = time.monotonic()
+        milliseconds = max(1, int(self.lease_seconds * 1000))
+        try:
+            if self._token is not None and started < self._valid_until:
+                if self.store.renew_script(keys=[self.name], args=[self._token, milliseconds], client=client):
+                    self._valid_until = started + self.lease_seconds
+                    return True
+                logger.warning("The fleet poller lease %s was taken over by another host", self.name)
+                self._token = None
+                return False
+            token = uuid.uuid4().hex
+            if client.set(self.name, token, nx=True, px=milliseconds):
+                self._token, self._valid_until = token, started + self.lease_seconds
+                return True
+            self._token = None
+            return False
+        except redis.RedisError as error:
+            raise StoreError(f"cannot reach the {self.store.description} for lease {self.name}: {_describe(error)}") from error
+
+    def release(self) -> None:
+        self._forget_if_forked()
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                self.store.release_script(keys=[self.name], args=[token], client=self.store.client)
+            except redis.RedisError as error:
+                logger.warning("Cannot release lease %s in the %s: %s", self.name, self.store.description, _describe(error))
+
+    @property
+    def held(self) -> bool:
+        self._forget_if_forked()
+        return self._token is not None and time.monotonic() < self._valid_until
+
+    def _forget_if_forked(self) -> None:
+        if self._pid != os.getpid():  # a forked child never inherits its parent's lease
+            self._token, self._pid = None, os.getpid()
+
+
+@dataclasses.dataclass(slots=True)
+class _Seen:
+    payload: bytes | None
+    snapshot: Snapshot | None
+
+
+class RedisStore(Store):
+    """Snapshots in a Redis database shared by every host of a fleet.
+
+    Args:
+        url: ``redis://[user:password@]host:port/db``, ``rediss://...`` or ``unix://...``.
+        location: Directory of this host's election lock file (host-scoped checks).
+        host_id: This host's identity: host-scoped snapshots are kept per host.
+        lease_seconds: The fleet poller's lease.
+        prefix: Prefix of every Redis key (one database per project avoids the need to change it).
+        connect_timeout: Seconds to open a connection.
+        socket_timeout: Seconds to wait for any answer.
+        read_cache_seconds: How long a read is reused before Redis is asked again; 0 always asks.
+        retry_seconds: How long the store stops asking after Redis failed to answer.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        location: str | None = None,
+        host_id: str,
+        lease_seconds: float = 10.0,
+        prefix: str = "health_check:",
+        connect_timeout: float = 0.25,
+        socket_timeout: float = 0.5,
+        read_cache_seconds: float = 1.0,
+        retry_seconds: float = 1.0,
+    ) -> None:
+        self.url = redact_url(url)
+        self.description = f"Redis store at {self.url}"
+        self.location = location
+        self.host_id = host_id
+        self.lease_seconds = lease_seconds
+        self.prefix = prefix
+        self.read_cache_seconds = read_cache_seconds
+        self.retry_seconds = retry_seconds
+        try:
+            self.client = redis.Redis.from_url(
+                url,
+                socket_connect_timeout=connect_timeout,
+                socket_timeout=socket_timeout,
+                retry=Retry(NoBackoff(), 0),  # our own backoff: one bounded attempt per call
+                health_check_interval=0,
+            )
+        except ValueError as error:
+            raise StoreError(f"cannot use the {self.description}: {error}") from error
+        self.set_if_newer_script = self.client.register_script(_SET_IF_NEWER)
+        self.append_script = self.client.register_script(_APPEND_TRANSITIONS)
+        self.renew_script = self.client.register_script(_RENEW)
+        self.release_script = self.client.register_script(_RELEASE)
+        self._journal_seq_key = f"{prefix}journal-seq"
+
+        self._fetch_guard = threading.Lock()
+        self._write_guard = threading.Lock()
+        self._seen: dict[str, _Seen] = {}
+        self._fetched_at = -math.inf
+        self._down_until = 0.0
+        self._down_reason: str | None = None
+        self._marked: dict[str, tuple[Snapshot, Snapshot]] = {}  # key -> (last seen, its "last seen" copy)
+        self._pending: dict[str, Snapshot] = {}  # written while Redis was down, newest per key
+        self._pending_transitions: list[tuple[Transition, int]] = []
+        self._journal: dict[str, tuple[Transition, ...]] = {}
+        self._journal_fetched_at = -math.inf
+        self._journal_seq: bytes | None = None
+
+    # -- availability ------------------------------------------------------------------------------
+
+    @property
+    def available(self) -> bool:
+        """``False`` while the store waits before asking Redis again after a failure."""
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, error: Exception, doing: str) -> None:
+        reason = _describe(error)
+        if self._down_reason is None:
+            logger.warning(
+                "The %s does not answer (%s: %s); serving the last snapshots seen and keeping new ones "
+                "in this process until it answers again", self.description, doing, reason,
+            )
+        self._down_reason = reason
+        self._down_until = time.monotonic() + self.retry_seconds
+
+    def _recovered(self) -> None:
+        if self._down_reason is not None:
+            logger.warning("The %s answers again", self.description)
+            self._down_reason = None
+            self._marked.clear()
+        if self._pending or self._pending_transitions:
+            self._flush()
+
+    def _snapshot_key(self, key: str) -> str:
+        return f"{self.prefix}snapshot:{key}"
+
+    # -- writer side -------------------------------------------------------------------------------
+
+    def write(self, snapshot: Snapshot) -> None:
+        payload = json.dumps(snapshot.to_dict(), separators=(",", ":")).encode()
+        with self._write_guard:
+            if self.available:
+                try:
+                    if self._pending or self._pending_transitions:
+                        self._pending[snapshot.key] = snapshot
+                        self._flush()
+                    else:
+                        self.client.set(self._snapshot_key(snapshot.key), payload)
+                except redis.RedisError as error:
+                    self._failed(error, "writing")
+                    self._pending[snapshot.key] = snapshot
+                else:
+                    self._recovered()
+            else:
+                self._pending[snapshot.key] = snapshot
+        # This process reads its own write at once, whatever the read cache holds.
+        self._seen[snapshot.key] = _Seen(payload, snapshot)
+
+    def _flush(self) -> None:
+        """Write what was kept while Redis was down, in one pipeline; raises ``redis.RedisError``."""
+        snapshots, transitions = dict(self._pending), list(self._pending_transitions)
+        if snapshots:
+            pipe = self.client.pipeline(transaction=False)
+            for key, snapshot in snapshots.items():
+                payload = json.dumps(snapshot.to_dict(), separators=(",", ":"))
+                self.set_if_newer_script(
+                    keys=[self._snapshot_key(key)], args=[payload, repr(snapshot.checked_at.timestamp())], client=pipe
+                )
+            pipe.execute()
+        for transition, retention in transitions:
+            self._append([transition], retention)
+        for key, snapshot in snapshots.items():
+            if self._pending.get(key) is snapshot:
+                del self._pending[key]
+        del self._pending_transitions[: len(transitions)]
+        logger.info("Wrote %d snapshots and %d journal entries kept during the outage to the %s",
+                    len(snapshots), len(transitions), self.description)
+
+    # -- reader side -------------------------------------------------------------------------------
+
+    def read(self, keys: Iterable[str]) -> dict[str, Snapshot]:
+        keys = tuple(keys)
+        seen = self._seen
+        cached = all(key in seen for key in keys)
+        if cached and time.monotonic() - self._fetched_at < self.read_cache_seconds:
+            return {key: snapshot for key in keys if (snapshot := seen[key].snapshot) is not None}
+        # One thread asks Redis; the others answer from what is known rather than queue behind it.
+        if not self._fetch_guard.acquire(blocking=not cached):
+            return self._known(keys)
+        try:
+            if not self.available:
+                return self._known(keys)
+            return self._fetch(keys)
+        finally:
+            self._fetch_guard.release()
+
+    def _fetch(self, keys: tuple[str, ...]) -> dict[str, Snapshot]:
+        wanted = list(dict.fromkeys((*keys, *self._seen)))
+        started = time.monotonic()
+        try:
+            payloads = self.client.mget([self._snapshot_key(key) for key in wanted])
+        except redis.RedisError as error:
+            self._failed(error, "reading")
+            return self._known(keys)
+        with self._write_guard:
+            try:
+                self._recovered()
+            except redis.RedisError as error:
+                self._failed(error, "writing")
+        seen = dict(self._seen)
+        for key, payload in zip(wanted, payloads):
+            previous = seen.get(key)
+            if previous is None or previous.payload != payload:
+                seen[key] = _Seen(payload, self._decode(key, payload))
+        self._seen = seen
+        self._fetched_at = started
+        return {key: snapshot for key in keys if (snapshot := seen[key].snapshot) is not None}
+
+    def _decode(self, key: str, payload: bytes | None) -> Snapshot | None:
+        if payload is None:
+            return None
+        try:
+            return Snapshot.from_dict(json.loads(payload))
+        except (ValueError, KeyError, TypeError, OverflowError):
+            logger.warning("Ignoring an unreadable snapshot for %s in the %s", key, self.description)
+            return None
+
+    def _known(self, keys: tuple[str, ...]) -> dict[str, Snapshot]:
+        """What this process knows while Redis does not answer: its own writes, else the last seen, marked."""
+        result: dict[str, Snapshot] = {}
+        known = False
+        for key in keys:
+            if key in self._pending:
+                result[key] = self._pending[key]
+                known = True
+                continue
+            entry = self._seen.get(key)
+            if entry is None:
+                continue
+            known = True
+            if entry.snapshot is not None:
+                result[key] = self._mark(key, entry.snapshot) if self._down_reason else entry.snapshot
+        if not known and keys and self._down_reason:
+            raise StoreError(f"cannot read the {self.description}: {self._down_reason}")
+        return result
+
+    def _mark(self, key: str, snapshot: Snapshot) -> Snapshot:
+        marked = self._marked.get(key)
+        if marked is None or marked[0] is not snapshot:
+            # One copy per snapshot and outage: views compare snapshots to reuse their rendered frame.
+            copy = dataclasses.replace(
+                snapshot, message=f"{snapshot.message} (last seen: the {self.description} does not answer)"
+            )
+            marked = self._marked[key] = (snapshot, copy)
+        return marked[1]
+
+    # -- journal -----------------------------------------------------------------------------------
+
+    def _journal_key(self, key: str) -> str:
+        return f"{self.prefix}journal:{key}"
+
+    def append_transitions(self, transitions: Sequence[Transition], *, retention: int) -> list[Transition]:
+        if not transitions:
+            return []
+        with self._write_guard:
+            if self.available:
+                try:
+                    if self._pending_transitions:
+                        self._flush()
+                    return self._append(transitions, retention)
+                except redis.RedisError as error:
+                    self._failed(error, "writing the journal")
+            # Kept for later, and reported as recorded: the transition did happen, receivers hear of it now.
+            self._pending_transitions += [(transition, retention) for transition in transitions]
+            del self._pending_transitions[:-MAX_PENDING_TRANSITIONS]
+            self._journal_fetched_at = -math.inf
+            return list(transitions)
+
+    def _append(self, transitions: Sequence[Transition], retention: int) -> list[Transition]:
+        args: list[object] = [max(1, retention)]
+        for transition in transitions:
+            body = {**transition.to_dict(), "seq": 0}
+            args += [transition.id, json.dumps(body, separators=(",", ":"))]
+        keys = [self._journal_seq_key] + [self._journal_key(t.key) for t in transitions]
+        seqs = self.append_script(keys=keys, args=args, client=self.client)
+        self._journal_fetched_at = -math.inf
+        return [dataclasses.replace(t, seq=int(seq)) for t, seq in zip(transitions, seqs) if int(seq)]
+
+    def read_transitions(self, keys: Iterable[str], limit: int) -> list[Transition]:
+        keys = tuple(keys)
+        journal = self._journal
+        fresh = time.monotonic() - self._journal_fetched_at < self.read_cache_seconds
+        if not (fresh and all(key in journal for key in keys)) and self.available:
+            journal = self._fetch_journal(keys, limit) or journal
+        found = [entry for key in keys for entry in journal.get(key, ())]
+        buffered = {key for key in keys}
+        found += [transition for transition, _ in self._pending_transitions if transition.key in buffered]
+        return newest_first(found)[:limit]
+
+    def _fetch_journal(self, keys: tuple[str, ...], limit: int) -> dict[str, tuple[Transition, ...]] | None:
+        wanted = list(dict.fromkeys((*keys, *self._journal)))
+        started = time.monotonic()
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(self._journal_seq_key)
+        for key in wanted:
+            pipe.lrange(self._journal_key(key), -max(1, limit), -1)
+        try:
+            seq, *lists = pipe.execute()
+        except redis.RedisError as error:
+            self._failed(error, "reading the journal")
+            return None
+        journal = dict(self._journal) if seq == self._journal_seq else {}
+        for key, items in zip(wanted, lists):
+            if key not in journal or len(journal[key]) < min(limit, len(items)):
+                journal[key] = tuple(filter(None, (self._decode_entry(key, item) for item in items)))
+        self._journal, self._journal_seq, self._journal_fetched_at = journal, seq, started
+        return journal
+
+    def _decode_entry(self, key: str, item: bytes) -> Transition | None:
+        try:
+            seq, _, body = item.decode().split("\t", 2)
+            return Transition.from_dict({**json.loads(body), "seq": int(seq)})
+        except (ValueError, KeyError, TypeError, OverflowError, UnicodeDecodeError):
+            logger.warning("Ignoring an unreadable journal entry for %s in the %s", key, self.description)
+            return None
+
+    # -- election ----------------------------------------------------------------------------------
+
+    def lock(self, name: str) -> ElectionLock:
+        return RedisLease(self, f"{self.prefix}lock:{name}", self.lease_seconds)
+
+    def host_lock(self, name: str) -> ElectionLock:
+        """A file lock: it needs no Redis, so the host's own checks keep running when Redis is down."""
+        if not self.location:
+            raise StoreError(f'the {self.description} needs HEALTH_CHECK["STORE_LOCATION"] for its host lock')
+        try:
+            os.makedirs(self.location, mode=0o700, exist_ok=True)
+        except OSError as error:
+            raise StoreError(
+                f"cannot create {self.location} for the host election lock: {error.strerror}. "
+                'Set HEALTH_CHECK["STORE_LOCATION"] to a directory every web and poller process of the host can write.'
+            ) from error
+        safe_host = re.sub(r"[^A-Za-z0-9._-]", "_", self.host_id or "host")
+        return FileElectionLock(os.path.join(self.location, f"{name}@{safe_host}.lock"))
+
+    def close(self) -> None:
+        self.client.close()
