@@ -1,4 +1,4 @@
-"""The store contract, run against every backend: memory and diskcache (in ``tmp_path``)."""
+"""The store contract, run against every backend: memory, diskcache (in ``tmp_path``) and Redis (db 14)."""
 
 from __future__ import annotations
 
@@ -36,9 +36,14 @@ def snapshot(key: str = "check-a", *, message: str = "OK", status: Status = Stat
     )
 
 
-@pytest.fixture(params=["memory", "diskcache"])
+@pytest.fixture(params=["memory", "diskcache", "redis"])
 def store(request, tmp_path) -> Iterator[Store]:
-    """Each backend, fresh: the memory store, and a diskcache store in its own directory."""
+    """Each backend, fresh: the memory store, a diskcache store in its own directory, Redis under its own prefix."""
+    if request.param == "redis":
+        from tests.store.test_redis import redis_store
+
+        yield from redis_store(tmp_path)
+        return
     built = build_store(request.param, str(tmp_path / "store"))
     yield built
     built.close()
