@@ -131,7 +131,8 @@ class RedisLease(ElectionLock):
                 logger.warning("The fleet poller lease %s was taken over by another host", self.name)
                 self._token = None
                 return False
-            token = uuid.uuid4().hex
+            # Who holds it, readable with redis-cli GET: host, pid, then a nonce only this holder knows.
+            token = f"{self.store.host_id}/{os.getpid()}/{uuid.uuid4().hex}"
             if client.set(self.name, token, nx=True, px=milliseconds):
                 self._token, self._valid_until = token, started + self.lease_seconds
                 return True

@@ -1,0 +1,232 @@
+"""A fleet of three pretend hosts on one machine: each a ``health_check_poller`` and a gunicorn serving the
+views, with its own HOST_ID, all sharing one redis-server this module starts (and kills), and a fake
+Statuspage upstream that counts requests.
+
+The tests run in order on the same fleet: steady state, then the leader killed, then Redis killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+import redis
+
+from tests.conftest import ServerProcess, start_server
+from tests.contrib.upstream_server import FakeUpstream, Reply, fixture
+from tests.redis_server import RedisServer
+from tests.scheduler.conftest import ROOT, Child
+
+pytestmark = pytest.mark.slow
+
+HOSTS = ("host-1", "host-2", "host-3")
+LEASE = 2.0  # seconds (ELECTION_LEASE in the fleet settings)
+RETRY = 0.2  # ELECTION_RETRY
+INTERVAL = 1.0  # poll interval of the upstream check
+SUMMARY = "/api/v2/summary.json"
+LEASE_KEY = "health_check:lock:poller-fleet"
+NODE_NAME = "WhoAmI()"
+UPSTREAM_NAME = "FakeProvider()"
+
+
+class Lazy:
+    """A failure message built when shown, from what the test saw last."""
+
+    def __init__(self, build: Callable[[], str]) -> None:
+        self.build = build
+
+    def __str__(self) -> str:
+        return self.build()
+
+
+@dataclass
+class Host:
+    name: str
+    poller: Child
+    web: ServerProcess
+
+    def get(self, path: str) -> tuple[int, dict[str, str], float]:
+        """GET ``path`` as JSON: status, body and seconds taken."""
+        started = time.monotonic()
+        request = urllib.request.Request(f"http://127.0.0.1:{self.web.port}{path}", headers={"Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                status, body = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, body = error.code, error.read()
+        return status, json.loads(body), time.monotonic() - started
+
+
+@dataclass
+class Fleet:
+    redis_server: RedisServer
+    upstream: FakeUpstream
+    hosts: list[Host]
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_server.url, socket_timeout=2)
+
+    def leader_pid(self) -> int | None:
+        """The pid in the fleet lease's value (``host/pid/nonce``), or None when nobody holds it."""
+        try:
+            token = self.client().get(LEASE_KEY)
+        except redis.RedisError:
+            return None
+        return int(token.decode().split("/")[1]) if token else None
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {host.name} poller ---\n{host.poller.output[-3000:]}" for host in self.hosts)
+
+
+def wait_for(condition: Callable[[], object], timeout: float, message: object, fleet: Fleet | None = None) -> float:
+    """Poll ``condition`` until true; returns the seconds it took, fails with ``message`` (and logs) at the deadline."""
+    started = time.monotonic()
+    last = None
+    while time.monotonic() - started < timeout:
+        last = condition()
+        if last:
+            return time.monotonic() - started
+        time.sleep(0.05)
+    pytest.fail(f"{message} within {timeout} s" + (f"\n{fleet.logs()}" if fleet else "") + f"\nlast: {last}")
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory) -> Iterator[Fleet]:
+    server = RedisServer().start()
+    upstream = FakeUpstream()
+    upstream.routes[SUMMARY] = Reply(body=fixture("statuspage/summary.all-operational.json"))
+    hosts: list[Host] = []
+    try:
+        for name in HOSTS:
+            env = {
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "DJANGO_SETTINGS_MODULE": "tests.fleet.settings",
+                "HS_FLEET_REDIS": server.url,
+                "HS_FLEET_DIR": str(tmp_path_factory.mktemp(name)),
+                "HS_FLEET_HOST": name,
+                "HS_FLEET_UPSTREAM": upstream.url,
+                "HS_FLEET_LEASE": str(LEASE),
+            }
+            env.pop("PYTEST_CURRENT_TEST", None)
+            poller = Child([sys.executable, "-m", "django", "health_check_poller"], env)
+            web = start_server("gunicorn", "tests.testapp.wsgi:application", {k: env[k] for k in env if k.startswith(("HS_", "DJANGO"))})
+            hosts.append(Host(name, poller, web))
+        built = Fleet(server, upstream, hosts)
+        for host in hosts:
+            wait_for(
+                lambda: host.get("/health/node/")[1] == {NODE_NAME: f"Warning: polled on {host.name}"}
+                and host.get("/health/upstream/")[1] == {UPSTREAM_NAME: "OK"},
+                30, f"{host.name} did not report its node and the upstream", built,
+            )
+        yield built
+    finally:
+        for host in hosts:
+            host.poller.stop()
+            host.web.stop()
+        upstream.stop()
+        server.stop()
+
+
+def requests_over(fleet: Fleet, seconds: float) -> int:
+    before = fleet.upstream.count(SUMMARY)
+    time.sleep(seconds)
+    return fleet.upstream.count(SUMMARY) - before
+
+
+def test_fleet__upstream_polled_once_per_interval(fleet):
+    """Three hosts, one upstream check every second: the provider sees about one request a second, not three."""
+    window = 8.0
+    seen = requests_over(fleet, window)
+    assert window / INTERVAL * 0.5 <= seen <= window / INTERVAL * 1.5, f"{seen} requests in {window} s\n{fleet.logs()}"
+    assert fleet.leader_pid() in {host.poller.pid for host in fleet.hosts}
+
+
+def test_fleet__each_host_reads_its_own_node_snapshot(fleet):
+    """Every host's node endpoint shows the snapshot its own poller took, and all show the one upstream snapshot."""
+    for host in fleet.hosts:
+        assert host.get("/health/node/")[:2] == (200, {NODE_NAME: f"Warning: polled on {host.name}"})
+        assert host.get("/health/upstream/")[:2] == (200, {UPSTREAM_NAME: "OK"})
+    keys = sorted(key.decode() for key in fleet.client().scan_iter("health_check:snapshot:*"))
+    assert [key.rpartition("@")[2] for key in keys if "WhoAmI" in key] == list(HOSTS)
+    assert [key for key in keys if "FakeProvider" in key and "@" not in key] != []
+
+
+def test_fleet__killed_leader_hands_over_within_lease(fleet):
+    """SIGKILL the fleet leader: another host holds the lease within one lease period (plus a retry) and
+    polls the upstream once per interval again."""
+    leader = fleet.leader_pid()
+    victim = next(host for host in fleet.hosts if host.poller.pid == leader)
+    victim.poller.process.send_signal(signal.SIGKILL)
+    victim.poller.process.wait(timeout=10)
+    killed_at = time.monotonic()
+    survivors = {host.poller.pid for host in fleet.hosts if host is not victim}
+    took = wait_for(lambda: fleet.leader_pid() in survivors, LEASE + RETRY + 5, "no survivor took the lease", fleet)
+    assert took <= LEASE + RETRY + 1.0, f"took {took:.1f} s over a {LEASE} s lease"
+    count = fleet.upstream.count(SUMMARY)
+    wait_for(lambda: fleet.upstream.count(SUMMARY) > count, 5, "the new leader did not poll the upstream", fleet)
+    window = 6.0
+    seen = requests_over(fleet, window)
+    assert window / INTERVAL * 0.5 <= seen <= window / INTERVAL * 1.5, (
+        f"{seen} requests in {window} s after the handover\n{fleet.logs()}"
+    )
+    assert time.monotonic() - killed_at < 30
+    fleet.hosts.remove(victim)
+    victim.poller.stop()
+    victim.web.stop()
+
+
+def test_fleet__redis_down_views_answer_then_pollers_resume(fleet):
+    """Redis killed: every view keeps answering fast from the last snapshots seen, marked; the upstream
+    check turns stale once its allowance passes; Redis back: the pollers write again, the marks go away."""
+    where = fleet.redis_server.url
+    # Probes came in just before: each process has seen a fresh upstream snapshot (what it serves next).
+    for host in fleet.hosts:
+        wait_for(lambda: host.get("/health/upstream/")[:2] == (200, {UPSTREAM_NAME: "OK"}), 5, f"{host.name} not fresh")
+    fleet.redis_server.kill()
+    slowest = 0.0
+
+    answers: dict[str, object] = {}
+
+    def marked(host: Host) -> bool:
+        nonlocal slowest
+        status, body, took = host.get("/health/upstream/")
+        slowest = max(slowest, took)
+        answers[host.name] = (status, body)
+        return status == 200 and body == {UPSTREAM_NAME: f"OK (last seen: the Redis store at {where} does not answer)"}
+
+    # Each view's read cache lives a second; the upstream snapshot stays fresh for 4 s: all hosts at once.
+    wait_for(lambda: all([marked(host) for host in fleet.hosts]), 3.5, Lazy(lambda: f"not every host served the last upstream snapshot, marked: {answers}"))
+    assert len(answers) == len(fleet.hosts), answers
+
+    def stale(host: Host) -> bool:
+        nonlocal slowest
+        status, body, took = host.get("/health/upstream/")
+        slowest = max(slowest, took)
+        return status == 500 and body[UPSTREAM_NAME].startswith("Unavailable: stale, last result is ")
+
+    # Allowance: 1 s interval x 3 + 1 s timeout.
+    for host in fleet.hosts:
+        wait_for(lambda: stale(host), 15, f"{host.name} never reported the upstream stale")
+        status, body, took = host.get("/health/node/")
+        slowest = max(slowest, took)
+        assert status == 200 and body[NODE_NAME].startswith(f"Warning: polled on {host.name}")
+    assert slowest < 2.0, f"a view took {slowest:.2f} s while Redis was down"
+    assert all(host.poller.alive() for host in fleet.hosts), fleet.logs()
+
+    fleet.redis_server.start()  # same port, empty
+    for host in fleet.hosts:
+        wait_for(
+            lambda: host.get("/health/node/")[1] == {NODE_NAME: f"Warning: polled on {host.name}"}
+            and host.get("/health/upstream/")[:2] == (200, {UPSTREAM_NAME: "OK"}),
+            20, f"{host.name} did not recover once Redis was back", fleet,
+        )
+    assert fleet.leader_pid() in {host.poller.pid for host in fleet.hosts}
