@@ -53,7 +53,7 @@ def test_scope__override_per_entry_and_hidden():
     specs, _ = resolve_entries([("health_check.Database", {"scope": "fleet"}), ("health_check.contrib.atlassian.GitHub", {"scope": "host"})], host="web-1")
     assert [(spec.name, spec.scope, spec.key.endswith("@web-1")) for spec in specs] == [
         ("Database(alias='default')", "fleet", False),
-        ("GitHub()", "host", True),
+        ("GitHub(enterprise_region=None, component='')", "host", True),
     ]
     assert check_key(Database()) == check_key(Database(scope=None))
 
