@@ -6,6 +6,8 @@ the default diskcache snapshot store. Environment variables only move things aro
 - ``ALLOWED_HOSTS``: comma-separated, default ``localhost,127.0.0.1,[::1]``.
 - ``HEALTH_CHECK_SECRET``: the path segment of the health endpoints, default ``dev``.
 - ``HEALTH_CHECK_STORE_LOCATION``: the snapshot directory, default ``example_project/.health-snapshots``.
+- ``HEALTH_CHECK_STORE``: ``redis://host:6379/0`` for a fleet sharing one Redis (docs/fleet.md); default diskcache.
+- ``HEALTH_CHECK_POLLER_SCOPES``: with Redis, ``host`` leaves fleet checks to a dedicated poller; default both.
 - ``EXAMPLE_DATA_DIR``: where ``db.sqlite3`` and ``media/`` go, default ``example_project/``.
 - ``DJANGO_DEBUG``: ``1`` turns DEBUG on.
 """
@@ -63,7 +65,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 HEALTH_CHECK = {
     # One diskcache directory per host shared by every server process; one of them polls.
-    "STORE": "diskcache",
+    # A redis:// URL shares snapshots across hosts instead (docs/fleet.md).
+    "STORE": os.getenv("HEALTH_CHECK_STORE", "diskcache"),
+    "POLLER_SCOPES": tuple(os.getenv("HEALTH_CHECK_POLLER_SCOPES", "host,fleet").split(",")),
     "STORE_LOCATION": os.getenv("HEALTH_CHECK_STORE_LOCATION", str(BASE_DIR / ".health-snapshots")),
     # Start the poller inside runserver, gunicorn or uvicorn; management commands never start it.
     "POLLER_AUTOSTART": True,
