@@ -15,6 +15,7 @@ import argparse
 import datetime
 import http.client
 import http.server
+import os
 import socketserver
 import sys
 import threading
@@ -23,9 +24,8 @@ from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path("/work/shared/fixtures/upstream")
-if not FIXTURES.is_dir():
-    FIXTURES = ROOT.parent / "shared" / "fixtures" / "upstream"
+# The shared fixtures sit next to the checkout (../shared); HEALTH_SNAPSHOT_FIXTURES points elsewhere.
+FIXTURES = Path(os.environ.get("HEALTH_SNAPSHOT_FIXTURES") or ROOT.parent / "shared" / "fixtures" / "upstream")
 urlpatterns: list = []
 
 

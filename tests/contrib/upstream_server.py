@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import http.server
+import os
 import pathlib
 import threading
 import time
@@ -17,9 +18,11 @@ from typing import Any
 
 import pytest
 
-FIXTURES = pathlib.Path("/work/shared/fixtures/upstream")
-if not FIXTURES.is_dir():  # pragma: no cover - the shared folder sits next to the checkout
-    FIXTURES = pathlib.Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "upstream"
+# The shared fixtures sit next to the checkout (../shared); HEALTH_SNAPSHOT_FIXTURES points elsewhere.
+FIXTURES = pathlib.Path(
+    os.environ.get("HEALTH_SNAPSHOT_FIXTURES")
+    or pathlib.Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "upstream"
+)
 
 
 def fixture(name: str) -> bytes:
