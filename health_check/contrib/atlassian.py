@@ -16,7 +16,7 @@ import datetime
 import enum
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from health_check.contrib._upstream import UpstreamCheck, describe_markup, isoformat
 from health_check.exceptions import ServiceReturnedUnexpectedResult, ServiceUnavailable, StatusPageWarning
@@ -36,6 +36,7 @@ __all__ = [
     "PyPI",
     "Render",
     "Sentry",
+    "StatusPageProvider",
     "Twilio",
     "Vercel",
 ]
@@ -141,13 +142,7 @@ def parse_summary(body: bytes, content_type: str, url: str) -> dict[str, Any]:
 class AtlassianStatusPage(UpstreamCheck):
     """Base of checks that read an Atlassian Statuspage (or a compatible incident.io page).
 
-    A provider is a subclass with a default ``base_url`` and the ``timeout``/``component`` fields::
-
-        @dataclasses.dataclass
-        class Linear(AtlassianStatusPage):
-            timeout: datetime.timedelta = dataclasses.field(default=datetime.timedelta(seconds=10), repr=False)
-            component: str = ""
-            base_url: str = dataclasses.field(default="https://linearstatus.com", repr=False, kw_only=True)
+    Use it directly with ``base_url=`` for any page; named providers subclass ``StatusPageProvider``.
 
     Args:
         base_url: The status page's root (``https://www.githubstatus.com``); pass a mirror's URL to
@@ -338,213 +333,130 @@ class _Verdict:
 
 
 @dataclasses.dataclass
-class Cloudflare(AtlassianStatusPage):
-    """Cloudflare platform status.
+class StatusPageProvider(AtlassianStatusPage):
+    """A hosted Statuspage with a known address: the base of every named provider below.
+
+    A new provider takes two lines::
+
+        @dataclasses.dataclass
+        class Linear(StatusPageProvider):
+            home = "https://linearstatus.com"
 
     Args:
         timeout: Budget of one fetch (10 s).
         component: Name of a component or component group to watch; empty watches the whole page.
-        base_url: Root of the status page, ``https://www.cloudflarestatus.com`` by default; a mirror for tests or offline use.
+        base_url: Root of the status page, ``home`` by default; a mirror for tests or offline use.
     """
 
+    #: The provider's public status page.
+    home: ClassVar[str] = ""
+
     timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
-    component: str = ''
-    base_url: str | None = dataclasses.field(default="https://www.cloudflarestatus.com", repr=False, kw_only=True)
+    component: str = ""
+
+    @property
+    def page_url(self) -> str:
+        return (self.base_url or self.home).rstrip("/")
 
 
 @dataclasses.dataclass
-class DigitalOcean(AtlassianStatusPage):
-    """DigitalOcean platform status.
+class Cloudflare(StatusPageProvider):
+    """Cloudflare platform status."""
 
-    Args:
-        timeout: Budget of one fetch (10 s).
-        component: Name of a component or component group to watch; empty watches the whole page.
-        base_url: Root of the status page, ``https://status.digitalocean.com`` by default; a mirror for tests or offline use.
-    """
-
-    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
-    component: str = ''
-    base_url: str | None = dataclasses.field(default="https://status.digitalocean.com", repr=False, kw_only=True)
+    home = "https://www.cloudflarestatus.com"
 
 
 @dataclasses.dataclass
-class FlyIo(AtlassianStatusPage):
-    """Fly.io platform status.
+class DigitalOcean(StatusPageProvider):
+    """DigitalOcean platform status."""
 
-    Args:
-        timeout: Budget of one fetch (10 s).
-        component: Name of a component or component group to watch; empty watches the whole page.
-        base_url: Root of the status page, ``https://status.flyio.net`` by default; a mirror for tests or offline use.
-    """
-
-    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
-    component: str = ''
-    base_url: str | None = dataclasses.field(default="https://status.flyio.net", repr=False, kw_only=True)
+    home = "https://status.digitalocean.com"
 
 
 @dataclasses.dataclass
-class Npm(AtlassianStatusPage):
-    """npm registry status.
+class FlyIo(StatusPageProvider):
+    """Fly.io platform status."""
 
-    Args:
-        timeout: Budget of one fetch (10 s).
-        component: Name of a component or component group to watch ('Package installation' by default); empty watches the whole page.
-        base_url: Root of the status page, ``https://status.npmjs.org`` by default; a mirror for tests or offline use.
-    """
-
-    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
-    component: str = 'Package installation'
-    base_url: str | None = dataclasses.field(default="https://status.npmjs.org", repr=False, kw_only=True)
+    home = "https://status.flyio.net"
 
 
 @dataclasses.dataclass
-class PlatformSh(AtlassianStatusPage):
-    """Platform.sh (Upsun) platform status.
+class Npm(StatusPageProvider):
+    """npm registry status."""
 
-    Args:
-        timeout: Budget of one fetch (10 s).
-        component: Name of a component or component group to watch; empty watches the whole page.
-        base_url: Root of the status page, ``https://status.platform.sh`` by default; a mirror for tests or offline use.
-    """
-
-    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
-    component: str = ''
-    base_url: str | None = dataclasses.field(default="https://status.platform.sh", repr=False, kw_only=True)
+    home = "https://status.npmjs.org"
+    component: str = "Package installation"
 
 
 @dataclasses.dataclass
-class PyPI(AtlassianStatusPage):
-    """Python Package Index status (the ``PyPI`` component group of status.python.org).
+class PlatformSh(StatusPageProvider):
+    """Platform.sh (Upsun) platform status."""
 
-    Args:
-        timeout: Budget of one fetch (10 s).
-        component: Name of a component or component group to watch ('PyPI' by default); empty watches the whole page.
-        base_url: Root of the status page, ``https://status.python.org`` by default; a mirror for tests or offline use.
-    """
-
-    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
-    component: str = 'PyPI'
-    base_url: str | None = dataclasses.field(default="https://status.python.org", repr=False, kw_only=True)
+    home = "https://status.platform.sh"
 
 
 @dataclasses.dataclass
-class Render(AtlassianStatusPage):
-    """Render platform status.
+class PyPI(StatusPageProvider):
+    """Python Package Index status (the ``PyPI`` component group of status.python.org)."""
 
-    Args:
-        timeout: Budget of one fetch (10 s).
-        component: Name of a component or component group to watch; empty watches the whole page.
-        base_url: Root of the status page, ``https://status.render.com`` by default; a mirror for tests or offline use.
-    """
-
-    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
-    component: str = ''
-    base_url: str | None = dataclasses.field(default="https://status.render.com", repr=False, kw_only=True)
+    home = "https://status.python.org"
+    component: str = "PyPI"
 
 
 @dataclasses.dataclass
-class Sentry(AtlassianStatusPage):
-    """Sentry status.
+class Render(StatusPageProvider):
+    """Render platform status."""
 
-    Args:
-        timeout: Budget of one fetch (10 s).
-        component: Name of a component or component group to watch; empty watches the whole page.
-        base_url: Root of the status page, ``https://status.sentry.io`` by default; a mirror for tests or offline use.
-    """
-
-    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
-    component: str = ''
-    base_url: str | None = dataclasses.field(default="https://status.sentry.io", repr=False, kw_only=True)
+    home = "https://status.render.com"
 
 
 @dataclasses.dataclass
-class Vercel(AtlassianStatusPage):
-    """Vercel platform status.
+class Sentry(StatusPageProvider):
+    """Sentry status."""
 
-    Args:
-        timeout: Budget of one fetch (10 s).
-        component: Name of a component or component group to watch; empty watches the whole page.
-        base_url: Root of the status page, ``https://www.vercel-status.com`` by default; a mirror for tests or offline use.
-    """
-
-    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
-    component: str = ''
-    base_url: str | None = dataclasses.field(default="https://www.vercel-status.com", repr=False, kw_only=True)
+    home = "https://status.sentry.io"
 
 
 @dataclasses.dataclass
-class CircleCI(AtlassianStatusPage):
-    """CircleCI status (not in django-health-check; hosted on Statuspage).
+class Vercel(StatusPageProvider):
+    """Vercel platform status."""
 
-    Args:
-        timeout: Budget of one fetch (10 s).
-        component: Name of a component or component group to watch; empty watches the whole page.
-        base_url: Root of the status page, ``https://status.circleci.com`` by default; a mirror for tests or offline use.
-    """
-
-    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
-    component: str = ''
-    base_url: str | None = dataclasses.field(default="https://status.circleci.com", repr=False, kw_only=True)
+    home = "https://www.vercel-status.com"
 
 
 @dataclasses.dataclass
-class Discord(AtlassianStatusPage):
-    """Discord status (not in django-health-check; hosted on Statuspage).
+class CircleCI(StatusPageProvider):
+    """CircleCI status (not in django-health-check; hosted on Statuspage)."""
 
-    Args:
-        timeout: Budget of one fetch (10 s).
-        component: Name of a component or component group to watch; empty watches the whole page.
-        base_url: Root of the status page, ``https://discordstatus.com`` by default; a mirror for tests or offline use.
-    """
-
-    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
-    component: str = ''
-    base_url: str | None = dataclasses.field(default="https://discordstatus.com", repr=False, kw_only=True)
+    home = "https://status.circleci.com"
 
 
 @dataclasses.dataclass
-class Docker(AtlassianStatusPage):
-    """Docker Hub and Docker services status (not in django-health-check; hosted on Statuspage).
+class Discord(StatusPageProvider):
+    """Discord status (not in django-health-check; hosted on Statuspage)."""
 
-    Args:
-        timeout: Budget of one fetch (10 s).
-        component: Name of a component or component group to watch; empty watches the whole page.
-        base_url: Root of the status page, ``https://www.dockerstatus.com`` by default; a mirror for tests or offline use.
-    """
-
-    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
-    component: str = ''
-    base_url: str | None = dataclasses.field(default="https://www.dockerstatus.com", repr=False, kw_only=True)
+    home = "https://discordstatus.com"
 
 
 @dataclasses.dataclass
-class Netlify(AtlassianStatusPage):
-    """Netlify platform status (not in django-health-check; hosted on Statuspage).
+class Docker(StatusPageProvider):
+    """Docker Hub and Docker services status (not in django-health-check; hosted on Statuspage)."""
 
-    Args:
-        timeout: Budget of one fetch (10 s).
-        component: Name of a component or component group to watch; empty watches the whole page.
-        base_url: Root of the status page, ``https://www.netlifystatus.com`` by default; a mirror for tests or offline use.
-    """
-
-    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
-    component: str = ''
-    base_url: str | None = dataclasses.field(default="https://www.netlifystatus.com", repr=False, kw_only=True)
+    home = "https://www.dockerstatus.com"
 
 
 @dataclasses.dataclass
-class Twilio(AtlassianStatusPage):
-    """Twilio status (not in django-health-check; hosted on Statuspage).
+class Netlify(StatusPageProvider):
+    """Netlify platform status (not in django-health-check; hosted on Statuspage)."""
 
-    Args:
-        timeout: Budget of one fetch (10 s).
-        component: Name of a component or component group to watch; empty watches the whole page.
-        base_url: Root of the status page, ``https://status.twilio.com`` by default; a mirror for tests or offline use.
-    """
+    home = "https://www.netlifystatus.com"
 
-    timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
-    component: str = ''
-    base_url: str | None = dataclasses.field(default="https://status.twilio.com", repr=False, kw_only=True)
+
+@dataclasses.dataclass
+class Twilio(StatusPageProvider):
+    """Twilio status (not in django-health-check; hosted on Statuspage)."""
+
+    home = "https://status.twilio.com"
 
 
 @dataclasses.dataclass
