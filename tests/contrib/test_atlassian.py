@@ -271,3 +271,25 @@ def test_atlassian__title_names_provider_and_component():
     assert atlassian.FlyIo().title == "Fly.io"
     generic = atlassian.AtlassianStatusPage(base_url="https://status.example.com")
     assert generic.title == repr(generic) == "AtlassianStatusPage()"
+
+
+def test_atlassian__a_new_provider_is_its_address(upstream, run_check):
+    """The documented two-line provider polls its own page; feeds call it by its class name."""
+    import dataclasses
+
+    from health_check.contrib.atlassian import StatusPageProvider
+
+    @dataclasses.dataclass
+    class Linear(StatusPageProvider):
+        """Linear status."""
+
+        home = upstream.url
+
+    serve(upstream, "statuspage/summary.major-outage.json")
+    check = Linear(component="Git Operations", clock=FrozenClock())
+    snapshot = run_check(check)
+    assert snapshot.status == "error"
+    # The page names itself in messages (this fixture is a GitHub-like page).
+    assert snapshot.message.startswith("Unavailable: GitHub: Git Operations major outage; ")
+    assert check.title == "Linear Git Operations"
+    assert upstream.count(SUMMARY) == 1
