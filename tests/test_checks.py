@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import pathlib
 import re
 import socket
 import subprocess
@@ -219,6 +220,32 @@ def test_storage__unwritable_location(run_check, settings, tmp_path):
         Status.ERROR,
         f"Unavailable: Storage 'broken': cannot write a file: Not a directory: {location}",
     )
+
+
+@pytest.fixture
+def read_only_directory(tmp_path) -> Iterator[pathlib.Path]:
+    """A directory nobody, not even root, may write to: immutable (chattr +i) for the test's length."""
+    import shutil
+    import subprocess
+
+    directory = tmp_path / "read-only"
+    (directory / "health_check_storage_test").mkdir(parents=True)
+    targets = [str(directory / "health_check_storage_test"), str(directory)]
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", *targets], capture_output=True).returncode:
+        pytest.skip("chattr +i is not available on this file system (needed for a directory root cannot write)")
+    try:
+        yield directory
+    finally:
+        subprocess.run(["chattr", "-i", *targets], check=True)
+
+
+def test_storage__read_only_directory(run_check, settings, read_only_directory):
+    """A read-only media directory fails clearly, naming the alias, what failed and where."""
+    settings.STORAGES = {**settings.STORAGES, "media": filesystem_storage(read_only_directory)}
+    snapshot = run_check(Storage(alias="media"))
+    assert snapshot.status == Status.ERROR
+    assert snapshot.message.startswith("Unavailable: Storage 'media': cannot write a file: Operation not permitted: ")
+    assert str(read_only_directory) in snapshot.message
 
 
 def test_storage__unknown_alias(run_check):
