@@ -391,12 +391,20 @@ def _foldable(status: Transition, found: list[_IncidentChange]) -> _IncidentChan
 
 
 def changes(
-    previous: Snapshot | None, current: Snapshot, name: str, *, stale_intervals: float, title: str | None = None
+    previous: Snapshot | None,
+    current: Snapshot,
+    name: str,
+    *,
+    stale_intervals: float,
+    title: str | None = None,
+    outage_started_at: datetime.datetime | None = None,
 ) -> list[Transition]:
     """Every transition between two consecutive reported snapshots of one check, oldest first.
 
     A status change and an incident change seen by the same run are one entry (one real change, one
-    feed item); other incident updates stay entries of their own. ``title`` is the check's human title.
+    feed item); other incident updates stay entries of their own. ``title`` is the check's human title;
+    ``outage_started_at`` is when the check last left "ok", so "recovered after" spans the whole
+    outage (warning, then error, then ok), not only its last state.
     """
     key = current.key
     found: list[Transition] = []
@@ -412,8 +420,11 @@ def changes(
         status = _status_transition(key, name, State.STALE.value, current.status.value, current.checked_at,
                                     current.message, failing_since, label=title)
     elif current.status is not previous.status:
+        failing_since = previous.since or previous.checked_at
+        if current.status is Status.OK and outage_started_at is not None:
+            failing_since = min(failing_since, outage_started_at)
         status = _status_transition(key, name, previous.status.value, current.status.value, current.checked_at,
-                                    current.message, previous.since or previous.checked_at, label=title)
+                                    current.message, failing_since, label=title)
     incidents = _incident_changes(key, name, previous, current, title)
     if status is not None:
         folded = _foldable(status, incidents)
@@ -483,7 +494,13 @@ class JournalRecorder:
         previous = self._previous_of(spec.key)
         snapshot = apply_hysteresis(spec.check, previous, raw, stale_intervals=stale_intervals)
         title = check_title(spec.check, spec.name)
-        transitions = changes(previous, snapshot, spec.name, stale_intervals=stale_intervals, title=title)
+        outage_started_at = None
+        if previous is not None and previous.status is not Status.OK and snapshot.status is Status.OK:
+            outage_started_at = self._outage_start(spec.key)
+        transitions = changes(
+            previous, snapshot, spec.name, stale_intervals=stale_intervals, title=title,
+            outage_started_at=outage_started_at,
+        )
         try:
             self.store.write(snapshot)
             stored = self.store.append_transitions(transitions, retention=retention) if transitions else []
@@ -493,6 +510,16 @@ class JournalRecorder:
         self._previous[spec.key] = snapshot
         self.send(spec, stored)
         return snapshot
+
+    def _outage_start(self, key: str) -> datetime.datetime | None:
+        """When the check last left "ok", from its journal; ``None`` when the journal does not say."""
+        from health_check.store.base import StoreError
+
+        try:
+            recent = self.store.read_transitions([key], 50)
+        except StoreError:
+            return None
+        return next((t.at for t in recent if t.kind == STATUS and t.from_state == State.OK), None)
 
     @staticmethod
     def send(spec: CheckSpec, transitions: Sequence[Transition]) -> None:

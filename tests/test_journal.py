@@ -272,8 +272,8 @@ def test_journal__status_change_and_incident_fold_into_one_entry(store):
         ("incident", "investigating", "identified", "GitHub Actions: identified - Incident: Delayed job starts"),
         ("status", "warning", "error",
          "GitHub Actions: failing - Incident: Delayed job starts (identified, now major outage)"),
-        # "after" counts from the last status change (error since 09:30), as for every recovery.
-        ("status", "error", "ok", "GitHub Actions: recovered after 20 min - Resolved: Delayed job starts"),
+        # "after" spans the whole outage: degraded since 09:10, failing since 09:30, ok at 09:50.
+        ("status", "error", "ok", "GitHub Actions: recovered after 40 min - Resolved: Delayed job starts"),
     ]
     assert [t.at for t in entries] == [START + 10 * MINUTE, datetime.datetime(2025, 3, 4, 9, 20, tzinfo=UTC),
                                        START + 30 * MINUTE, START + 50 * MINUTE]
