@@ -105,6 +105,8 @@ def resolve_entry(entry: Any) -> HealthCheck:
             ) from error
         except ImportError as error:
             raise CheckConfigurationError(f"cannot import {target!r}: {error}") from error
+        except Exception as error:  # the module itself fails at import (its own settings, a broken dependency)
+            raise CheckConfigurationError(f"cannot import {target!r}: {type(error).__name__}: {error}") from error
     if isinstance(target, HealthCheck):
         if options:
             raise CheckConfigurationError("kwargs given for a check that is already an instance")
@@ -120,6 +122,10 @@ def resolve_entry(entry: Any) -> HealthCheck:
         return target(**(options or {}))
     except (TypeError, ValueError) as error:
         raise CheckConfigurationError(f"{target.__qualname__} cannot be built: {error}") from error
+    except Exception as error:  # e.g. ImproperlyConfigured from __post_init__: still one failing row, not a 500
+        raise CheckConfigurationError(
+            f"{target.__qualname__} cannot be built: {type(error).__name__}: {error}"
+        ) from error
 
 
 def resolve_entries(entries: Iterable[Any], *, host: str | None = None) -> tuple[list[CheckSpec], list[EntryError]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import html.parser
 import inspect
@@ -17,14 +18,17 @@ from typing import Any
 import feedparser
 import pytest
 from asgiref.sync import iscoroutinefunction as asgiref_iscoroutinefunction
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
 from django.test import AsyncClient, Client, RequestFactory
 from django.urls import resolve
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+from health_check.base import HealthCheck
 from health_check.journal import changes
 from health_check.store import StoreError, get_store
 from health_check.store.memory import MemoryStore
+from health_check.views import HealthCheckView
 from tests.conftest import make_snapshot, start_server
 from tests.scenarios import (
     DEGRADED,
@@ -564,6 +568,33 @@ def test_view__misconfigured_entries_check_command(memory_store):
     assert "health_check.E002" in text
     assert "'health_check-broken' (/health/broken/)" in text
     assert MISSING_KWARG in text
+
+
+@dataclasses.dataclass
+class _Unbuildable(HealthCheck):
+    """A check whose own validation raises something other than TypeError or ValueError."""
+
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        raise ImproperlyConfigured("set HEALTH_REDIS_URL")
+
+    def run(self) -> None:
+        return None
+
+
+def test_view__entry_raising_any_error_shown_failing(memory_store):
+    """An entry whose constructor raises e.g. ImproperlyConfigured is a failing row (500 with JSON), not a crash."""
+    memory_store.write(make_snapshot(SPECS["alpha"].key))
+    endpoint = HealthCheckView.as_view(checks=[SPECS["alpha"].check, (_Unbuildable, {"url": "redis://secret@x"})])
+    response = endpoint(RequestFactory().get("/health/?format=json"))
+    assert response.status_code == 500
+    assert json.loads(response.content) == {
+        NAMES["alpha"]: "OK",
+        "('tests.test_views._Unbuildable', {'url': …})": (
+            "Unavailable: configuration error: _Unbuildable cannot be built: ImproperlyConfigured: set HEALTH_REDIS_URL"
+        ),
+    }
 
 
 def test_view__sound_urlconf_has_no_e002(memory_store):
