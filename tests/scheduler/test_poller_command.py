@@ -8,7 +8,9 @@ import pytest
 from django.core.management import call_command
 
 from health_check.autostart import collect_checks
-from health_check.store import get_store
+from health_check.store import get_store, reset_store
+from health_check.store.memory import MemoryStore
+from health_check.views import HealthCheckView
 from tests.scheduler import urls_command
 
 
@@ -44,3 +46,27 @@ def test_poller_command__no_checks_exits_2(memory_store, settings):
     assert run_command("--once") == (
         2, "", "No health checks found: no HealthCheckView in the URLconf has checks. Nothing to poll.\n",
     )
+
+
+class SharedStore(MemoryStore):
+    """A memory store that says it is shared by hosts, as RedisStore does: host-scoped keys get "@web-1"."""
+
+    host_id = "web-1"
+
+    def __init__(self, location: str) -> None:
+        super().__init__()
+
+
+def test_poller_command__once_qualifies_host_keys_in_a_shared_store(settings):
+    """--once with a store shared by hosts writes host-scoped snapshots under this host's keys, where the endpoint reads."""
+    settings.HEALTH_CHECK = {"STORE": "tests.scheduler.test_poller_command.SharedStore", "POLLER_AUTOSTART": False}
+    settings.ROOT_URLCONF = type("Healthy", (), {"urlpatterns": urls_command.urlpatterns[:1]})
+    reset_store()
+    try:
+        assert run_command("--once") == (0, "Steady(): OK\n", "")
+        view = HealthCheckView.as_view(checks=["tests.testapp.probes.Steady"]).view  # a reader resolving afresh
+        assert [(r.name, r.message) for r in view.get_report().readings] == [("Steady()", "OK")]
+        (spec,), _ = collect_checks(host="web-1")
+        assert spec.key.endswith("@web-1") and get_store().read([spec.key])[spec.key].message == "OK"
+    finally:
+        reset_store()

@@ -36,18 +36,19 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        specs, errors = collect_checks()
+        try:
+            store = get_store()
+        except StoreError as error:
+            self.stderr.write(f"Cannot open the snapshot store: {error}")
+            sys.exit(2)
+        # Keyed as the endpoints read them: a store shared by hosts keeps host-scoped checks per host.
+        specs, errors = collect_checks(host=store.host_id)
         for endpoint, error in errors:
             self.stderr.write(f"Endpoint {endpoint.label}: entry {error.entry}: {error.message}")
         if not specs:
             self.stderr.write(
                 "No health checks found: no HealthCheckView in the URLconf has checks. Nothing to poll."
             )
-            sys.exit(2)
-        try:
-            store = get_store()
-        except StoreError as error:
-            self.stderr.write(f"Cannot open the snapshot store: {error}")
             sys.exit(2)
         if options["once"]:
             from scheduler.jobs import CheckRunner, run_all_once
