@@ -89,9 +89,9 @@ class Renderer:
     #: fills them in per request: a body is rendered once per change of the snapshots, not per request.
     #: Their ``render()`` returns the complete output as of the report's time.
     live: ClassVar[bool] = False
-    #: Whether the output depends only on each check's name, state, message and "since" (run times
-    #: and moments being live markers): then a body survives new runs that changed none of those,
-    #: e.g. a psutil check polled every 5 s that stays OK.
+    #: Whether the output depends only on each check's name, state, message and "since" and on whether
+    #: warnings fail (run times and moments being live markers): then a body survives new runs that
+    #: changed none of those, e.g. a psutil check polled every 5 s that stays OK.
     reuse_across_runs: ClassVar[bool] = False
 
     def render(self, report: Report, context: RenderContext) -> bytes:

@@ -67,7 +67,8 @@ class _Frame:
     failing: bool = False
     redacted: dict[str, Report] = dataclasses.field(default_factory=dict)
     parts: dict[bytes, list[Any]] = dataclasses.field(default_factory=dict)
-    #: What ``reuse_across_runs`` renderers depend on: name, state, message and since of every reading.
+    #: What ``reuse_across_runs`` renderers depend on: whether warnings fail, then name, state, message
+    #: and since of every reading.
     signature: tuple[Any, ...] = ()
     filled: dict[tuple[bytes, int], bytes] = dataclasses.field(default_factory=dict)
 
@@ -168,9 +169,8 @@ class HealthCheckView(View):
         readings += [_configuration_reading(error) for error in errors]
         report = Report(readings=tuple(readings), generated_at=now, warnings_as_errors=self._warnings_as_errors())
         frame = self._frame = _Frame(
-            signature=tuple(
-                (r.name, r.state, r.message, r.snapshot.since if r.snapshot else None) for r in readings
-            ),
+            signature=(report.warnings_as_errors,)
+            + tuple((r.name, r.state, r.message, r.snapshot.since if r.snapshot else None) for r in readings),
             expires=_frame_expiry(readings, timestamp, stale_intervals),
             snapshots=snapshots,
             config=config,

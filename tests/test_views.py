@@ -276,6 +276,21 @@ def test_view__settings_change_applies_to_next_request(client, settings, memory_
     assert client.get("/health/?format=json").status_code == 200
 
 
+def test_view__settings_change_applies_to_status_page(client, settings, memory_store):
+    """The status page follows a WARNINGS_AS_ERRORS change too: no "Failing" title on a 200 with identical snapshots."""
+    found = {label: make_snapshot(SPECS[label].key) for label in LABELS}
+    found["beta"] = make_snapshot(SPECS["beta"].key, status="warning", message=DEGRADED)
+    for snapshot in found.values():
+        get_store().write(snapshot)
+    strict = client.get("/health/?format=html")
+    assert (strict.status_code, "<title>Failing · System status</title>" in strict.content.decode()) == (500, True)
+    settings.HEALTH_CHECK = {"STORE": "memory", "POLLER_AUTOSTART": False, "WARNINGS_AS_ERRORS": False}
+    for snapshot in found.values():
+        get_store().write(snapshot)
+    lenient = client.get("/health/?format=html")
+    assert (lenient.status_code, "<title>System status</title>" in lenient.content.decode()) == (200, True)
+
+
 # -- stale, pending, empty -------------------------------------------------------------------------
 
 
