@@ -39,6 +39,8 @@ __all__ = [
     "StatusPageProvider",
     "Twilio",
     "Vercel",
+    "parse_summary",
+    "parse_time",
 ]
 
 _TEN_SECONDS = datetime.timedelta(seconds=10)
@@ -485,6 +487,7 @@ class GitHub(AtlassianStatusPage):
     component: str = ""
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # the thresholds' and scope's validation
         if self.enterprise_region is not None:
             try:
                 self.enterprise_region = GitHub.EnterpriseRegion(self.enterprise_region)

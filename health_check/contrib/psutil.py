@@ -100,6 +100,7 @@ class CPU(HealthCheck):
     hostname: str = dataclasses.field(default_factory=socket.gethostname, init=False)
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # the thresholds' and scope's validation
         self._previous: psutil._common.scputimes | None = None  # type: ignore[name-defined]
         self._sample_guard = threading.Lock()
 

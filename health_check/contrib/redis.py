@@ -108,6 +108,7 @@ class Redis(HealthCheck):
     client_factory: Callable[[], Any] | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # the thresholds' and scope's validation
         self._target: dict[str, Any] | None = None
         if self.client is not None and self.client_factory is not None:
             raise ValueError("Provide exactly one of `client` or `client_factory`, not both.")

@@ -31,7 +31,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 from health_check.contrib._upstream import UpstreamCheck, describe_markup, isoformat
 from health_check.exceptions import ServiceReturnedUnexpectedResult, ServiceUnavailable, StatusPageWarning
 
-__all__ = ["AWS", "Azure", "Feed", "GoogleCloud", "Heroku", "Hetzner", "Item"]
+__all__ = ["AWS", "Azure", "Document", "Feed", "GoogleCloud", "Heroku", "Hetzner", "Item", "parse_feed"]
 
 UTC = datetime.timezone.utc
 _TEN_SECONDS = datetime.timedelta(seconds=10)
@@ -258,6 +258,7 @@ class AWS(Feed):
     base_url: str = dataclasses.field(default="https://status.aws.amazon.com", repr=False, kw_only=True)
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # the thresholds' and scope's validation
         for name in ("region", "service"):
             value = getattr(self, name)
             if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9-]+", value):
