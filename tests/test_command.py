@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -136,6 +137,44 @@ def test_command__nothing_listening_exits_2(tmp_path):
     assert result.stdout == ""
     assert result.stderr == (
         f"'http://127.0.0.1:{port}/health/node/' is not reachable: [Errno 111] Connection refused\n"
+        "Please check your server is running and reachable.\n"
+    )
+
+
+@pytest.fixture
+def hang_up_port() -> Iterator[int]:
+    """A loopback server that accepts every connection and closes it without answering."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                continue
+            connection.recv(65536)
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+def test_command__closed_without_answer_exits_2(tmp_path, hang_up_port):
+    """A server that hangs up without answering: exit 2, reported as unreachable with the reason, not as a timeout."""
+    result = manage("health_check", "health_check-node", f"127.0.0.1:{hang_up_port}", store_dir=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"'http://127.0.0.1:{hang_up_port}/health/node/' is not reachable: "
+        "Remote end closed connection without response\n"
         "Please check your server is running and reachable.\n"
     )
 

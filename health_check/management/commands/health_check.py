@@ -139,6 +139,10 @@ class Command(BaseCommand):
             else:
                 self.stderr.write(f"{url!r} is not reachable: {reason}\nPlease check your server is running and reachable.")
             return EXIT_UNKNOWN
-        except (TimeoutError, OSError) as error:
+        except TimeoutError as error:
             self.stderr.write(f"Timeout when trying to reach {url!r}: {error}")
+            return EXIT_UNKNOWN
+        except OSError as error:
+            # e.g. http.client.RemoteDisconnected: urllib wraps connection errors only, not the response's.
+            self.stderr.write(f"{url!r} is not reachable: {error}\nPlease check your server is running and reachable.")
             return EXIT_UNKNOWN
