@@ -1,0 +1,50 @@
+"""Each module's ``__all__`` names exactly its public classes and functions, so the API cannot drift unseen."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+
+import health_check
+
+MODULES = [
+    "health_check.base",
+    "health_check.checks",
+    "health_check.exceptions",
+    "health_check.remote",
+    "health_check.contrib._upstream",
+    "health_check.contrib.atlassian",
+    "health_check.contrib.celery",
+    "health_check.contrib.kafka",
+    "health_check.contrib.psutil",
+    "health_check.contrib.rabbitmq",
+    "health_check.contrib.redis",
+    "health_check.contrib.rss",
+]
+
+
+def test_package__all_lists_its_public_names():
+    """``health_check.__all__`` is every public name the package defines or re-exports, and nothing else."""
+    public = {
+        name
+        for name, value in vars(health_check).items()
+        if not name.startswith("_") and not inspect.ismodule(value)
+    } | {"__version__"}
+    assert sorted(health_check.__all__) == sorted(public)
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_module__all_lists_its_public_classes_and_functions(module_name):
+    """A module's ``__all__`` holds every public class and function it defines, and only names it has."""
+    module = importlib.import_module(module_name)
+    defined = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and (inspect.isclass(value) or inspect.isfunction(value))
+        and value.__module__ == module_name
+    }
+    assert sorted(defined - set(module.__all__)) == []
+    assert sorted(name for name in module.__all__ if not hasattr(module, name)) == []
