@@ -280,9 +280,10 @@ class HealthCheckView(View):
             if parts is None:  # run times and moments: once per snapshot change
                 parts = frame.parts[body] = instance.resolve(split_markers(body), report, now, stale_intervals, "DC")
             filled = b"".join(instance.resolve(parts, report, now, stale_intervals, "ASN"))
-            if len(frame.filled) >= 32:  # bounded: keep only this second's bodies
-                frame.filled = {k: v for k, v in frame.filled.items() if k[1] == second}
-            frame.filled[(body, second)] = filled
+            bodies = frame.filled
+            if len(bodies) >= 32:  # bounded; replaced, never iterated: other threads may be writing to it
+                bodies = frame.filled = {}
+            bodies[(body, second)] = filled
         return filled
 
     def _report_for(self, frame: _Frame, detail: str) -> Report:
