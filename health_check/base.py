@@ -21,9 +21,9 @@ SCOPES = ("host", "fleet")
 class HealthCheck(abc.ABC):
     """Base class of every check: implement ``run()``, sync or ``async``, and raise to report.
 
-    ``run()`` returns nothing when the service is healthy and raises one of the exceptions in
-    ``health_check.exceptions`` otherwise. Anything else it raises is logged in full and shown as
-    "Unknown Error: unknown error", so a traceback or a credential never reaches a response.
+    ``run()`` returns nothing (or a dict of JSON-safe details kept in the snapshot) when the service
+    is healthy and raises one of the exceptions in ``health_check.exceptions`` otherwise. Anything
+    else it raises is logged in full and shown as "Unknown Error: unknown error", so a traceback or a credential never reaches a response.
 
     ``repr()`` is the check's public name in every output: mark secrets and noisy fields with
     ``dataclasses.field(repr=False)``.
