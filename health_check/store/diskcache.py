@@ -70,9 +70,12 @@ class FileElectionLock(ElectionLock):
                 f"cannot lock election lock file {self.path}: {error.strerror}; "
                 'put HEALTH_CHECK["STORE_LOCATION"] on a local filesystem'
             ) from error
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
+        self._fd = fd  # held from here: an error below must not leave the flock on an unknown descriptor
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as error:  # the pid line only tells people who holds the lock (e.g. a full disk)
+            logger.warning("Cannot write the holder's pid to election lock file %s: %s", self.path, error.strerror)
         _held.add(self)
         return True
 

@@ -149,3 +149,25 @@ def test_election__poller_processes(spawn, tmp_path):
     assert pollers[second].output.rstrip().endswith("Health check poller stopped.")
     [third] = set(pollers) - {first, second}
     assert wait_for(lambda: leader() == third, timeout=3), "the last poller did not take over after SIGTERM"
+
+
+def test_file_lock__pid_line_that_cannot_be_written_keeps_the_lock(tmp_path, monkeypatch):
+    """A full disk while writing the holder's pid line: the lock is still won and released, never leaked."""
+    import errno
+    import os
+
+    from health_check.store.diskcache import FileElectionLock
+
+    def disk_full(fd: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    path = str(tmp_path / "poller.lock")
+    first = FileElectionLock(path)
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "ftruncate", disk_full)
+        assert first.acquire() is True
+    assert (first.held, FileElectionLock(path).acquire()) == (True, False)
+    first.release()
+    second = FileElectionLock(path)
+    assert second.acquire() is True
+    second.release()
