@@ -23,7 +23,8 @@ class HealthCheck(abc.ABC):
 
     ``run()`` returns nothing (or a dict of JSON-safe details kept in the snapshot) when the service
     is healthy and raises one of the exceptions in ``health_check.exceptions`` otherwise. Anything
-    else it raises is logged in full and shown as "Unknown Error: unknown error", so a traceback or a credential never reaches a response.
+    else it raises is logged in full and shown as "Unknown Error: unknown error", so a traceback or
+    a credential never reaches a response.
 
     ``repr()`` is the check's public name in every output: mark secrets and noisy fields with
     ``dataclasses.field(repr=False)``.

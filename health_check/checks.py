@@ -69,7 +69,7 @@ class Cache(HealthCheck):
             cache.delete(key)
         except CacheKeyWarning as error:
             raise ServiceReturnedUnexpectedResult(f"Cache {self.alias!r}: key warning: {error}") from error
-        except (ConnectionError, OSError) as error:
+        except OSError as error:  # ConnectionError included
             raise ServiceUnavailable(f"Cache {self.alias!r}: {_first_line(error)}") from error
         except ServiceUnavailable:
             raise
