@@ -338,6 +338,7 @@ def _incident_transition(
 def _incident_changes(
     key: str, name: str, previous: Snapshot | None, current: Snapshot, label: str | None = None
 ) -> list[_IncidentChange]:
+    """New incidents, updates that change status or impact, and resolutions (closed or gone)."""
     before, after = _incidents(previous), _incidents(current)
     found: list[_IncidentChange] = []
     for identifier, incident in after.items():
@@ -356,13 +357,6 @@ def _incident_changes(
                 _incident_transition(key, name, incident, incident, current.checked_at, resolved=True, label=label)
             )
     return found
-
-
-def incident_changes(
-    key: str, name: str, previous: Snapshot | None, current: Snapshot, *, label: str | None = None
-) -> list[Transition]:
-    """New incidents, updates that change status or impact, and resolutions (closed or gone)."""
-    return [change.transition for change in _incident_changes(key, name, previous, current, label)]
 
 
 def _fold(status: Transition, change: _IncidentChange, label: str) -> Transition:

@@ -85,9 +85,10 @@ class Renderer:
     #: Whether responses carry ETag and Last-Modified and answer conditional requests with 304.
     conditional: ClassVar[bool] = False
     #: Whether the output shows durations relative to "now" (ages). Such renderers implement
-    #: ``render_markers()``, writing markers (``age_marker()``...) where those go, and ``refresh()``
-    #: fills them in per request: a body is rendered once per change of the snapshots, not per request.
-    #: Their ``render()`` returns the complete output as of the report's time.
+    #: ``render_markers()``, writing markers (``age_marker()``...) where those go; the view fills them
+    #: with ``resolve()``, run times once per change of the snapshots and ages once per second, so a
+    #: body is rendered once per change of the snapshots, not per request. Their ``render()`` returns
+    #: the complete output as of the report's time.
     live: ClassVar[bool] = False
     #: Whether the output depends only on each check's name, state, message and "since" and on whether
     #: warnings fail (run times and moments being live markers): then a body survives new runs that
@@ -95,17 +96,20 @@ class Renderer:
     reuse_across_runs: ClassVar[bool] = False
 
     def render(self, report: Report, context: RenderContext) -> bytes:
+        """The whole output; a ``live`` renderer's markers are filled as of the report's time."""
+        if not self.live:
+            raise NotImplementedError
+        return self.refresh(self.render_markers(report, context), report, report.generated_at, context.stale_intervals)
+
+    def render_markers(self, report: Report, context: RenderContext) -> bytes:
+        """A ``live`` renderer's output with markers where ages, run times and moments go."""
         raise NotImplementedError
 
     def refresh(self, body: bytes, report: Report, now: datetime.datetime, stale_intervals: float) -> bytes:
-        """Fill the markers of a ``live`` body with the values of ``now``."""
+        """Fill every marker of a ``live`` body with the values of ``now``."""
         if not self.live:
             return body
-        return self.fill(split_markers(body), report, now, stale_intervals)
-
-    def fill(self, parts: list[Any], report: Report, now: datetime.datetime, stale_intervals: float) -> bytes:
-        """Join ``split_markers()`` parts with the values of ``now``: a few µs, so it runs per request."""
-        return b"".join(self.resolve(parts, report, now, stale_intervals, "ASNDC"))
+        return b"".join(self.resolve(split_markers(body), report, now, stale_intervals, "ASNDC"))
 
     def resolve(
         self, parts: list[Any], report: Report, now: datetime.datetime, stale_intervals: float, kinds: str
@@ -158,33 +162,33 @@ class Renderer:
 
 
 def age_marker(index: int) -> str:
-    """Where ``refresh()`` writes the age of reading ``index``'s snapshot."""
+    """Where the age of reading ``index``'s snapshot goes."""
     return f"\ue000A{index}\ue001"
 
 
 def duration_marker(index: int) -> str:
-    """Where ``fill()`` writes how long reading ``index``'s run took."""
+    """Where how long reading ``index``'s run took goes."""
     return f"\ue000D{index}\ue001"
 
 
 def checked_at_marker(index: int) -> str:
-    """Where ``fill()`` writes when reading ``index``'s snapshot was taken (ISO 8601)."""
+    """Where the moment reading ``index``'s snapshot was taken goes (ISO 8601)."""
     return f"\ue000C{index}\ue001"
 
 
 def since_marker(index: int) -> str:
-    """Where ``refresh()`` writes how long reading ``index`` has been in its state."""
+    """Where how long reading ``index`` has been in its state goes."""
     return f"\ue000S{index}\ue001"
 
 
-#: Where ``refresh()`` writes the moment of the request.
+#: Where the moment of the request goes.
 NOW_MARKER = "\ue000N\ue001"
 # Private-use code points: they survive HTML escaping and never occur in real content.
 _MARKER = re.compile("\ue000([ASNDC])(\\d*)\ue001".encode())
 
 
 def split_markers(body: bytes) -> list[Any]:
-    """A live body as literal ``bytes`` and ``(kind, index)`` markers, for ``Renderer.fill()``."""
+    """A live body as literal ``bytes`` and ``(kind, index)`` markers, for ``Renderer.resolve()``."""
     pieces = _MARKER.split(body)
     parts: list[Any] = [pieces[0]]
     for position in range(1, len(pieces), 3):
@@ -256,9 +260,6 @@ class HTMLRenderer(Renderer):
     uses_journal = True
     live = True
     reuse_across_runs = True
-
-    def render(self, report: Report, context: RenderContext) -> bytes:
-        return self.refresh(self.render_markers(report, context), report, report.generated_at, context.stale_intervals)
 
     def render_markers(self, report: Report, context: RenderContext) -> bytes:
         by_key: dict[str, list[Transition]] = {}
@@ -352,9 +353,6 @@ class OpenMetricsRenderer(Renderer):
 
     def format_age(self, seconds: float | None) -> str:
         return "NaN" if seconds is None or math.isnan(seconds) else f"{seconds:.3f}"
-
-    def render(self, report: Report, context: RenderContext) -> bytes:
-        return self.refresh(self.render_markers(report, context), report, report.generated_at, context.stale_intervals)
 
     def render_markers(self, report: Report, context: RenderContext) -> bytes:
         readings = report.readings
