@@ -85,6 +85,9 @@ class RemoteCheck(HealthCheck):
                 status, body = await self._fetch()
         except (httpx.TimeoutException, TimeoutError) as error:
             raise ServiceUnavailable(f"Request timed out after {self.timeout.total_seconds():g} seconds") from error
+        except httpx.InvalidURL as error:
+            # Not a RequestError: httpx refuses the URL before any request (a bad port, a stray bracket).
+            raise ServiceUnavailable(f"Invalid URL: {str(error)[:200] or type(error).__name__}") from error
         except httpx.RequestError as error:
             # httpx's text names the failure ("[Errno 111] Connection refused"), never the URL's secret part.
             raise ServiceUnavailable(f"Failed to reach URL: {str(error)[:200] or type(error).__name__}") from error

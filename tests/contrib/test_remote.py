@@ -122,6 +122,12 @@ def test_remote_check__unreachable(run_check, closed_port):
     assert snapshot.message == "Unavailable: Failed to reach URL: All connection attempts failed"
 
 
+def test_remote_check__malformed_url(run_check):
+    """A URL httpx cannot parse is reported as invalid, not as an unknown error."""
+    snapshot = run_check(RemoteCheck(url="http://[::1/health/s3cret/", label="peer"))
+    assert snapshot.message == "Unavailable: Invalid URL: Invalid port: ':1'"
+
+
 def test_remote_check__body_size_is_bounded(run_check, remote):
     """A body past 1 MiB is refused instead of being read whole."""
     snapshot = run_check(RemoteCheck(url=f"{remote}/huge/"))
