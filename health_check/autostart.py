@@ -22,7 +22,7 @@ from typing import Any
 
 from django.core.signals import request_started
 
-from health_check.conf import get_config
+from health_check.conf import get_config, seconds
 from health_check.endpoints import CheckSpec, Endpoint, EntryError, iter_endpoints, resolve_entries
 from health_check.store import get_store
 
@@ -89,16 +89,15 @@ def build_election(scopes: Sequence[str] | None = None) -> Any:
 
         return make_poller
 
-    retry = config["ELECTION_RETRY"]
-    seconds = retry.total_seconds() if hasattr(retry, "total_seconds") else float(retry)
+    retry = seconds(config["ELECTION_RETRY"])
     if store.host_id is None:
-        return Election(store.lock(ELECTION_LOCK), poller_factory(None), retry=seconds)
+        return Election(store.lock(ELECTION_LOCK), poller_factory(None), retry=retry)
     elections = []
     if "host" in wanted:
-        elections.append(Election(store.host_lock(ELECTION_LOCK), poller_factory("host"), retry=seconds))
+        elections.append(Election(store.host_lock(ELECTION_LOCK), poller_factory("host"), retry=retry))
     if "fleet" in wanted:
         lease = store.lock(FLEET_ELECTION_LOCK)
-        elections.append(Election(lease, poller_factory("fleet", gate=lambda: lease.held), retry=seconds))
+        elections.append(Election(lease, poller_factory("fleet", gate=lambda: lease.held), retry=retry))
     return Elections(elections)
 
 

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-__all__ = ["DEFAULTS", "LEGACY_KEYS", "get_config", "default_store_location"]
+__all__ = ["DEFAULTS", "LEGACY_KEYS", "default_store_location", "get_config", "seconds"]
 
 DEFAULTS: dict[str, Any] = {
     # Where snapshots live: "diskcache" (one host, no server), "memory" (one process: tests),
@@ -69,6 +69,11 @@ def default_store_location() -> str:
     digest = hashlib.blake2b(anchor.encode(), digest_size=6).hexdigest()
     user = os.getuid() if hasattr(os, "getuid") else "user"
     return os.path.join(tempfile.gettempdir(), f"django-health-snapshot-{user}-{digest}")
+
+
+def seconds(value: datetime.timedelta | float) -> float:
+    """A duration setting in seconds: system checks accept a timedelta or a plain number of seconds."""
+    return value.total_seconds() if isinstance(value, datetime.timedelta) else float(value)
 
 
 @functools.cache

@@ -58,15 +58,14 @@ def get_store() -> Store:
     if store is None:
         with _guard:
             if _store is None:
-                from health_check.conf import get_config
+                from health_check.conf import get_config, seconds
 
                 config = get_config()
-                lease = config["ELECTION_LEASE"]
                 _store = build_store(
                     config["STORE"],
                     config["STORE_LOCATION"],
                     host_id=config["HOST_ID"],
-                    lease_seconds=lease.total_seconds() if hasattr(lease, "total_seconds") else float(lease),
+                    lease_seconds=seconds(config["ELECTION_LEASE"]),
                 )
             store = _store
     return store
