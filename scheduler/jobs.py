@@ -53,14 +53,16 @@ def _bounded_details(details: Any, spec: CheckSpec) -> dict[str, Any]:
         logger.warning("Health check %s returned %s, not a dict of details; ignored", spec.name, type(details).__name__)
         return {}
     try:
-        size = len(json.dumps(details, default=str))
+        encoded = json.dumps(details, default=str)
     except (TypeError, ValueError):
         logger.warning("Health check %s returned details that are not JSON-serialisable; ignored", spec.name)
         return {}
-    if size > MAX_DETAILS_BYTES:
-        logger.warning("Health check %s returned %d bytes of details (limit %d); dropped", spec.name, size, MAX_DETAILS_BYTES)
+    if len(encoded) > MAX_DETAILS_BYTES:
+        logger.warning(
+            "Health check %s returned %d bytes of details (limit %d); dropped", spec.name, len(encoded), MAX_DETAILS_BYTES
+        )
         return {"truncated": True}
-    return json.loads(json.dumps(details, default=str))
+    return json.loads(encoded)  # what a store will give back: plain JSON types only
 
 
 def _outcome_of(error: BaseException, spec: CheckSpec, budget: float) -> Outcome:
