@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from django.core.serializers.json import DjangoJSONEncoder
 from django.template.loader import get_template
 from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed, SyndicationFeed
+from django.utils.http import http_date
 
 from health_check.journal import STATUS, Transition
 from health_check.snapshot import Reading, Report, State, describe_age
@@ -455,8 +456,6 @@ class _FeedRenderer(Renderer):
         # RFC 9110 §8.8: a strong validator of exactly these bytes, and the newest entry's time.
         headers = {"ETag": f'"{hashlib.sha256(body).hexdigest()[:32]}"'}
         if context.transitions:
-            from django.utils.http import http_date
-
             headers["Last-Modified"] = http_date(max(t.at for t in context.transitions).timestamp())
         return headers
 
@@ -527,7 +526,10 @@ class HealthJSONRenderer(Renderer):
             entry["componentType"] = "component"
             details: Mapping[str, Any] = snapshot.details if isinstance(snapshot.details, Mapping) else {}
             value = details.get("observed_value")
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            # math.isfinite() only for floats: it raises OverflowError on an int too large for a float.
+            if (isinstance(value, int) and not isinstance(value, bool)) or (
+                isinstance(value, float) and math.isfinite(value)
+            ):
                 entry["observedValue"] = value
                 entry["observedUnit"] = str(details.get("observed_unit") or "")
             else:

@@ -79,3 +79,19 @@ def test_health_json__psutil_measurement(memory_store, tmp_path):
     assert entry["time"] == iso(snapshot.checked_at)
     assert body["status"] == entry["status"] == "pass"
     assert get_store() is memory_store
+
+
+def test_health_json__huge_integer_measurement(memory_store):
+    """An integer observed_value too large for a float is still reported as it is, not a 500."""
+    import dataclasses
+
+    from tests.conftest import make_snapshot
+
+    huge = 10**400
+    snapshot = make_snapshot(SPECS["alpha"].key)
+    memory_store.write(dataclasses.replace(snapshot, details={"observed_value": huge, "observed_unit": "bytes"}))
+    endpoint = HealthCheckView.as_view(checks=[SPECS["alpha"].check])
+    response = endpoint(RequestFactory().get("/health/", HTTP_ACCEPT=HEALTH_JSON))
+    assert response.status_code == 200
+    (entry,) = json.loads(response.content)["checks"][NAMES["alpha"]]
+    assert (entry["observedValue"], entry["observedUnit"]) == (huge, "bytes")
