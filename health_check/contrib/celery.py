@@ -130,7 +130,12 @@ class Ping(HealthCheck):
         queues = self.app.conf.task_queues
         defined = {queue.name for queue in queues} if queues else {self.app.conf.task_default_queue}
         inspector = self.app.control.inspect(workers, timeout=seconds, limit=len(workers), connection=connection)
-        answers = inspector.active_queues() or {}
+        try:
+            answers = inspector.active_queues() or {}
+        except (kombu.exceptions.OperationalError, OSError) as error:
+            raise ServiceUnavailable(
+                f"{self._broker(connection)}: the connection failed while asking workers for their queues"
+            ) from error
         consumed = {queue.get("name") for worker_queues in answers.values() for queue in worker_queues or ()}
         missing = sorted(defined - consumed)
         if missing:
