@@ -24,9 +24,8 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.utils.crypto import constant_time_compare
-from django.views import View
-
 from django.utils.http import parse_http_date_safe
+from django.views import View
 
 from health_check import redaction
 from health_check.conf import get_config
@@ -53,9 +52,9 @@ FRAME_SECONDS = 300.0
 class _Frame:
     """The last report of an endpoint and the bytes rendered from it.
 
-    Valid while the snapshots are the same objects and ``expires`` (a timestamp) has not passed: the
-    moment the first fresh snapshot turns stale, one second when a stale message shows a growing age,
-    and ``FRAME_SECONDS`` at most (the status page's 24 h timeline moves with the clock). Ages in
+    Valid while the snapshots equal those it was built from, the settings are the same, and ``expires``
+    (a timestamp) has not passed: the moment the first fresh snapshot turns stale, one second when a
+    stale message shows a growing age, and ``FRAME_SECONDS`` at most (the status page's 24 h timeline moves with the clock). Ages in
     ``live`` formats are filled in per request, so a probe every few seconds reuses the rendered body.
     """
 
