@@ -66,8 +66,8 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "ELECTION_LEASE": (_duration, "a positive timedelta, e.g. timedelta(seconds=10)"),
     "POLLER_SCOPES": (
-        lambda v: isinstance(v, (list, tuple)) and set(v) <= {"host", "fleet"},
-        'a list of "host" and/or "fleet"',
+        lambda v: isinstance(v, (list, tuple)) and bool(v) and set(v) <= {"host", "fleet"},
+        'a non-empty list of "host" and/or "fleet"',
     ),
 }
 

@@ -55,10 +55,14 @@ class Election:
             try:
                 won = self.lock.acquire()
                 last_error = None
-            except StoreError as error:
-                if str(error) != last_error:  # once per distinct failure, not once per retry
-                    logger.warning("Health check poller election: %s", error)
-                    last_error = str(error)
+            except Exception as error:  # noqa: BLE001 - the election thread must outlive any failure
+                text = str(error) if isinstance(error, StoreError) else f"{type(error).__name__}: {error}"
+                if text != last_error:  # once per distinct failure, not once per retry
+                    if isinstance(error, StoreError):
+                        logger.warning("Health check poller election: %s", text)
+                    else:
+                        logger.exception("Health check poller election failed unexpectedly; retrying")
+                    last_error = text
                 won = self.lock.held  # a lease stays held until it may have expired
             if not won and self.poller is not None:
                 logger.warning("This process (pid %d) no longer holds the poller lock; its poller stops", os.getpid())

@@ -199,6 +199,7 @@ def test_system_checks__e004_not_reported_with_settings_error(settings, tmp_path
     [
         ("JOURNAL_RETENTION", 0, "a positive integer (transitions kept per check)"),
         ("ANONYMOUS_DETAIL", "everything", '"full", "names" or "status"'),
+        ("POLLER_SCOPES", [], 'a non-empty list of "host" and/or "fleet"'),
     ],
 )
 def test_system_checks__journal_and_redaction_settings_validated(settings, key, value, expected):

@@ -83,7 +83,9 @@ class Command(BaseCommand):
         if not isinstance(view, HealthCheckEndpoint):
             self._fail(f"Endpoint {endpoint!r} at {path!r} is not a HealthCheckView; --no-http needs one.")
         try:
-            get_store().read(())
+            # The endpoint's own keys: a shared store that is down fails here, not only a missing directory.
+            specs, _ = view.view.get_check_specs()
+            get_store().read(tuple(spec.key for spec in specs))
         except StoreError as error:
             self._fail(f"Cannot read the health check snapshots: {error}")
         report = view.view.get_report()
