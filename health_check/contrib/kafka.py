@@ -39,7 +39,8 @@ class Kafka(HealthCheck):
     topic (a working cluster has at least its internal topics once a consumer group has run).
 
     Args:
-        bootstrap_servers: ``["host:9092", ...]``, as in the client's ``bootstrap.servers``.
+        bootstrap_servers: ``["host:9092", ...]``, as in the client's ``bootstrap.servers``; a
+            comma-separated string is accepted too.
         timeout: Bound of the metadata request and of the client's sockets.
     """
 
@@ -47,6 +48,13 @@ class Kafka(HealthCheck):
 
     bootstrap_servers: list[str]
     timeout: datetime.timedelta = dataclasses.field(default=datetime.timedelta(seconds=10), repr=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.bootstrap_servers, str):  # "a:9092,b:9092", as the client's own setting reads
+            self.bootstrap_servers = [part.strip() for part in self.bootstrap_servers.split(",") if part.strip()]
+        if not self.bootstrap_servers:
+            raise ValueError("Kafka(bootstrap_servers=...) needs at least one host:port")
 
     @property
     def timeout_budget(self) -> datetime.timedelta:

@@ -115,3 +115,12 @@ def test_kafka__name_and_defaults():
     assert repr(check) == "Kafka(bootstrap_servers=['kafka:9092'])"
     assert check.labels == {"check": "Kafka", "bootstrap_servers": "['kafka:9092']"}
     assert (check.timeout_budget, check.schedule_interval) == (datetime.timedelta(seconds=11), datetime.timedelta(seconds=15))
+
+
+def test_kafka__servers_as_a_comma_separated_string():
+    """``bootstrap_servers="a:9092,b:9092"`` means two servers, not a list of letters; none is an error."""
+    from health_check.contrib.kafka import Kafka
+
+    assert Kafka("a:9092, b:9092").bootstrap_servers == ["a:9092", "b:9092"]
+    with pytest.raises(ValueError, match=r"needs at least one host:port"):
+        Kafka([])
