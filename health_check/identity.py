@@ -56,7 +56,11 @@ def _canonical(value: Any, depth: int = 0) -> str:
         return f"method({_canonical(owner, depth + 1) if owner is not None else ''}.{value.__qualname__})"
     if dataclasses.is_dataclass(value):
         return _fields_text(value, depth + 1)
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not make the check unusable; its type still names it
+        kind = type(value)
+        return f"object({kind.__module__}.{kind.__qualname__})"
     if _ADDRESS.search(text):
         kind = type(value)
         if kind.__str__ is not object.__str__:

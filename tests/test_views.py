@@ -823,3 +823,25 @@ def test_view__reused_answer_turns_stale_on_time_without_new_writes(client, memo
     response = client.get("/health/steady/?format=json")
     assert response.status_code == 500
     assert list(response.json().values())[0].startswith("Unavailable: stale, last result is 2 s old")
+
+
+def test_identity__field_whose_repr_raises_still_gets_a_key():
+    """A check argument with a broken ``__repr__`` keys the check by its type instead of failing every request."""
+    import dataclasses
+
+    from health_check.base import HealthCheck
+    from health_check.endpoints import CheckSpec
+
+    class Broken:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    @dataclasses.dataclass
+    class Uses(HealthCheck):
+        thing: object = dataclasses.field(default_factory=Broken, repr=False)
+
+        def run(self) -> None:
+            pass
+
+    spec = CheckSpec.of(Uses())
+    assert spec.key.endswith(tuple("0123456789abcdef")) and ".Uses:" in spec.key
