@@ -93,7 +93,7 @@ return 0
 def _describe(error: Exception) -> str:
     # redis-py's messages can embed the URL it was given; keep only the part after the address.
     text = str(error) or type(error).__name__
-    return re.sub(r"redis[s]?://\S*@", "redis://", text)
+    return re.sub(r"\b(rediss?|unix)://[^\s@/]*@", r"\1://", text)
 
 
 class RedisLease(ElectionLock):

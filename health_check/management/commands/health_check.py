@@ -21,6 +21,8 @@ from health_check.conf import get_config
 from health_check.store import StoreError, get_store
 
 EXIT_HEALTHY, EXIT_FAILING, EXIT_UNKNOWN = 0, 1, 2
+#: Longest answer printed (bytes): a health endpoint answers a few lines; anything else is cut.
+_MAX_BODY = 1024 * 1024
 
 
 class Command(BaseCommand):
@@ -111,11 +113,11 @@ class Command(BaseCommand):
         request = urllib.request.Request(url, headers=headers)  # noqa: S310 - the URL is built from our own setting
         try:
             with urllib.request.urlopen(request, timeout=options["timeout"]) as response:  # noqa: S310
-                self.stdout.write(response.read().decode("utf-8", "replace"), ending="")
+                self.stdout.write(response.read(_MAX_BODY).decode("utf-8", "replace"), ending="")
                 return EXIT_HEALTHY
         except urllib.error.HTTPError as error:
             if error.code == 500:
-                self.stdout.write(error.read().decode("utf-8", "replace"), ending="")
+                self.stdout.write(error.read(_MAX_BODY).decode("utf-8", "replace"), ending="")
                 return EXIT_FAILING
             if error.code == 400:
                 self.stderr.write(
