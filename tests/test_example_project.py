@@ -63,28 +63,22 @@ def example_server(tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     try:
         yield port, env
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
         log.close()
 
 
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM, as a process manager would; SIGKILL if it does not exit within 20 s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def _wait_for_green(port: int) -> tuple[int, bytes]:
-    url = f"http://127.0.0.1:{port}/health/dev/node/?format=json"
-    deadline = time.monotonic() + START_DEADLINE
-    status, body = 0, b""
-    while time.monotonic() < deadline:
-        try:
-            status, body = _get(url)
-        except (urllib.error.URLError, ConnectionError):
-            status, body = 0, b""
-        if status == 200:
-            break
-        time.sleep(0.2)
-    return status, body
+    return _wait_for(f"http://127.0.0.1:{port}/health/dev/node/?format=json", lambda status, _: status == 200)
 
 
 def test_example_project__node_tier_green_under_gunicorn(example_server):
@@ -177,12 +171,7 @@ def test_example_project__application_tier_green_with_redis_rabbitmq_and_a_worke
             "Ping(app='example_project')": "OK",
         }
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        _stop(worker)
         worker_log.close()
 
 
