@@ -274,11 +274,9 @@ class Fetcher:
                 client.stream("GET", url, headers=headers) as response,
             ):
                 return await self._read(url, response)
-        except TimeoutError as error:
-            raise ServiceUnavailable(f"{url}: timed out after {timeout:g} s") from error
         except httpx.ConnectTimeout as error:
             raise ServiceUnavailable(f"{url}: could not connect within {limits.connect:g} s") from error
-        except httpx.TimeoutException as error:
+        except (TimeoutError, httpx.TimeoutException) as error:  # the whole fetch's deadline, or a read
             raise ServiceUnavailable(f"{url}: timed out after {timeout:g} s") from error
         except httpx.TooManyRedirects as error:
             raise ServiceUnavailable(f"{url}: more than {self.max_redirects} redirects (a redirect loop?)") from error
