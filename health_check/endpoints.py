@@ -20,7 +20,16 @@ from health_check.base import SCOPES, HealthCheck
 from health_check.exceptions import CheckConfigurationError
 from health_check.identity import check_key, public_name
 
-__all__ = ["CheckSpec", "Endpoint", "EntryError", "describe_entry", "iter_endpoints", "resolve_entries", "resolve_entry"]
+__all__ = [
+    "CheckSpec",
+    "Endpoint",
+    "EntryError",
+    "check_title",
+    "describe_entry",
+    "iter_endpoints",
+    "resolve_entries",
+    "resolve_entry",
+]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -34,6 +43,8 @@ class CheckSpec:
     name: str
     key: str
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: What feed items and the status page call the check (see ``check_title()``).
+    title: str = ""
     scope: str = "host"
 
     @classmethod
@@ -55,7 +66,8 @@ class CheckSpec:
         key = check_key(check)
         if host is not None and scope == "host":
             key = f"{key}@{host}"
-        return cls(check=check, name=public_name(check), key=key, labels=labels, scope=scope)
+        name = public_name(check)
+        return cls(check=check, name=name, key=key, labels=labels, scope=scope, title=check_title(check, name))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -64,6 +76,20 @@ class EntryError:
 
     entry: str
     message: str
+
+
+def check_title(check: Any, name: str) -> str:
+    """What a human reads first in a feed item: the check's ``title`` when it has one, else ``name``.
+
+    Upstream checks say ``"GitHub Actions"`` where their ``repr()`` says
+    ``"GitHub(component='Actions')"``; any check may define a ``title`` property. A missing, empty or
+    broken one falls back to the public name, so a user's property can never break the poller.
+    """
+    try:
+        title = getattr(check, "title", None)
+    except Exception:  # a user's property that raises
+        return name
+    return " ".join(title.split()) if isinstance(title, str) and title.strip() else name
 
 
 def describe_entry(entry: Any) -> str:

@@ -31,7 +31,6 @@ __all__ = [
     "Transition",
     "apply_hysteresis",
     "changes",
-    "check_title",
     "merge_recent",
     "stale_transition",
 ]
@@ -53,20 +52,6 @@ _IMPACT_WORDS = {
     "critical": "critical outage",
     "maintenance": "maintenance",
 }
-
-
-def check_title(check: Any, name: str) -> str:
-    """What a human reads first in a feed item: the check's ``title`` when it has one, else ``name``.
-
-    Upstream checks say ``"GitHub Actions"`` where their ``repr()`` says
-    ``"GitHub(component='Actions')"``; any check may define a ``title`` property. A missing, empty or
-    broken one falls back to the public name, so a user's property can never break the poller.
-    """
-    try:
-        title = getattr(check, "title", None)
-    except Exception:  # a user's property that raises
-        return name
-    return " ".join(title.split()) if isinstance(title, str) and title.strip() else name
 
 
 def _stable_id(*parts: object) -> str:
@@ -248,7 +233,7 @@ def stale_transition(name: str, snapshot: Snapshot, stale_intervals: float, *, t
 
     Readers synthesise it from the last snapshot (the poller cannot report its own death); the poller
     records the very same entry when it comes back, so a feed reader sees one item, not two.
-    ``title`` is the check's human title (``check_title()``), ``name`` when omitted.
+    ``title`` is the check's human title (``health_check.endpoints.check_title()``), ``name`` when omitted.
     """
     allowance = snapshot.allowance_seconds(stale_intervals)
     at = snapshot.checked_at + datetime.timedelta(seconds=allowance)
@@ -487,7 +472,7 @@ class JournalRecorder:
         retention, stale_intervals = self._settings()
         previous = self._previous_of(spec.key)
         snapshot = apply_hysteresis(spec.check, previous, raw, stale_intervals=stale_intervals)
-        title = check_title(spec.check, spec.name)
+        title = spec.title or spec.name
         outage_started_at = None
         if previous is not None and previous.status is not Status.OK and snapshot.status is Status.OK:
             outage_started_at = self._outage_start(spec.key)

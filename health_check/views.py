@@ -30,7 +30,7 @@ from django.views import View
 from health_check import redaction
 from health_check.conf import get_config
 from health_check.endpoints import CheckSpec, EntryError, resolve_entries
-from health_check.journal import Transition, check_title, merge_recent, stale_transition
+from health_check.journal import Transition, merge_recent, stale_transition
 from health_check.negotiation import NotAcceptable, select_renderer
 from health_check.renderers import DEFAULT_RENDERERS, RenderContext, Renderer, split_markers
 from health_check.snapshot import Reading, Report, Snapshot, State, evaluate
@@ -337,7 +337,7 @@ class HealthCheckView(View):
             stored = []  # the readings already say the store is unreadable
         stale_intervals = float(get_config()["STALE_AFTER_INTERVALS"])
         # Titled as the poller titles the entry it records on its return (same id, same words).
-        titles = {spec.key: check_title(spec.check, spec.name) for spec in self.get_check_specs()[0]}
+        titles = {spec.key: spec.title or spec.name for spec in self.get_check_specs()[0]}
         synthesized = [
             stale_transition(reading.name, reading.snapshot, stale_intervals, title=titles.get(reading.snapshot.key))
             for reading in frame.report.readings
