@@ -47,9 +47,20 @@ class RemoteCheck(HealthCheck):
     label: str | None = None
     timeout: datetime.timedelta = dataclasses.field(default=datetime.timedelta(seconds=10), repr=False)
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # A URL httpx cannot send (a port out of range, no host) is a start-up error, not a failing probe.
+        try:
+            parsed = httpx.URL(self.url)
+            port = parsed.port
+        except (httpx.InvalidURL, ValueError, TypeError) as error:
+            raise ValueError(f"RemoteCheck(url=...) is not a valid URL: {str(error)[:200]}") from None
+        if parsed.scheme not in ("http", "https") or not parsed.host or (port is not None and not 0 < port < 65536):
+            raise ValueError("RemoteCheck(url=...) must be an http:// or https:// URL with a host and a valid port")
+
     def __repr__(self) -> str:
         if self.label is None:
-            return f"RemoteCheck(url={self.url!r})"
+            return f"RemoteCheck(url={_without_userinfo(self.url)!r})"
         return f"RemoteCheck(label={self.label!r})"
 
     @property
@@ -105,3 +116,12 @@ class RemoteCheck(HealthCheck):
         if failures:
             raise ServiceUnavailable("\n".join(failures), details={"remote_status": status, "failing": len(failures)})
         return {"remote_status": status, "checks": len(results)}
+
+
+def _without_userinfo(url: str) -> str:
+    """The URL as shown in outputs: ``user:password@`` never leaves the settings."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"

@@ -122,10 +122,33 @@ def test_remote_check__unreachable(run_check, closed_port):
     assert snapshot.message == "Unavailable: Failed to reach URL: All connection attempts failed"
 
 
-def test_remote_check__malformed_url(run_check):
-    """A URL httpx cannot parse is reported as invalid, not as an unknown error."""
-    snapshot = run_check(RemoteCheck(url="http://[::1/health/s3cret/", label="peer"))
-    assert snapshot.message == "Unavailable: Invalid URL: Invalid port: ':1'"
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://[::1/health/s3cret/", "RemoteCheck cannot be built: RemoteCheck(url=...) is not a valid URL: Invalid port: ':1'"),
+        (
+            "http://127.0.0.1:99999/health/s3cret/",
+            "RemoteCheck cannot be built: RemoteCheck(url=...) must be an http:// or https:// URL with a host and a "
+            "valid port",
+        ),
+    ],
+)
+def test_remote_check__malformed_url_is_a_start_up_error(url, expected):
+    """A URL httpx cannot send is a configuration error when the check is built (system check E002), not a probe failure."""
+    from health_check.endpoints import resolve_entry
+    from health_check.exceptions import CheckConfigurationError
+
+    with pytest.raises(CheckConfigurationError) as raised:
+        resolve_entry(("health_check.RemoteCheck", {"url": url}))
+    assert str(raised.value) == expected
+    assert "s3cret" not in str(raised.value)
+
+
+def test_remote_check__credentials_in_the_url_never_shown():
+    """``user:password@`` in the URL stays out of the check's name and labels."""
+    check = RemoteCheck(url="https://monitor:hunter2@peer.example/health/?format=json")
+    assert repr(check) == "RemoteCheck(url='https://peer.example/health/?format=json')"
+    assert "hunter2" not in str(check.labels)
 
 
 def test_remote_check__body_size_is_bounded(run_check, remote):
