@@ -24,6 +24,8 @@ Contract every backend keeps:
 from __future__ import annotations
 
 import abc
+import json
+import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -32,7 +34,24 @@ from health_check.snapshot import Snapshot
 if TYPE_CHECKING:
     from health_check.journal import Transition
 
-__all__ = ["ElectionLock", "Store", "StoreError"]
+__all__ = ["ElectionLock", "Store", "StoreError", "decode_snapshot"]
+
+logger = logging.getLogger(__name__)
+
+
+def decode_snapshot(payload: bytes | str | None, key: str, store: Store) -> Snapshot | None:
+    """A stored snapshot from its JSON; ``None`` when absent or unreadable (foreign or corrupt data).
+
+    Unreadable data is logged and skipped rather than raised: the reader reports the check pending,
+    and the next write replaces it.
+    """
+    if payload is None:
+        return None
+    try:
+        return Snapshot.from_dict(json.loads(payload))
+    except (ValueError, KeyError, TypeError, OverflowError):
+        logger.warning("Ignoring an unreadable snapshot for %s in the %s", key, store.description)
+        return None
 
 
 class StoreError(Exception):

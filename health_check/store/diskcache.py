@@ -22,7 +22,7 @@ import diskcache
 
 from health_check.journal import Transition, newest_first
 from health_check.snapshot import Snapshot
-from health_check.store.base import ElectionLock, Store, StoreError
+from health_check.store.base import ElectionLock, Store, StoreError, decode_snapshot
 
 __all__ = ["DiskcacheStore", "FileElectionLock"]
 
@@ -194,13 +194,7 @@ class DiskcacheStore(Store):
             payload = self._cache.get(_PREFIX + key)
         except _BACKEND_ERRORS as error:
             raise StoreError(f"cannot read the {self.description}: {error}") from error
-        if payload is None:
-            return None
-        try:
-            return Snapshot.from_dict(json.loads(payload))
-        except (ValueError, KeyError, TypeError, OverflowError):
-            logger.warning("Ignoring an unreadable snapshot for %s in the %s", key, self.description)
-            return None
+        return decode_snapshot(payload, key, self)
 
     # -- journal -----------------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from redis.retry import Retry
 from health_check.journal import Transition, newest_first
 from health_check.snapshot import Snapshot
 from health_check.store._urls import redact_url
-from health_check.store.base import ElectionLock, Store, StoreError
+from health_check.store.base import ElectionLock, Store, StoreError, decode_snapshot
 from health_check.store.diskcache import FileElectionLock
 
 __all__ = ["RedisLease", "RedisStore", "redact_url"]
@@ -336,19 +336,10 @@ class RedisStore(Store):
         for key, payload in zip(wanted, payloads):
             previous = seen.get(key)
             if previous is None or previous.payload != payload:
-                seen[key] = _Seen(payload, self._decode(key, payload))
+                seen[key] = _Seen(payload, decode_snapshot(payload, key, self))
         self._seen = seen
         self._fetched_at = started
         return {key: snapshot for key in keys if (snapshot := seen[key].snapshot) is not None}
-
-    def _decode(self, key: str, payload: bytes | None) -> Snapshot | None:
-        if payload is None:
-            return None
-        try:
-            return Snapshot.from_dict(json.loads(payload))
-        except (ValueError, KeyError, TypeError, OverflowError):
-            logger.warning("Ignoring an unreadable snapshot for %s in the %s", key, self.description)
-            return None
 
     def _known(self, keys: tuple[str, ...]) -> dict[str, Snapshot]:
         """What this process knows while Redis does not answer: its own writes, else the last seen, marked."""

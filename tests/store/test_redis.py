@@ -13,10 +13,11 @@ import pytest
 import redis
 
 from health_check.journal import Transition
-from health_check.snapshot import Snapshot, Status
+from health_check.snapshot import Status
 from health_check.store import StoreError, build_store
 from health_check.store.redis import RedisStore
 from tests.conftest import require_service
+from tests.store.test_stores import snapshot
 from tests.redis_server import RedisServer, redis_server  # noqa: F401 - fixture
 
 UTC = datetime.timezone.utc
@@ -38,18 +39,6 @@ def redis_store(tmp_path: Path, url: str | None = None, **options) -> Iterator[R
     except redis.RedisError:
         pass  # a test that killed its own server
     store.close()
-
-
-def snapshot(key: str = "check-a", *, message: str = "OK", status: Status = Status.OK, seconds_ago: float = 1.0) -> Snapshot:
-    return Snapshot(
-        key=key,
-        status=status,
-        message=message,
-        checked_at=datetime.datetime.now(UTC).replace(microsecond=0) - datetime.timedelta(seconds=seconds_ago),
-        duration_seconds=0.25,
-        interval_seconds=10.0,
-        timeout_seconds=5.0,
-    )
 
 
 def transition(key: str, number: int) -> Transition:
