@@ -35,8 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 WORK_DIR = Path(tempfile.mkdtemp(prefix="hs-fleet-bench-"))
-# The shared fixtures sit next to the checkout (../shared); HEALTH_SNAPSHOT_FIXTURES points elsewhere.
-FIXTURES = Path(os.environ.get("HEALTH_SNAPSHOT_FIXTURES") or ROOT.parent / "shared" / "fixtures" / "upstream")
+# The upstream fixtures kept in the repository (tests/fixtures/upstream/README.md).
+FIXTURES = ROOT / "tests" / "fixtures" / "upstream"
 SUMMARY = FIXTURES / "statuspage" / "summary.all-operational.json"
 
 

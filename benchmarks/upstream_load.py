@@ -15,7 +15,6 @@ import argparse
 import datetime
 import http.client
 import http.server
-import os
 import socketserver
 import sys
 import threading
@@ -24,8 +23,8 @@ from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 ROOT = Path(__file__).resolve().parent.parent
-# The shared fixtures sit next to the checkout (../shared); HEALTH_SNAPSHOT_FIXTURES points elsewhere.
-FIXTURES = Path(os.environ.get("HEALTH_SNAPSHOT_FIXTURES") or ROOT.parent / "shared" / "fixtures" / "upstream")
+# The upstream fixtures kept in the repository (tests/fixtures/upstream/README.md).
+FIXTURES = ROOT / "tests" / "fixtures" / "upstream"
 urlpatterns: list = []
 
 

@@ -34,6 +34,7 @@ class RedisServer:
         deadline = time.monotonic() + 10
         while not port_open("127.0.0.1", self.port, timeout=0.2):
             if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()  # never leave a half-started server behind for later tests
                 pytest.fail(f"redis-server did not listen on port {self.port}")
             time.sleep(0.02)
         return self
@@ -53,6 +54,8 @@ class RedisServer:
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     """A private redis-server, always stopped afterwards."""
-    server = RedisServer().start()
-    yield server
-    server.stop()
+    server = RedisServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()

@@ -50,7 +50,11 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for(lambda: port_open("127.0.0.1", self.port, 0.2), timeout=10)
+        try:
+            wait_for(lambda: port_open("127.0.0.1", self.port, 0.2), timeout=10)
+        except BaseException:
+            self.kill()  # never leave a half-started server behind for later tests
+            raise
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -65,9 +69,11 @@ def redis_server(tmp_path) -> Iterator[RedisServer]:
     if not shutil.which(REDIS_SERVER):
         pytest.skip("redis-server is not installed")
     server = RedisServer(str(tmp_path))
-    server.start()
-    yield server
-    server.kill()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.kill()
 
 
 class SilentListener:

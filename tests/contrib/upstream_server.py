@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import http.server
-import os
 import pathlib
 import threading
 import time
@@ -18,11 +17,9 @@ from typing import Any
 
 import pytest
 
-# The shared fixtures sit next to the checkout (../shared); HEALTH_SNAPSHOT_FIXTURES points elsewhere.
-FIXTURES = pathlib.Path(
-    os.environ.get("HEALTH_SNAPSHOT_FIXTURES")
-    or pathlib.Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "upstream"
-)
+# Copies kept in the repository (tests/fixtures/upstream/README.md says what each file is), so a bare
+# clone runs every test.
+FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "upstream"
 
 
 def fixture(name: str) -> bytes:

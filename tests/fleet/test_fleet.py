@@ -100,11 +100,15 @@ def wait_for(condition: Callable[[], object], timeout: float, message: object, f
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory) -> Iterator[Fleet]:
-    server = RedisServer().start()
+    # Everything that can fail (a missing fixture, a port) comes before the redis-server starts, or
+    # inside the try: a failing fixture must not leave a redis-server running into later tests.
+    summary = Reply(body=fixture("statuspage/summary.all-operational.json"))
+    server = RedisServer()
     upstream = FakeUpstream()
-    upstream.routes[SUMMARY] = Reply(body=fixture("statuspage/summary.all-operational.json"))
+    upstream.routes[SUMMARY] = summary
     hosts: list[Host] = []
     try:
+        server.start()
         for name in HOSTS:
             env = {
                 **os.environ,
