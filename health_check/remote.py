@@ -8,6 +8,7 @@ Its failing entries become this check's message, one line each. The request is b
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import datetime
 import json
@@ -15,6 +16,7 @@ from typing import ClassVar
 
 import httpx
 
+from health_check._urls import scrub, split_userinfo
 from health_check._version import __version__
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceReturnedUnexpectedResult, ServiceUnavailable
@@ -29,9 +31,17 @@ MAX_BODY_BYTES = 1024 * 1024
 class RemoteCheck(HealthCheck):
     """Fetch another instance's JSON health endpoint and fail when any of its checks fails.
 
+    Credentials in the URL (``https://user:password@other.example/...``) are taken out of it when
+    the check is built and sent as ``Authorization: Basic``: httpx logs every request's URL at INFO,
+    so the URL it is given must not hold them. The password must be percent-encoded
+    (``urllib.parse.quote(password, safe="")``); a URL that cannot be split for sure is refused at
+    start-up. Only one ``Authorization`` header can be sent, so ``user:password@`` together with
+    ``auth_token`` is refused at start-up too, rather than dropping one of them without a word.
+
     Args:
         url: The remote endpoint (``https://other.example/health/<secret>/application/``). Shown in
-            the check's name only when no ``label`` is given: give one if the URL holds a secret.
+            the check's name (without ``user:password@``) only when no ``label`` is given: give one
+            if the URL's path holds a secret.
         auth_token: Sent as ``Authorization: Bearer <token>`` when set; never shown.
         label: The check's name in outputs instead of the URL.
         timeout: Bound of the whole request (connect, send, read).
@@ -50,17 +60,33 @@ class RemoteCheck(HealthCheck):
     def __post_init__(self) -> None:
         super().__post_init__()
         # A URL httpx cannot send (a port out of range, no host) is a start-up error, not a failing probe.
+        # Neither message quotes the URL: a password cut by an unescaped "/" would be read as its port.
         try:
-            parsed = httpx.URL(self.url)
+            self._url, username, password = split_userinfo(self.url)
+        except ValueError as error:
+            raise ValueError(f"RemoteCheck(url=...) is not a valid URL: {error}") from None
+        try:
+            parsed = httpx.URL(self._url)
             port = parsed.port
         except (httpx.InvalidURL, ValueError, TypeError) as error:
-            raise ValueError(f"RemoteCheck(url=...) is not a valid URL: {str(error)[:200]}") from None
+            raise ValueError(f"RemoteCheck(url=...) is not a valid URL: {scrub(str(error))[:200]}") from None
         if parsed.scheme not in ("http", "https") or not parsed.host or (port is not None and not 0 < port < 65536):
             raise ValueError("RemoteCheck(url=...) must be an http:// or https:// URL with a host and a valid port")
+        self._authorization: str | None = None
+        if username is not None:
+            if self.auth_token:
+                raise ValueError(
+                    "RemoteCheck: give either user:password@ in url= or auth_token=, not both "
+                    "(only one Authorization header can be sent)"
+                )
+            basic = base64.b64encode(f"{username}:{password or ''}".encode()).decode("ascii")
+            self._authorization = f"Basic {basic}"
+        elif self.auth_token:
+            self._authorization = f"Bearer {self.auth_token}"
 
     def __repr__(self) -> str:
         if self.label is None:
-            return f"RemoteCheck(url={_without_userinfo(self.url)!r})"
+            return f"RemoteCheck(url={self._url!r})"
         return f"RemoteCheck(label={self.label!r})"
 
     @property
@@ -71,14 +97,14 @@ class RemoteCheck(HealthCheck):
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": f"django-health-snapshot/{__version__}"}
-        if self.auth_token:
-            headers["Authorization"] = f"Bearer {self.auth_token}"
+        if self._authorization:
+            headers["Authorization"] = self._authorization
         return headers
 
     async def _fetch(self) -> tuple[int, bytes]:
         seconds = self.timeout.total_seconds()
         async with httpx.AsyncClient(headers=self._headers(), timeout=seconds, follow_redirects=True) as client:
-            async with client.stream("GET", self.url) as response:
+            async with client.stream("GET", self._url) as response:
                 body = bytearray()
                 async for chunk in response.aiter_bytes():
                     body += chunk
@@ -98,14 +124,17 @@ class RemoteCheck(HealthCheck):
             raise ServiceUnavailable(f"Request timed out after {self.timeout.total_seconds():g} seconds") from error
         except httpx.InvalidURL as error:
             # Not a RequestError: httpx refuses the URL before any request (a bad port, a stray bracket).
-            raise ServiceUnavailable(f"Invalid URL: {str(error)[:200] or type(error).__name__}") from error
+            raise ServiceUnavailable(f"Invalid URL: {scrub(str(error))[:200] or type(error).__name__}") from error
         except httpx.RequestError as error:
-            # httpx's text names the failure ("[Errno 111] Connection refused"), never the URL's secret part.
-            raise ServiceUnavailable(f"Failed to reach URL: {str(error)[:200] or type(error).__name__}") from error
+            # httpx's text names the failure ("[Errno 111] Connection refused"); scrubbed all the same.
+            raise ServiceUnavailable(f"Failed to reach URL: {scrub(str(error))[:200] or type(error).__name__}") from error
         if status in (401, 403):
-            raise ServiceUnavailable(
-                f"The remote endpoint refused the request (HTTP {status}); check auth_token against its HEALTH_CHECK token"
+            fix = (
+                "check the user name and password in url"
+                if self._authorization and self._authorization.startswith("Basic ")
+                else "check auth_token against its HEALTH_CHECK token"
             )
+            raise ServiceUnavailable(f"The remote endpoint refused the request (HTTP {status}); {fix}")
         try:
             results = json.loads(body)
         except ValueError as error:
@@ -117,11 +146,3 @@ class RemoteCheck(HealthCheck):
             raise ServiceUnavailable("\n".join(failures), details={"remote_status": status, "failing": len(failures)})
         return {"remote_status": status, "checks": len(results)}
 
-
-def _without_userinfo(url: str) -> str:
-    """The URL as shown in outputs: ``user:password@`` never leaves the settings."""
-    scheme, separator, rest = url.partition("://")
-    if not separator:
-        return url
-    authority, slash, path = rest.partition("/")
-    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 import http.server
+import logging
 import json
 import threading
 import time
@@ -17,6 +19,8 @@ from health_check.endpoints import CheckSpec
 from health_check.remote import MAX_BODY_BYTES
 
 TOKEN = "t0ken-for-tests"
+#: ``monitor`` / ``p@ss/w:rd``, as an HTTP server receives them in ``Authorization: Basic``.
+BASIC = "Basic " + base64.b64encode(b"monitor:p@ss/w:rd").decode()
 
 ROUTES: dict[str, tuple[int, bytes]] = {
     "/all-ok/": (200, json.dumps({"Database(alias='default')": "OK", "Cache(alias='default')": "OK"}).encode()),
@@ -34,6 +38,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
         if self.path == "/secured/" and self.headers.get("Authorization") != f"Bearer {TOKEN}":
             status, body = 403, b"Authentication failed"
+        elif self.path == "/basic/" and self.headers.get("Authorization") != BASIC:
+            status, body = 401, b"Authentication failed"
         elif self.path == "/slow/":
             time.sleep(3)
             status, body = ROUTES["/all-ok/"]
@@ -102,6 +108,36 @@ def test_remote_check__forbidden_without_the_token(run_check, remote):
     assert run_check(RemoteCheck(url=f"{remote}/secured/", auth_token=TOKEN)).message == "OK"
 
 
+def test_remote_check__userinfo_sent_as_basic_auth_never_logged(run_check, remote, caplog):
+    """``user:password@`` leaves the URL before httpx sees it: sent as Basic auth, absent from httpx's log."""
+    caplog.set_level(logging.DEBUG)
+    host = remote.removeprefix("http://")
+    snapshot = run_check(RemoteCheck(url=f"http://monitor:p%40ss%2Fw%3Ard@{host}/basic/"))
+    assert (snapshot.status, snapshot.message) == ("ok", "OK")
+    requests = [record.getMessage() for record in caplog.records if record.name == "httpx"]
+    assert requests == [f'HTTP Request: GET {remote}/basic/ "HTTP/1.0 200 OK"']
+    assert "p%40ss" not in caplog.text and "monitor" not in caplog.text
+
+
+def test_remote_check__wrong_basic_auth(run_check, remote):
+    """A 401 to Basic credentials points at the URL's user and password, not at auth_token."""
+    host = remote.removeprefix("http://")
+    snapshot = run_check(RemoteCheck(url=f"http://monitor:wrong@{host}/basic/"))
+    assert snapshot.message == (
+        "Unavailable: The remote endpoint refused the request (HTTP 401); check the user name and password in url"
+    )
+
+
+def test_remote_check__userinfo_and_auth_token_is_a_start_up_error():
+    """Both would need the one Authorization header: refused when built, naming both arguments, showing neither."""
+    with pytest.raises(ValueError) as raised:
+        RemoteCheck(url="https://monitor:hunter2@peer.example/health/", auth_token=TOKEN)
+    assert str(raised.value) == (
+        "RemoteCheck: give either user:password@ in url= or auth_token=, not both (only one Authorization header "
+        "can be sent)"
+    )
+
+
 def test_remote_check__timeout(run_check, remote):
     """A remote slower than the timeout: its own message, within the budget."""
     started = time.monotonic()
@@ -125,9 +161,28 @@ def test_remote_check__unreachable(run_check, closed_port):
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("http://[::1/health/s3cret/", "RemoteCheck cannot be built: RemoteCheck(url=...) is not a valid URL: Invalid port: ':1'"),
+        (
+            "http://[::1/health/s3cret/",
+            "RemoteCheck cannot be built: RemoteCheck(url=...) is not a valid URL: its IPv6 host has no closing ']'",
+        ),
         (
             "http://127.0.0.1:99999/health/s3cret/",
+            "RemoteCheck cannot be built: RemoteCheck(url=...) is not a valid URL: its port is not between 1 and 65535",
+        ),
+        (
+            "http://monitor:s3cret@peer.example:8o8o/health/",
+            "RemoteCheck cannot be built: RemoteCheck(url=...) is not a valid URL: its port is not a number "
+            "(a '/', '?' or '#' in the user name or password must be percent-encoded: "
+            "urllib.parse.quote(password, safe=''))",
+        ),
+        (
+            "http://monitor:s3cret/pw@peer.example/health/",
+            "RemoteCheck cannot be built: RemoteCheck(url=...) is not a valid URL: it has an '@' after the host: "
+            "percent-encode '/', '?', '#' and '@' in the user name and password "
+            "(urllib.parse.quote(password, safe='')), and an '@' in the path or query as %40",
+        ),
+        (
+            "ftp://peer.example/health/s3cret/",
             "RemoteCheck cannot be built: RemoteCheck(url=...) must be an http:// or https:// URL with a host and a "
             "valid port",
         ),
