@@ -12,6 +12,7 @@ import os
 import pathlib
 import socket
 import threading
+import time
 from typing import ClassVar
 
 try:
@@ -23,6 +24,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceReturnedUnexpectedResult, ServiceUnavailable, ServiceWarning
+from health_check.snapshot import describe_age
 
 __all__ = ["CPU", "Battery", "Disk", "Memory", "Temperature"]
 
@@ -81,15 +83,24 @@ def _observed(percent: float) -> dict[str, float | str]:
 
 @dataclasses.dataclass
 class CPU(HealthCheck):
-    """Warn about CPU utilisation over a window.
+    """Warn when CPU utilisation has stayed over a limit for a sustained time, never on a burst.
 
-    Without ``interval`` the window is the time since this check's previous run, so with a poller it
-    is the poll interval. The very first run of a process has no previous sample, so it measures a
-    short blocking window instead of reporting a meaningless 0 %.
+    A busy host is not a sick one: if a few seconds at 100 % failed the node tier, a load balancer or
+    readiness probe would pull every busy instance at once, the classic cascading outage. So each run
+    measures one window and the check warns only once every window for ``sustained`` was at or above
+    ``max_usage_percent``; one window under the limit starts the count again. This is done here and not
+    with ``failure_duration``: the poller reports a first run, or one after a stale gap, as it is, and a
+    deploy (workers booting, the poller starting) is exactly when the CPU is busy.
+
+    Without ``interval`` a window is the time since this check's previous run, so with a poller it is
+    the poll interval and the windows follow each other without a gap. The very first run of a process
+    has no previous sample, so it measures a short blocking window instead of reporting a meaningless 0 %.
 
     Args:
         max_usage_percent: Warn at or above this usage, or None to disable.
         interval: A fixed, blocking sampling window for every run instead.
+        sustained: How long usage must stay at or above the limit before the check warns (keyword
+            only). ``timedelta(0)`` or None warns on a single window, as django-health-check did.
     """
 
     default_poll_interval: ClassVar[datetime.timedelta] = _FIVE_SECONDS
@@ -97,37 +108,69 @@ class CPU(HealthCheck):
 
     max_usage_percent: float | None = dataclasses.field(default=80.0, repr=False)
     interval: datetime.timedelta | None = dataclasses.field(default=None, repr=False)
+    # Out of the key at its default, so the checks of a project that upgrades keep their snapshots.
+    sustained: datetime.timedelta | None = dataclasses.field(
+        default=datetime.timedelta(minutes=2), repr=False, kw_only=True, metadata={"key_if_set": True}
+    )
     hostname: str = dataclasses.field(default_factory=socket.gethostname, init=False)
 
     def __post_init__(self) -> None:
         super().__post_init__()  # the thresholds' and scope's validation
-        self._previous: psutil._common.scputimes | None = None  # type: ignore[name-defined]
+        sustained = self.sustained
+        valid = isinstance(sustained, datetime.timedelta) and sustained >= datetime.timedelta(0)
+        if sustained is not None and not valid:
+            raise ValueError(
+                f"CPU sustained is {sustained!r}, expected a datetime.timedelta of 0 or more "
+                "(e.g. sustained=timedelta(minutes=2)), or None to warn on a single window"
+            )
+        self._previous: tuple[float, psutil._common.scputimes] | None = None  # type: ignore[name-defined]
         self._sample_guard = threading.Lock()
+        # The current run of windows at or above the limit: (start, busy seconds, measured seconds).
+        self._over: tuple[float, float, float] | None = None
+        self._over_guard = threading.Lock()
 
-    def sample_percent(self) -> float:
-        """CPU usage in percent over the window described in the class docstring."""
+    def sample_window(self) -> tuple[float, float, float]:
+        """Measure one window: ``(start, end, usage percent)``, start and end on ``time.monotonic()``.
+
+        The window is the one described in the class docstring. Tests override this to replay usage.
+        """
         if self.interval:
-            before = psutil.cpu_times()
+            start, before = time.monotonic(), psutil.cpu_times()
             threading.Event().wait(self.interval.total_seconds())
-            return _busy_fraction(before, psutil.cpu_times()) * 100
+            return start, time.monotonic(), _busy_fraction(before, psutil.cpu_times()) * 100
         with self._sample_guard:
-            before = self._previous
-            if before is None:
-                before = psutil.cpu_times()
+            if self._previous is None:
+                self._previous = (time.monotonic(), psutil.cpu_times())
                 threading.Event().wait(self.first_window)
-            after = psutil.cpu_times()
-            self._previous = after
-        return _busy_fraction(before, after) * 100
+            start, before = self._previous
+            end, after = time.monotonic(), psutil.cpu_times()
+            self._previous = (end, after)
+        return start, end, _busy_fraction(before, after) * 100
 
     def run(self) -> dict[str, float | str]:
         try:
-            usage = self.sample_percent()
+            start, end, usage = self.sample_window()
         except ValueError as error:
             raise ServiceReturnedUnexpectedResult(f"CPU usage could not be read: {error}") from error
         measured = _observed(usage)
-        if self.max_usage_percent and usage >= self.max_usage_percent:
+        limit = self.max_usage_percent
+        if not limit or usage < limit:
+            with self._over_guard:
+                self._over = None
+            return measured
+        if not self.sustained:
             raise ServiceWarning(f"CPU {usage:.1f}{_NNBSP}%", details=measured)
-        return measured
+        with self._over_guard:
+            since, busy, seconds = self._over or (start, 0.0, 0.0)
+            busy, seconds = busy + usage * (end - start) / 100, seconds + (end - start)
+            self._over = (since, busy, seconds)
+        lasted = end - since
+        if lasted < self.sustained.total_seconds():
+            return measured
+        average = busy / seconds * 100 if seconds > 0 else usage
+        raise ServiceWarning(
+            f"CPU usage {average:.1f}{_NNBSP}% for {describe_age(lasted)} (limit {limit:g}{_NNBSP}%)", details=measured
+        )
 
 
 @dataclasses.dataclass

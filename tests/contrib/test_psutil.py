@@ -26,6 +26,7 @@ from health_check.snapshot import Status
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = 0.0001  # percent: any real measurement is above it
 NNBSP = "\u202f"
+AT_ONCE = datetime.timedelta(0)  # sustained=0: warn on a single window, as django-health-check did
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def test_cpu__below_threshold_ok(run_check):
 
 def test_cpu__first_run_measures_real_usage(run_check, cpu_load):
     """A fresh check's first run measures a real window, not psutil's meaningless first 0 %, and warns above the limit."""
-    snapshot = run_check(CPU(max_usage_percent=TINY))
+    snapshot = run_check(CPU(max_usage_percent=TINY, sustained=AT_ONCE))
     assert snapshot.status is Status.WARNING
     assert re.fullmatch(rf"Warning: CPU \d+\.\d{NNBSP}%", snapshot.message), snapshot.message
     assert snapshot.message != f"Warning: CPU 0.0{NNBSP}%"
@@ -63,7 +64,7 @@ def test_cpu__first_run_measures_real_usage(run_check, cpu_load):
 
 def test_cpu__later_runs_measure_since_previous_run(run_check, cpu_load):
     """Later runs measure the time since the previous run without blocking, and still see the load."""
-    check = CPU(max_usage_percent=TINY)
+    check = CPU(max_usage_percent=TINY, sustained=AT_ONCE)
     run_check(check)
     threading.Event().wait(0.1)  # let a few clock ticks pass under load
     snapshot = run_check(check)
@@ -79,6 +80,97 @@ def test_cpu__fixed_interval_blocks_for_it(run_check):
         snapshot = run_check(check)
         assert (snapshot.status, snapshot.message) == (Status.OK, "OK")
         assert 0.19 <= snapshot.duration_seconds < 2, snapshot.duration_seconds
+
+
+@dataclasses.dataclass
+class ReplayedCPU(CPU):
+    """Replays one usage per run; each run's window is ``step`` long on a clock the test moves."""
+
+    usages: list[float] = dataclasses.field(default_factory=list, repr=False, compare=False)
+    step: datetime.timedelta = dataclasses.field(default=datetime.timedelta(seconds=5), repr=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.now = 1000.0  # time.monotonic() seconds
+
+    def sample_window(self) -> tuple[float, float, float]:
+        start = self.now
+        self.now += self.step.total_seconds()
+        return start, self.now, self.usages.pop(0)
+
+
+def replay(run_check, check: ReplayedCPU, usages: list[float]) -> list[str]:
+    """Run ``check`` once per usage (one 5 s poll window each); the reported messages, in order."""
+    check.usages.extend(usages)
+    return [run_check(check).message for _ in usages]
+
+
+def sustained_warning(percent: str, lasted: str) -> str:
+    return f"Warning: CPU usage {percent}{NNBSP}% for {lasted} (limit 80{NNBSP}%)"
+
+
+def test_cpu__short_burst_never_warns(run_check):
+    """With default settings a 10 s burst at 100 %, and even one of 115 s, reports OK on every run."""
+    check = ReplayedCPU()
+    assert replay(run_check, check, [20, 100, 100, 20]) == ["OK"] * 4
+    assert replay(run_check, check, [100] * 23 + [20]) == ["OK"] * 24
+
+
+def test_cpu__sustained_load_warns_after_2_min(run_check):
+    """Usage at or above the limit in every window for 2 min warns, with the average, the time and the limit."""
+    check = ReplayedCPU()
+    messages = replay(run_check, check, [20] + [95, 99] * 12 + [100])
+    assert messages[:24] == ["OK"] * 24
+    assert messages[24:] == [sustained_warning("97.0", "2 min"), sustained_warning("97.1", "2 min")]
+    assert replay(run_check, check, [80]) == [sustained_warning("96.5", "2 min")]  # at the limit is over it
+
+
+def test_cpu__one_window_under_the_limit_restarts_the_count(run_check):
+    """A window under the limit ends the stretch: 20 windows over, one under, 20 over never warns."""
+    check = ReplayedCPU()
+    assert replay(run_check, check, [99] * 20 + [79.9] + [99] * 20) == ["OK"] * 41
+    assert replay(run_check, check, [99] * 4)[-1] == sustained_warning("99.0", "2 min")
+
+
+def test_cpu__recovers_on_the_first_window_under_the_limit(run_check):
+    """A warning clears on the next window under the limit, and a new stretch needs the full 2 min again."""
+    check = ReplayedCPU()
+    assert replay(run_check, check, [90] * 24)[-1] == sustained_warning("90.0", "2 min")
+    assert replay(run_check, check, [50]) == ["OK"]
+    assert replay(run_check, check, [90] * 23) == ["OK"] * 23
+    assert replay(run_check, check, [90])[-1] == sustained_warning("90.0", "2 min")
+
+
+def test_cpu__sustained_is_a_keyword(run_check):
+    """sustained=timedelta(seconds=30) warns after 30 s; a 10 s burst still does not."""
+    check = ReplayedCPU(sustained=datetime.timedelta(seconds=30))
+    assert replay(run_check, check, [100, 100, 10]) == ["OK"] * 3
+    assert replay(run_check, check, [85] * 6) == ["OK"] * 5 + [sustained_warning("85.0", "30 s")]
+
+
+@pytest.mark.parametrize("sustained", [AT_ONCE, None], ids=["zero", "None"])
+def test_cpu__sustained_zero_warns_on_one_window(run_check, sustained):
+    """sustained=timedelta(0) or None is django-health-check's rule: one window over the limit warns, same message."""
+    check = ReplayedCPU(sustained=sustained)
+    assert replay(run_check, check, [20, 97.25, 20]) == ["OK", f"Warning: CPU 97.2{NNBSP}%", "OK"]
+
+
+@pytest.mark.parametrize("value", [120, -datetime.timedelta(seconds=1), "2 min"], ids=["number", "negative", "text"])
+def test_cpu__invalid_sustained_is_rejected(value):
+    """A sustained window that is not a timedelta of 0 or more is a ValueError naming the argument."""
+    with pytest.raises(ValueError) as raised:
+        CPU(sustained=value)
+    assert str(raised.value) == (
+        f"CPU sustained is {value!r}, expected a datetime.timedelta of 0 or more "
+        "(e.g. sustained=timedelta(minutes=2)), or None to warn on a single window"
+    )
+
+
+def test_cpu__default_sustained_keeps_the_key():
+    """The default window leaves the store key as it was before the argument existed; another value moves it."""
+    two_minutes = CheckSpec.of(CPU(sustained=datetime.timedelta(minutes=2))).key
+    assert CheckSpec.of(CPU()).key == two_minutes
+    assert CheckSpec.of(CPU(sustained=AT_ONCE)).key != two_minutes
 
 
 # --------------------------------------------------------------------------- memory
