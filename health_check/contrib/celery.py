@@ -3,6 +3,9 @@
 One run makes a single broker connection and uses it for the three steps, each bounded: connect (one
 attempt), ``ping`` the workers, then ask the workers that answered which queues they consume. So a
 broker that is down, no worker at all and a queue nobody consumes each get their own message.
+
+A broker URL that cannot be parsed for sure (a password with an unescaped ``/``) is refused when the
+check is built: kombu would read part of the password as the port and echo it in its error.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError('health_check.contrib.celery needs celery: pip install "django-health-snapshot[celery]"') from error
 
+from health_check._urls import describe_error, split_userinfo
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable
 
@@ -58,6 +62,30 @@ class Ping(HealthCheck):
     timeout: datetime.timedelta = dataclasses.field(default=datetime.timedelta(seconds=1), repr=False)
     limit: int | None = dataclasses.field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        reason = self._unparsable_broker_url()
+        if reason:
+            raise ValueError(f"Ping(app={_app_name(self.app)!r}): the broker URL is not valid: {reason}")
+
+    def _unparsable_broker_url(self) -> str | None:
+        """Why the app's broker URL (``broker_url``, ``broker_write_url``) cannot be parsed, if it cannot."""
+        try:
+            configured = [self.app.conf.broker_write_url, self.app.conf.broker_url]
+        except Exception as error:  # an app whose configuration cannot be read yet: run() reports it
+            logger.debug("Cannot read the Celery app's broker URL: %s", describe_error(error))
+            return None
+        for value in configured:
+            # kombu accepts a list, or several URLs separated by ";" (fail-over).
+            urls = value if isinstance(value, (list, tuple)) else str(value or "").split(";")
+            for url in urls:
+                if isinstance(url, str) and "://" in url:
+                    try:
+                        split_userinfo(url.strip())
+                    except ValueError as error:
+                        return str(error)
+        return None
+
     def __repr__(self) -> str:
         return f"Ping(app={_app_name(self.app)!r})"
 
@@ -71,7 +99,12 @@ class Ping(HealthCheck):
 
     def run(self) -> None:
         seconds = self.timeout.total_seconds()
-        connection = self.app.connection_for_write(connect_timeout=_CONNECT_SECONDS)
+        try:
+            connection = self.app.connection_for_write(connect_timeout=_CONNECT_SECONDS)
+        except ValueError as error:
+            # kombu's own text quotes the part of the URL it could not read, maybe a piece of the password.
+            reason = self._unparsable_broker_url() or type(error).__name__
+            raise ServiceUnavailable(f"The Celery broker URL is not valid: {reason}") from error
         try:
             self._connect(connection)
             try:
@@ -90,8 +123,8 @@ class Ping(HealthCheck):
         finally:
             try:
                 connection.release()
-            except Exception:
-                logger.debug("Closing the Celery broker connection failed", exc_info=True)
+            except Exception as error:
+                logger.debug("Closing the Celery broker connection failed: %s", describe_error(error))
 
     def _broker(self, connection: Any) -> str:
         """The broker as ``transport://host:port``: no user, no password."""

@@ -1,8 +1,10 @@
 """RabbitMQ: open an AMQP connection and a channel with kombu, then close both.
 
-The URL usually carries a password, so it never appears anywhere: the check's name and labels are
+The URL usually carries a password, so it never appears anywhere: the user name and password are
+taken out of the URL when the check is built and given to kombu apart, the check's name and labels are
 built from its scheme, host and port only, messages name the host and the vhost, and nothing here logs
-the URL (kombu masks it in its own reprs, and py-amqp logs the handshake at DEBUG only).
+the URL. A URL that cannot be split for sure (a password with an unescaped ``/``: kombu would read part
+of it as the port and echo it in its error) is refused when the check is built.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         'health_check.contrib.rabbitmq needs kombu: pip install "django-health-snapshot[rabbitmq]"'
     ) from error
 
+from health_check._urls import describe_error, split_userinfo
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable
 
@@ -37,7 +40,8 @@ class RabbitMQ(HealthCheck):
 
     Args:
         amqp_url: ``amqp://user:password@host:5672/vhost`` (kombu syntax; ``//`` is the default vhost ``/``).
-            Never shown: the check is named by scheme, host and port.
+            Never shown: the check is named by scheme, host and port. Percent-encode ``/``, ``?``,
+            ``#`` and ``@`` in the user name and password (``urllib.parse.quote(password, safe="")``).
         timeout: Bound of the TCP connect and of the AMQP handshake, and the run budget.
     """
 
@@ -46,10 +50,18 @@ class RabbitMQ(HealthCheck):
     amqp_url: str = dataclasses.field(repr=False)
     timeout: datetime.timedelta = dataclasses.field(default=datetime.timedelta(seconds=5), repr=False)
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # At start-up (system check health_check.E002), never quoting the URL.
+        try:
+            self._url, self._userid, self._password = split_userinfo(self.amqp_url)
+        except ValueError as error:
+            raise ValueError(f"RabbitMQ(amqp_url=...) is not a valid URL: {error}") from None
+
     def _parts(self) -> dict[str, str | int]:
         """scheme, host and port of the URL; empty parts are left out, as django-health-check does."""
         try:
-            parsed = urlsplit(self.amqp_url)
+            parsed = urlsplit(self._url)
             parts: dict[str, str | int | None] = {"scheme": parsed.scheme, "host": parsed.hostname, "port": parsed.port}
         except ValueError:  # a malformed port: name nothing rather than fail every output
             return {}
@@ -62,7 +74,7 @@ class RabbitMQ(HealthCheck):
         host = parts.get("host", "?")
         port = parts.get("port") or (5671 if parts.get("scheme") == "amqps" else 5672)
         try:
-            path = urlsplit(self.amqp_url).path
+            path = urlsplit(self._url).path
         except ValueError:
             path = ""
         # kombu reads the path after the first "/" as the vhost; empty means "/".
@@ -78,7 +90,9 @@ class RabbitMQ(HealthCheck):
 
     def run(self) -> None:
         seconds = self.timeout.total_seconds()
-        connection = kombu.Connection(self.amqp_url, connect_timeout=seconds, heartbeat=0)
+        connection = kombu.Connection(
+            self._url, userid=self._userid, password=self._password, connect_timeout=seconds, heartbeat=0
+        )
         try:
             # max_retries=0: one attempt per run; the poller retries on its own schedule.
             connection.ensure_connection(max_retries=0, timeout=seconds)
@@ -101,8 +115,8 @@ class RabbitMQ(HealthCheck):
         finally:
             try:
                 connection.release()
-            except Exception:
-                logger.debug("Closing the RabbitMQ connection failed", exc_info=True)
+            except Exception as error:
+                logger.debug("Closing the RabbitMQ connection failed: %s", describe_error(error))
 
     def _reason(self, error: BaseException) -> str:
         """Why the connection failed, from kombu's wrapped error, in words that hold no URL."""

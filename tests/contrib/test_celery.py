@@ -138,3 +138,19 @@ def test_ping__run_budget_covers_ping_and_inquiry():
     check = Ping(app=make_app("memory://", "x"), timeout=datetime.timedelta(seconds=3))
     assert check.timeout_budget == datetime.timedelta(seconds=8)
     assert Ping.default_poll_interval == datetime.timedelta(seconds=30)
+
+
+@pytest.mark.parametrize(
+    "broker",
+    ["amqp://guest:Zq/Wv@127.0.0.1:5672//", "redis://:Zq/Wv@127.0.0.1:6379/0", "amqp://h1:5672//;amqp://u:Zq/Wv@h2//"],
+)
+def test_ping__unparsable_broker_url_is_a_start_up_error(control, broker):
+    """A broker password with an unescaped "/" is refused when the check is built (system check E002), without the password."""
+    from health_check.endpoints import resolve_entries
+
+    specs, errors = resolve_entries([("health_check.contrib.celery.Ping", {"app": make_app(broker, control)})])
+    assert specs == [] and len(errors) == 1
+    assert errors[0].message.startswith(
+        "Ping cannot be built: Ping(app='hs_tests'): the broker URL is not valid: it has an '@' after the host"
+    )
+    assert "Zq" not in errors[0].message and "Wv" not in errors[0].message

@@ -6,6 +6,8 @@ import datetime
 import logging
 import time
 
+import pytest
+
 from health_check.contrib.rabbitmq import RabbitMQ
 from health_check.endpoints import CheckSpec
 from tests.conftest import require_service
@@ -69,3 +71,29 @@ def test_rabbitmq__silent_server_times_out_within_budget(run_check, silent_liste
         "timed out after 1 s (no AMQP handshake)"
     )
     assert time.monotonic() - started < 1 + 1 + 1  # timeout, the runner's grace second, slack
+
+
+def test_rabbitmq__credentials_are_percent_decoded_and_default_to_guest(run_check):
+    """A percent-encoded user and password reach the broker decoded; no userinfo is kombu's guest/guest."""
+    host, port = require_service("rabbitmq")
+    assert run_check(RabbitMQ(amqp_url=f"amqp://%67uest:gues%74@{host}:{port}/%2F")).message == "OK"
+    assert run_check(RabbitMQ(amqp_url=f"amqp://{host}:{port}//")).message == "OK"
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("amqp://guest:Zq/Wv@127.0.0.1:5672//", "it has an '@' after the host"),
+        ("amqp://guest:Zq#Wv@127.0.0.1:5672//", "it has an '@' after the host"),
+        ("amqp://guest:ZqWv@127.0.0.1:56x2//", "its port is not a number"),
+    ],
+)
+def test_rabbitmq__unparsable_url_is_a_start_up_error(url, reason):
+    """A password with an unescaped "/" is refused when the check is built (system check E002), naming the check, not the password."""
+    from health_check.endpoints import resolve_entries
+
+    specs, errors = resolve_entries([("health_check.contrib.rabbitmq.RabbitMQ", {"amqp_url": url})])
+    assert specs == [] and len(errors) == 1
+    assert errors[0].entry == "('health_check.contrib.rabbitmq.RabbitMQ', {'amqp_url': …})"
+    assert errors[0].message.startswith(f"RabbitMQ cannot be built: RabbitMQ(amqp_url=...) is not a valid URL: {reason}")
+    assert "Zq" not in errors[0].message and "Wv" not in errors[0].message
