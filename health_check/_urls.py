@@ -23,6 +23,9 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 #: A scheme and everything up to the last "@" of the same run of non-blank characters: greedy on
 #: purpose, so a password holding "/" or "?" goes with the rest of the userinfo.
 _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*:/{0,2})[^\s'\"<>]*@")
+#: What parsers say of a port they cannot read (urllib.parse, httpx): with an unescaped "/" in a
+#: password, the quoted "port" is the start of the password.
+_BAD_PORT = re.compile(r"(Port could not be cast to integer value as |Invalid port: )('[^']*'|\"[^\"]*\"|\S+)")
 #: A scheme-like prefix, also a slightly wrong one ("redis:/"), kept when a URL is shown.
 _SHOWN_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:/{0,2}")
 
@@ -97,8 +100,12 @@ def redact_url(url: str) -> str:
 
 
 def scrub(text: str) -> str:
-    """``text`` with the userinfo of every URL in it removed: ``amqp://u:pw@host//`` becomes ``amqp://host//``."""
-    return _USERINFO.sub(r"\1", text)
+    """``text`` with the userinfo of every URL in it removed: ``amqp://u:pw@host//`` becomes ``amqp://host//``.
+
+    The value a URL parser quotes as an unreadable port is removed too (``Port could not be cast to
+    integer value as '…'``): it is most often the start of a password holding an unescaped "/".
+    """
+    return _BAD_PORT.sub(r"\1'…'", _USERINFO.sub(r"\1", text))
 
 
 def describe_error(error: BaseException, limit: int = 300) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.db import close_old_connections, connections
 
+from health_check._urls import describe_error
 from health_check.endpoints import CheckSpec
 from health_check.exceptions import HealthCheckError, ServiceUnavailable, ServiceWarning
 from health_check.journal import JournalRecorder
@@ -72,8 +73,9 @@ def _outcome_of(error: BaseException, spec: CheckSpec, budget: float) -> Outcome
         return Status.ERROR, str(error), _bounded_details(error.details, spec)
     if isinstance(error, (asyncio.TimeoutError, TimeoutError)):
         return _timed_out(budget)
-    # Unexpected: the full traceback goes to the log only, never to an output.
-    logger.error("Health check %s raised an unexpected exception", spec.name, exc_info=error)
+    # Unexpected: one line to the log (type, scrubbed message, where it was raised), never to an
+    # output. No traceback: its frames and chained messages may hold a password (a client's URL).
+    logger.error("Health check %s raised an unexpected exception: %s", spec.name, describe_error(error))
     return Status.ERROR, str(HealthCheckError("unknown error")), {}
 
 

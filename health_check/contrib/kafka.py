@@ -21,6 +21,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         'health_check.contrib.kafka needs confluent-kafka: pip install "django-health-snapshot[kafka]"'
     ) from error
 
+from health_check._urls import describe_error
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable
 
@@ -40,7 +41,8 @@ class Kafka(HealthCheck):
 
     Args:
         bootstrap_servers: ``["host:9092", ...]``, as in the client's ``bootstrap.servers``; a
-            comma-separated string is accepted too.
+            comma-separated string is accepted too. An entry with ``user:password@`` is refused when
+            the check is built: the servers are shown in every message.
         timeout: Bound of the metadata request and of the client's sockets.
     """
 
@@ -55,6 +57,12 @@ class Kafka(HealthCheck):
             self.bootstrap_servers = [part.strip() for part in self.bootstrap_servers.split(",") if part.strip()]
         if not self.bootstrap_servers:
             raise ValueError("Kafka(bootstrap_servers=...) needs at least one host:port")
+        # Every message names the servers: a "user:password@" written into one would be shown everywhere.
+        if any("@" in str(server) for server in self.bootstrap_servers):
+            raise ValueError(
+                "Kafka(bootstrap_servers=...) takes host:port entries; one holds an '@' "
+                "(a user name or password does not belong in bootstrap.servers)"
+            )
 
     @property
     def timeout_budget(self) -> datetime.timedelta:
@@ -108,6 +116,6 @@ class Kafka(HealthCheck):
         finally:
             try:
                 await asyncio.wait_for(consumer.close(), 1)
-            except Exception:
-                logger.debug("Closing the Kafka consumer failed", exc_info=True)
+            except Exception as error:
+                logger.debug("Closing the Kafka consumer failed: %s", describe_error(error))
         return self.judge(metadata)

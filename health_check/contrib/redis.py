@@ -23,6 +23,7 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError('health_check.contrib.redis needs redis: pip install "django-health-snapshot[redis]"') from error
 
+from health_check._urls import describe_error
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable
 
@@ -80,8 +81,8 @@ def _retry_once(client: Any) -> None:
         current = get_retry() if get_retry else None
         if current is not None and set_retry is not None:
             set_retry(type(current)(NoBackoff(), 1))
-    except Exception:  # an unusual client keeps its own policy
-        logger.debug("Cannot change the retry policy of %s", type(client).__name__, exc_info=True)
+    except Exception as error:  # an unusual client keeps its own policy
+        logger.debug("Cannot change the retry policy of %s: %s", type(client).__name__, describe_error(error))
 
 
 @dataclasses.dataclass
@@ -136,8 +137,8 @@ class Redis(HealthCheck):
             try:
                 client = self.client if self.client is not None else self.client_factory()  # type: ignore[misc]
                 self._target = _describe(client)
-            except Exception:  # a broken factory is reported by run(); the name must not fail
-                logger.debug("Cannot describe the Redis client", exc_info=True)
+            except Exception as error:  # a broken factory is reported by run(); the name must not fail
+                logger.debug("Cannot describe the Redis client: %s", describe_error(error))
                 self._target = {}
         return self._target
 
@@ -172,7 +173,8 @@ class Redis(HealthCheck):
         try:
             client = self.client_factory() if created else self.client  # type: ignore[misc]
         except Exception as error:
-            logger.exception("Redis client_factory raised")
+            # One line, no traceback: the factory is where the password lives, its frames hold it.
+            logger.error("Redis client_factory raised %s", describe_error(error))
             raise ServiceUnavailable("Redis client_factory failed to build a client (see the server log)") from error
         if created:
             _retry_once(client)
@@ -217,5 +219,5 @@ class Redis(HealthCheck):
                 result = disconnect() if disconnect and inspect.iscoroutinefunction(disconnect) else None
             if inspect.isawaitable(result):
                 await result
-        except Exception:
-            logger.debug("Closing the Redis client failed", exc_info=True)
+        except Exception as error:
+            logger.debug("Closing the Redis client failed: %s", describe_error(error))

@@ -187,3 +187,18 @@ def test_redis__connection_count_stays_flat_over_1000_polls(redis_server, memory
     after = connected_clients(redis_server.port)
     assert peak <= 1 and after <= 1, (peak, after)
     assert threading.active_count() < 50
+
+
+def test_redis__factory_error_is_one_log_line_without_the_password(run_check, caplog):
+    """A factory whose URL has an unescaped "/" in its password: a clear message, one log line, no traceback, no password."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    snapshot = run_check(Redis(client_factory=lambda: RedisClient.from_url("redis://:Zq/Wv@127.0.0.1:6379/0")))
+    assert snapshot.message == "Unavailable: Redis client_factory failed to build a client (see the server log)"
+    [record] = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert record.getMessage().startswith(
+        "Redis client_factory raised ValueError: Port could not be cast to integer value as '…' (raised at urllib.parse:"
+    )
+    assert record.exc_info is None
+    assert "Zq" not in caplog.text and "Wv" not in caplog.text
