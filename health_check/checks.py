@@ -27,6 +27,7 @@ from django.db import Error as DatabaseError
 from django.db import connections
 from django.utils.connection import ConnectionDoesNotExist
 
+from health_check._urls import describe_error
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceReturnedUnexpectedResult, ServiceUnavailable
 
@@ -187,8 +188,8 @@ class Mail(HealthCheck):
         finally:
             try:
                 connection.close()
-            except (smtplib.SMTPException, OSError):
-                logger.debug("Closing the mail connection failed", exc_info=True)
+            except (smtplib.SMTPException, OSError) as error:
+                logger.debug("Closing the mail connection failed: %s", describe_error(error))
 
 
 @dataclasses.dataclass
@@ -233,12 +234,13 @@ class Storage(HealthCheck):
             ) from error
         except Exception as error:
             # Remote storages raise their own families (botocore, google-cloud...); their text may
-            # carry request details, so the log gets it all and the output only the error's class.
-            logger.exception("Storage %r: %s", self.alias, step)
+            # carry request details, so the log gets one line (without URL credentials, without a
+            # traceback, whose frames may hold keys) and the output only the error's class.
+            logger.error("Storage %r: %s: %s", self.alias, step, describe_error(error))
             raise ServiceUnavailable(f"Storage {self.alias!r}: {step}: {type(error).__name__} (see the log)") from error
         finally:
             if saved is not None:
                 try:
                     storage.delete(saved)
-                except Exception:
-                    logger.debug("Removing the storage probe file failed", exc_info=True)
+                except Exception as error:
+                    logger.debug("Removing the storage probe file failed: %s", describe_error(error))

@@ -26,6 +26,7 @@ from typing import Any, ClassVar, TypeVar
 
 import httpx
 
+from health_check._urls import describe_error, redact_url
 from health_check._version import __version__
 from health_check.base import HealthCheck
 from health_check.exceptions import HealthCheckError, ServiceReturnedUnexpectedResult, ServiceUnavailable
@@ -249,8 +250,8 @@ class Fetcher:
         except HealthCheckError:
             raise
         except Exception as error:
-            # A parser bug or a body shaped in a way nobody foresaw: one clear line out, the traceback to the log.
-            logger.exception("Cannot read the response from %s", url)
+            # A parser bug or a body shaped in a way nobody foresaw: one clear line out, one line to the log.
+            logger.error("Cannot read the response from %s: %s", redact_url(url), describe_error(error))
             raise ServiceReturnedUnexpectedResult(
                 f"{url}: could not read the response ({type(error).__name__}); see the log"
             ) from error
