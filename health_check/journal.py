@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from health_check._urls import describe_error
 from health_check.snapshot import Snapshot, State, Status, describe_age
 
 if TYPE_CHECKING:
@@ -383,8 +382,9 @@ def changes(
 
     A status change and an incident change seen by the same run are one entry (one real change, one
     feed item); other incident updates stay entries of their own. ``title`` is the check's human title;
-    ``outage_started_at`` is when the check last left "ok", so "recovered after" spans the whole
-    outage (warning, then error, then ok), not only its last state.
+    ``outage_started_at`` is when the outage began (the check left "ok", went stale, or first failed),
+    so "recovered after" spans the whole outage (warning, then stale while the poller was away, then
+    error, then ok), not only its last state.
     """
     key = current.key
     found: list[Transition] = []
@@ -396,6 +396,8 @@ def changes(
     elif (current.checked_at - previous.checked_at).total_seconds() > previous.allowance_seconds(stale_intervals):
         stale = stale_transition(name, previous, stale_intervals, title=title)
         failing_since = (previous.since or previous.checked_at) if previous.status is not Status.OK else stale.at
+        if outage_started_at is not None:
+            failing_since = min(failing_since, outage_started_at)
         found.append(stale)
         status = _status_transition(key, name, State.STALE.value, current.status.value, current.checked_at,
                                     current.message, failing_since, label=title)
@@ -425,6 +427,29 @@ def merge_recent(stored: Iterable[Transition], synthesized: Iterable[Transition]
 
 
 # -- the poller's side ------------------------------------------------------------------------------
+
+#: Longest message a transition's log line carries; the full one is in the snapshot and the journal.
+LOG_MESSAGE_CHARS = 300
+
+
+def log_transitions(transitions: Iterable[Transition]) -> None:
+    """One WARNING line per change of a check's reported status, in the poller, once per transition.
+
+    Recoveries are WARNING too, not INFO: Django configures no handler for our loggers, so Python's
+    last-resort handler shows WARNING and above only, and a log that says "db: ok -> error" must also
+    say "db: error -> ok", or whoever reads it believes the outage never ended. The stale entry the
+    poller records on its return is not logged on its own: the same run logs "stale -> ok" (or
+    "stale -> error"), one line for one run. Incident updates that do not change a status are feed
+    items, not log lines.
+    """
+    for entry in transitions:
+        if entry.kind != STATUS or entry.to_state == State.STALE:
+            continue
+        message = " ".join(entry.message.split())  # one line, whatever the check's message holds
+        if len(message) > LOG_MESSAGE_CHARS:
+            message = message[: LOG_MESSAGE_CHARS - 1] + "…"
+        logger.warning("Health check %s: %s -> %s: %s", entry.name, entry.from_state, entry.to_state, message)
+
 
 
 class JournalRecorder:
@@ -475,7 +500,7 @@ class JournalRecorder:
         snapshot = apply_hysteresis(spec.check, previous, raw, stale_intervals=stale_intervals)
         title = spec.title or spec.name
         outage_started_at = None
-        if previous is not None and previous.status is not Status.OK and snapshot.status is Status.OK:
+        if previous is not None and snapshot.status is Status.OK:
             outage_started_at = self._outage_start(spec.key)
         transitions = changes(
             previous, snapshot, spec.name, stale_intervals=stale_intervals, title=title,
@@ -488,18 +513,35 @@ class JournalRecorder:
             logger.error("Cannot store the snapshot of %s: %s", spec.name, error)
             return snapshot
         self._previous[spec.key] = snapshot
+        log_transitions(stored)
         self.send(spec, stored)
         return snapshot
 
     def _outage_start(self, key: str) -> datetime.datetime | None:
-        """When the check last left "ok", from its journal; ``None`` when the journal does not say."""
+        """When the current outage began, from the journal; ``None`` when the check is not in one.
+
+        That is the oldest of the status entries since the last recovery: the one that left "ok" (to
+        warning, error or stale) or, for a check that failed from its first run, ``pending -> error``.
+        Entries in between (error -> stale, stale -> error after the poller came back) are part of
+        the same outage, so a reader is never told "recovered after 2 s" about an outage that lasted
+        through a dead poller.
+        """
         from health_check.store.base import StoreError
 
         try:
             recent = self.store.read_transitions([key], 50)
         except StoreError:
             return None
-        return next((t.at for t in recent if t.kind == STATUS and t.from_state == State.OK), None)
+        started = None
+        for entry in recent:  # newest first
+            if entry.kind != STATUS:
+                continue
+            if entry.to_state == State.OK:
+                break  # the previous outage ended here
+            started = entry.at
+            if entry.from_state in (State.OK, State.PENDING):
+                break
+        return started
 
     @staticmethod
     def send(spec: CheckSpec, transitions: Sequence[Transition]) -> None:
@@ -509,8 +551,7 @@ class JournalRecorder:
         for entry in transitions:
             for receiver, result in signal.send_robust(sender=type(spec.check), transition=entry, check=spec.check):
                 if isinstance(result, BaseException):
-                    # One line, no traceback: a receiver's frames may hold its webhook URL or token.
                     logger.error(
-                        "Receiver %r of health_check.signals.transition failed for %s: %s",
-                        receiver, entry.title, describe_error(result),
+                        "Receiver %r of health_check.signals.transition failed for %s",
+                        receiver, entry.title, exc_info=result,
                     )

@@ -41,9 +41,6 @@ __all__ = [
     "TextRenderer",
 ]
 
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class RenderContext:
     """What a renderer may know about the endpoint besides the report.
@@ -56,6 +53,8 @@ class RenderContext:
         transitions: Journal entries of the endpoint's checks, newest first (for renderers that set
             ``uses_journal``), already redacted for this request.
         stale_intervals: ``HEALTH_CHECK["STALE_AFTER_INTERVALS"]``, to tell when a snapshot went stale.
+        updated: When what the endpoint reports last changed (newest journal entry or change of state,
+            before redaction); a feed without items is dated by it, never by "now" or by 1970.
     """
 
     endpoint_url: str = ""
@@ -64,6 +63,7 @@ class RenderContext:
     template_name: str = "health_check/index.html"
     transitions: tuple[Transition, ...] = ()
     stale_intervals: float = 3.0
+    updated: datetime.datetime | None = None
 
 
 class Renderer:
@@ -405,13 +405,18 @@ class OpenMetricsRenderer(Renderer):
 
 
 class _StableDates:
-    """Feeds dated by their newest item, never by "now": an unchanged feed re-renders byte for byte."""
+    """Feeds dated by their newest item, never by "now": an unchanged feed re-renders byte for byte.
+
+    A feed without items (a quiet endpoint, or ``ANONYMOUS_DETAIL="status"``, which lists none) is dated
+    by the feed's ``built_at``: when the endpoint's report last changed.
+    """
 
     items: list[dict[str, Any]]
+    feed: dict[str, Any]
 
     def latest_post_date(self) -> datetime.datetime:
         dates = [item[name] for item in self.items for name in ("updateddate", "pubdate") if item.get(name)]
-        return max(dates) if dates else _EPOCH
+        return max(dates) if dates else self.feed["built_at"]
 
 
 class _StableAtomFeed(_StableDates, Atom1Feed):
@@ -435,6 +440,7 @@ class _FeedRenderer(Renderer):
             link=context.endpoint_url,
             description="Current status of system health checks",
             feed_url=context.feed_url,
+            built_at=_feed_date(report, context),
         )
         for transition in context.transitions:
             feed.add_item(
@@ -457,7 +463,14 @@ class _FeedRenderer(Renderer):
         headers = {"ETag": f'"{hashlib.sha256(body).hexdigest()[:32]}"'}
         if context.transitions:
             headers["Last-Modified"] = http_date(max(t.at for t in context.transitions).timestamp())
+        elif context.updated is not None:
+            headers["Last-Modified"] = http_date(context.updated.timestamp())
         return headers
+
+
+def _feed_date(report: Report, context: RenderContext) -> datetime.datetime:
+    """The date of a feed without items: the last change, else (nothing observed yet) the report's time."""
+    return context.updated or report.generated_at
 
 
 class AtomRenderer(_FeedRenderer):

@@ -32,7 +32,7 @@ from health_check.conf import get_config
 from health_check.endpoints import CheckSpec, EntryError, resolve_entries
 from health_check.journal import Transition, merge_recent, stale_transition
 from health_check.negotiation import NotAcceptable, select_renderer
-from health_check.renderers import DEFAULT_RENDERERS, RenderContext, Renderer, split_markers
+from health_check.renderers import DEFAULT_RENDERERS, RenderContext, Renderer, reported_since, split_markers
 from health_check.snapshot import Reading, Report, Snapshot, State, evaluate
 from health_check.store import StoreError, get_store
 
@@ -128,14 +128,16 @@ class HealthCheckView(View):
         resolved = self._resolved
         if resolved is None:
             with self._resolve_guard:
-                if self._resolved is None:
-                    try:
-                        host = get_store().host_id  # a store shared by hosts keeps host-scoped checks per host
-                    except StoreError:
-                        host = None  # reported by the read that follows
-                    specs, errors = resolve_entries(self.checks, host=host)
-                    self._resolved = (tuple(specs), tuple(errors))
-                resolved = self._resolved
+                if self._resolved is not None:
+                    return self._resolved
+                try:
+                    host = get_store().host_id  # a store shared by hosts keeps host-scoped checks per host
+                except StoreError:
+                    # Reported by the read that follows; not kept, since the keys depend on the store.
+                    specs, errors = resolve_entries(self.checks)
+                    return (tuple(specs), tuple(errors))
+                specs, errors = resolve_entries(self.checks, host=host)
+                self._resolved = resolved = (tuple(specs), tuple(errors))
         return resolved
 
     # -- reading -----------------------------------------------------------------------------------
@@ -148,7 +150,9 @@ class HealthCheckView(View):
         specs, errors = self.get_check_specs()
         keys = self._keys
         if keys is None:
-            keys = self._keys = tuple(spec.key for spec in specs)
+            keys = tuple(spec.key for spec in specs)
+            if self._resolved is not None:  # kept once the store said how it keys them
+                self._keys = keys
         try:
             found = get_store().read(keys)
         except StoreError as error:
@@ -225,7 +229,7 @@ class HealthCheckView(View):
         meta = request.META
         token = self.get_auth_token()
         if token and not self._authorized(meta.get("HTTP_AUTHORIZATION"), token):
-            response = HttpResponse("Authentication failed", status=403, content_type="text/plain; charset=utf-8")
+            response = _answer(request, b"Authentication failed", 403, "text/plain; charset=utf-8")
             response["Vary"] = "Authorization"
             response["Cache-Control"] = "no-store"
             return response
@@ -243,7 +247,7 @@ class HealthCheckView(View):
         try:
             renderer = select_renderer(_format_parameter(request), meta.get("HTTP_ACCEPT"), self.renderers)
         except NotAcceptable as error:
-            response = HttpResponse(str(error), status=406, content_type="text/plain; charset=utf-8")
+            response = _answer(request, str(error).encode(), 406, "text/plain; charset=utf-8")
             self._finish_headers(request, response, token)
             return response
         frame = self._current_frame()
@@ -254,12 +258,22 @@ class HealthCheckView(View):
             body = self._fill(frame, renderer, body, detail)
         if renderer.conditional and _not_modified(meta, headers):
             response = HttpResponse(status=304)
+            if method == "HEAD":
+                # What the 200 would carry (RFC 9110 §8.6), rather than the "0" CommonMiddleware adds. Not
+                # on GET: uvicorn's httptools protocol then waits for that many bytes of a 304 and fails.
+                response["Content-Length"] = str(len(body))
             for name, value in headers.items():
                 response[name] = value
             self._finish_headers(request, response, token)
             return response
         status = 200 if renderer.always_ok or not frame.failing else 500
-        response = HttpResponse(b"" if method == "HEAD" else body, content_type=renderer.content_type, status=status)
+        response = _answer(request, body, status, renderer.content_type)
+        if status == 500:
+            # A failing check is this answer's content, not a server error: without this, Django's
+            # request logger writes "Internal Server Error" at ERROR for every probe, and with ADMINS set
+            # mail_admins sends one e-mail per probe. The poller logs each change once (journal.py).
+            # Only answers built here are marked: an exception raised in this view is still logged.
+            response._has_been_logged = True  # what django.utils.log.log_response() checks first
         for name, value in headers.items():
             response[name] = value
         self._finish_headers(request, response, token)
@@ -305,15 +319,17 @@ class HealthCheckView(View):
             if kept is not None and kept[0] == frame.signature and time.time() - kept[1] < FRAME_SECONDS:
                 rendered = frame.rendered[key] = kept[2]
         if rendered is None:
+            journal = self._journal(frame, renderer) if renderer.uses_journal else []
+            stale_intervals = float(get_config()["STALE_AFTER_INTERVALS"])
             context = RenderContext(
                 endpoint_url=request.build_absolute_uri(request.path) if renderer.uses_urls else "",
                 feed_url=request.build_absolute_uri() if renderer.uses_urls else "",
                 feed_author=self.feed_author,
                 template_name=self.template_name,
-                transitions=redaction.redact_transitions(self._journal(frame, renderer), detail)
-                if renderer.uses_journal
-                else (),
-                stale_intervals=float(get_config()["STALE_AFTER_INTERVALS"]),
+                transitions=redaction.redact_transitions(journal, detail) if renderer.uses_journal else (),
+                stale_intervals=stale_intervals,
+                # Before redaction: a feed that may list no entry still has a true date.
+                updated=_last_change(journal, frame.report.readings, stale_intervals) if renderer.conditional else None,
             )
             instance = renderer()
             report = self._report_for(frame, detail)
@@ -383,6 +399,29 @@ def _not_modified(meta: dict[str, Any], headers: dict[str, str]) -> bool:
         modified = parse_http_date_safe(last_modified)
         return since is not None and modified is not None and modified <= since
     return False
+
+
+def _last_change(
+    journal: Iterable[Transition], readings: Iterable[Reading], stale_intervals: float
+) -> datetime.datetime | None:
+    """The newest journal entry or change of state of the endpoint's checks; ``None`` before any run."""
+    moments = [entry.at for entry in journal]
+    moments += [since for since in (reported_since(r, stale_intervals) for r in readings) if since is not None]
+    return max(moments, default=None)
+
+
+def _answer(request: HttpRequest, body: bytes, status: int, content_type: str) -> HttpResponse:
+    """``body`` for GET; for HEAD no body and the Content-Length GET would have (RFC 9110 §9.3.2).
+
+    The length is set here because middleware cannot know it: CommonMiddleware would count the empty
+    HEAD content and announce ``Content-Length: 0``. Every HEAD answer (403, 406, 200, 500) goes
+    through here, so none carries a body even behind a server that does not strip HEAD bodies.
+    """
+    if request.method != "HEAD":
+        return HttpResponse(body, content_type=content_type, status=status)
+    response = HttpResponse(b"", content_type=content_type, status=status)
+    response["Content-Length"] = str(len(body))
+    return response
 
 
 def _format_parameter(request: HttpRequest) -> str | None:

@@ -127,7 +127,6 @@ class CheckRunner:
         self.max_stuck_runs = max_stuck_runs
         self.clock = clock
         self._stuck: dict[str, tuple[threading.Thread, float]] = {}
-        self._last_status: dict[str, Status] = {}
         self._guard = threading.Lock()
         # Hysteresis, the transition journal and the transition signal (health_check/journal.py).
         self.journal = JournalRecorder(store)
@@ -197,14 +196,9 @@ class CheckRunner:
         return _timed_out(budget)
 
     def _log_change(self, spec: CheckSpec, snapshot: Snapshot) -> None:
-        previous = self._last_status.get(spec.key)
-        self._last_status[spec.key] = snapshot.status
-        if previous == snapshot.status:
-            logger.debug("Health check %s: %s", spec.name, snapshot.message)
-        elif snapshot.status is Status.OK:
-            logger.info("Health check %s: OK", spec.name)
-        else:
-            logger.warning("Health check %s: %s", spec.name, snapshot.message)
+        # Changes are logged once, at WARNING, where they are recorded (JournalRecorder), which knows
+        # the reported state across restarts; a line per run here would only repeat them.
+        logger.debug("Health check %s: %s", spec.name, snapshot.message)
 
 
 def run_all_once(runner: CheckRunner, specs: list[CheckSpec]) -> list[Snapshot]:

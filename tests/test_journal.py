@@ -194,6 +194,54 @@ def test_journal__stale_gap_recorded_with_the_readers_id(store):
     assert entries[1].id == synthesized.id and entries[1].at == START + datetime.timedelta(seconds=185)
 
 
+def test_journal__recovery_spans_a_dead_poller_after_a_first_failure(store):
+    """Failing from its first run, poller dead 15 min, back still failing, then ok: recovered after the whole 16 min."""
+    clock = Clock()
+    check = Scripted(poll_interval=MINUTE)
+    runner = CheckRunner(store, clock=clock)
+    play(store, check, ["fail"], clock, runner=runner)  # 09:00, pending -> error
+    clock.now = START + datetime.timedelta(minutes=15)  # the poller was dead; readers saw it stale at 09:03:05
+    play(store, check, ["fail", "ok"], clock, runner=runner)
+    name = "Scripted(name='db')"
+    assert journal(store, check) == [
+        ("pending", "error", f"{name}: failing - Unavailable: connection refused"),
+        ("error", "stale", f"{name}: stale - no result for 3 min; is the poller running?"),
+        ("stale", "error", f"{name}: failing - Unavailable: connection refused"),
+        ("error", "ok", f"{name}: recovered after 16 min"),
+    ]
+
+
+def test_journal__recovery_spans_every_gap_of_one_outage(store):
+    """ok, failing at 09:01, poller dead twice while it fails, then ok at 09:30: recovered after 29 min, not 15."""
+    clock = Clock()
+    check = Scripted(poll_interval=MINUTE)
+    runner = CheckRunner(store, clock=clock)
+    play(store, check, ["ok", "fail"], clock, runner=runner)
+    clock.now = START + datetime.timedelta(minutes=15)
+    play(store, check, ["fail"], clock, runner=runner)
+    clock.now = START + datetime.timedelta(minutes=30)
+    play(store, check, ["ok"], clock, runner=runner)
+    entries = journal(store, check)
+    assert [entry[:2] for entry in entries] == [
+        ("ok", "error"), ("error", "stale"), ("stale", "error"), ("error", "stale"), ("stale", "ok"),
+    ]
+    assert entries[-1][2] == "Scripted(name='db'): recovered after 29 min"
+
+
+def test_journal__recovery_after_a_stale_ok_check_counts_from_when_it_went_stale(store):
+    """ok, poller dead, back failing, then ok: the outage began when readers saw it stale, not at the first failure."""
+    clock = Clock()
+    check = Scripted(poll_interval=MINUTE)
+    runner = CheckRunner(store, clock=clock)
+    play(store, check, ["ok"], clock, runner=runner)
+    clock.now = START + datetime.timedelta(minutes=15)
+    play(store, check, ["fail", "ok"], clock, runner=runner)
+    entries = journal(store, check)
+    assert [entry[:2] for entry in entries] == [("ok", "stale"), ("stale", "error"), ("error", "ok")]
+    # Stale at 09:03:05 (3 intervals + the 5 s timeout after the 09:00 run), ok at 09:16.
+    assert entries[-1][2] == "Scripted(name='db'): recovered after 13 min"
+
+
 def incidents(*items: dict[str, Any]) -> dict[str, Any]:
     return {"incidents": list(items)}
 
