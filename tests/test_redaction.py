@@ -101,3 +101,80 @@ def test_redaction__unknown_level_fails_closed(endpoints):
     """A misspelt level shows the status only rather than everything."""
     public, _ = endpoints("nmes")
     assert get(public, "text").content == b"status: Unavailable\n"
+
+
+# -- health_check._urls: the one place URLs lose their credentials ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("amqp://guest:p%2Fw@rabbit:5672//", ("amqp://rabbit:5672//", "guest", "p/w")),
+        ("redis://:s3cret@[::1]:6379/0", ("redis://[::1]:6379/0", "", "s3cret")),
+        ("https://monitor@peer/health/", ("https://peer/health/", "monitor", None)),
+        ("memory://", ("memory://", None, None)),
+    ],
+)
+def test_split_userinfo__takes_out_decoded_credentials(url, expected):
+    """The URL without userinfo, the user name and the password, percent-decoded."""
+    from health_check._urls import split_userinfo
+
+    assert split_userinfo(url) == expected
+
+
+@pytest.mark.parametrize(
+    "url", ["amqp://guest:Zq/Wv@h//", "redis://:Zq?Wv@h/0", "redis://:Zq#Wv@h/0", "http://h:Zq/", "redis//:Zq@h"]
+)
+def test_split_userinfo__refuses_what_it_cannot_split_without_quoting_it(url):
+    """An unescaped "/", "?" or "#" in a password is a ValueError whose message holds no part of the URL."""
+    from health_check._urls import split_userinfo
+
+    with pytest.raises(ValueError) as raised:
+        split_userinfo(url)
+    assert "Zq" not in str(raised.value) and "Wv" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:pw@cache:6379/0?password=pw", "redis://cache:6379/0"),
+        ("redis://:Zq/Wv@cache:6379/0", "redis://cache:6379/0"),
+        ("Redis:/:pw@cache", "Redis:/cache"),
+        ("unix://:pw@/run/redis.sock?db=0", "unix:///run/redis.sock"),
+        ("diskcache", "diskcache"),
+    ],
+)
+def test_redact_url__never_shows_credentials(url, shown):
+    """Also for a URL nothing can parse; health_check.store._urls re-exports the same function."""
+    from health_check import _urls
+    from health_check.store import _urls as store_urls
+
+    assert _urls.redact_url(url) == shown
+    assert store_urls.redact_url is _urls.redact_url
+
+
+def test_scrub__strips_userinfo_and_unreadable_ports_from_free_text():
+    """Every URL in a text loses its userinfo; the "port" a parser could not read is not quoted."""
+    from health_check._urls import scrub
+
+    assert scrub("Error connecting to amqp://guest:Zq/Wv@h:5672// (redis://:pw@r:1/0)") == (
+        "Error connecting to amqp://h:5672// (redis://r:1/0)"
+    )
+    assert scrub("Port could not be cast to integer value as 'Zq'") == "Port could not be cast to integer value as '…'"
+
+
+def test_describe_error__one_line_with_where_it_was_raised():
+    """Type, first line of the scrubbed message, module:function:line of the innermost frame."""
+    from health_check._urls import describe_error
+
+    def connect() -> None:
+        raise ConnectionError("cannot reach redis://:Zq@cache:6379/0\nsecond line")
+
+    try:
+        connect()
+    except ConnectionError as error:
+        line = error.__traceback__.tb_next.tb_lineno
+        assert describe_error(error) == (
+            f"ConnectionError: cannot reach redis://cache:6379/0 (raised at {__name__}:connect:{line})"
+        )
+    assert describe_error(KeyError()) == "KeyError"
