@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import close_old_connections, connections
@@ -130,6 +130,33 @@ class CheckRunner:
         self._guard = threading.Lock()
         # Hysteresis, the transition journal and the transition signal (health_check/journal.py).
         self.journal = JournalRecorder(store)
+        self._losses_seen = store.losses  # a loss before this runner existed is not its to repair
+
+    def restore(self, specs: Sequence[CheckSpec]) -> list[CheckSpec]:
+        """After the store lost its snapshots (Redis restarted empty): the specs to run again now.
+
+        The store has written back what this process wrote (``Store.watch()``); a check it had
+        nothing for, or nothing fresh (older than its stale allowance), must run again at once rather
+        than answer "pending" or "stale" until its next interval, minutes away for an upstream page.
+        Called by the poller every second; cheap when nothing was lost.
+        """
+        losses = self.store.watch()
+        if losses == self._losses_seen:
+            return []
+        self._losses_seen = losses
+        from health_check.conf import get_config
+
+        stale_intervals = self.journal.stale_intervals
+        if stale_intervals is None:
+            stale_intervals = float(get_config()["STALE_AFTER_INTERVALS"])
+        now = self.clock()
+        again = []
+        for spec in specs:
+            written = self.store.last_written(spec.key)
+            if written is None or (now - written.checked_at).total_seconds() > written.allowance_seconds(stale_intervals):
+                again.append(spec)
+        logger.info("Running %d of %d checks again after the %s lost their snapshots", len(again), len(specs), self.store.description)
+        return again
 
     def stuck_runs(self) -> dict[str, float]:
         """Keys of checks whose previous run still hangs, with how long (seconds) it has hung."""

@@ -24,6 +24,7 @@ _UTC = datetime.timezone.utc
 # and hung checks once. Our scheduler gets its own logger and executor alias, so a project's own
 # APScheduler jobs keep their logging; ours is quiet unless the project configured these loggers.
 EXECUTOR = "health_check"
+RESTORE_JOB = "health_check:store-watch"  # never a check's key
 scheduler_logger = logging.getLogger(f"{__name__}.apscheduler")
 _executor_logger = logging.getLogger(f"apscheduler.executors.{EXECUTOR}")
 for _quiet in (scheduler_logger, _executor_logger):
@@ -87,8 +88,22 @@ class Poller:
                 name=spec.name[:200],
                 next_run_time=now + datetime.timedelta(seconds=random.uniform(0, min(1.0, seconds / 2))),
             )
+        if self.runner.store.can_lose_writes:
+            # Every second: did the store lose what was written (Redis restarted empty)? It writes
+            # back what this process wrote, and the checks it had nothing fresh for run at once.
+            self.scheduler.add_job(
+                self._restore, IntervalTrigger(seconds=1, timezone=_UTC), id=RESTORE_JOB, executor=EXECUTOR,
+                name="health check store watch",
+            )
         self.scheduler.start()
         logger.info("Health check poller started with %d checks", len(self.specs))
+
+    def _restore(self) -> None:
+        if self.gate is not None and not self.gate():
+            return
+        now = datetime.datetime.now(_UTC)
+        for spec in self.runner.restore(self.specs):
+            self.scheduler.modify_job(spec.key, next_run_time=now)
 
     def _gated_run(self, spec: CheckSpec) -> None:
         if self.gate is not None and self.gate():

@@ -17,6 +17,11 @@ Contract every backend keeps:
 - ``lock(name)`` returns an ``ElectionLock`` scoped like the store itself (one host for diskcache,
   one fleet for a server-backed store): the poller holds it while it polls. ``host_lock(name)`` is
   scoped to this host whatever the store; for a single-host store it is ``lock(name)``.
+- A store whose server can lose what was written behind the writer's back (Redis restarted without
+  persistence) finds out in ``watch()``, which the poller calls every second: it writes back the last
+  snapshot of each key this process wrote (``last_written()``), never over a newer one and with its
+  own ``checked_at``, and counts the loss in ``losses``; the poller then runs again the checks it had
+  nothing fresh for. Other stores keep the defaults: nothing to watch.
 - A store shared by several hosts sets ``host_id`` (this host's identity); readers and the poller then
   qualify host-scoped keys with it (``endpoints.CheckSpec.of``), so each host keeps its own snapshots.
 """
@@ -95,6 +100,22 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def read(self, keys: Iterable[str]) -> dict[str, Snapshot]:
         """Latest snapshots of ``keys`` that exist. Raises ``StoreError`` when the backend is unreadable."""
+
+    #: Whether the server can lose what was written behind the writer's back; the poller then calls ``watch()``.
+    can_lose_writes: bool = False
+    #: How many times this store found that its server lost what this process wrote (see ``watch()``).
+    losses: int = 0
+
+    def watch(self) -> int:
+        """Find out whether the server lost what this process wrote and write it back; returns ``losses``.
+
+        Called by the poller every second, so it must be cheap; never raises.
+        """
+        return self.losses
+
+    def last_written(self, key: str) -> Snapshot | None:
+        """The last snapshot of ``key`` this process wrote, when the store keeps it for ``watch()``."""
+        return None
 
     def append_transitions(self, transitions: Sequence[Transition], *, retention: int) -> list[Transition]:
         """Add journal entries; returns those stored, with their ``seq``. Raises ``StoreError``."""

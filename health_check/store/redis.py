@@ -5,10 +5,18 @@ reused for ``read_cache_seconds``. A payload that did not change keeps its decod
 so views keep reusing the frame they rendered from it.
 
 Every call is bounded by socket timeouts. When Redis does not answer, the store stops asking for
-``retry_seconds`` (one thread asks at a time), and meanwhile reads answer from the last snapshots this
-process saw, their message marked "last seen": they go stale by their own age, never hang, never raise
-while something is known. Writes (the host's own checks keep running) stay in this process, readable
-here, and are written when Redis answers again; a late write never replaces a newer snapshot.
+``retry_seconds`` (one thread asks at a time), and meanwhile reads answer from the last snapshots the
+host saw (``_host``: shared by every process of the host, so all workers give the same answer), their
+message marked "last seen" unless this host's own poller took them: they go stale by their own age,
+never hang, never raise while something is known. Writes (the host's own checks keep running) stay in
+this process, and are written when Redis answers again; a late write never replaces a newer snapshot.
+
+Redis may also come back empty (no persistence, a flush, a failover to an empty replica). A poller
+calls ``watch()`` every second: a key of this process's own (``SET ... GET``) tells whether Redis
+still holds what it wrote. When it is gone, the store writes back the last snapshot of every key it
+wrote, with its own ``checked_at``, and the journal entries it recently appended; the poller then runs
+again the checks it had nothing fresh to write back for. Readers meanwhile answer a key Redis lost
+from the host's last-seen record.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import re
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable, Sequence
 
 import redis
@@ -30,6 +39,7 @@ from redis.retry import Retry
 
 from health_check.journal import Transition, newest_first
 from health_check.snapshot import Snapshot
+from health_check.store._host import HostRecord
 from health_check.store._urls import redact_url
 from health_check.store.base import ElectionLock, Store, StoreError, decode_snapshot
 from health_check.store.diskcache import FileElectionLock
@@ -38,8 +48,13 @@ __all__ = ["RedisLease", "RedisStore", "redact_url"]
 
 logger = logging.getLogger(__name__)
 
-#: Journal entries buffered while Redis is down, at most (oldest dropped).
+#: Journal entries buffered while Redis is down, and kept to write back after Redis lost them, at most.
 MAX_PENDING_TRANSITIONS = 1000
+
+#: ``watch()`` asks Redis at most this often (seconds), however many pollers of the process call it.
+WATCH_SECONDS = 1.0
+#: A writer's own key expires this long after its last ``watch()`` (a poller that stopped leaves none behind).
+WATCH_KEY_TTL_MS = 60_000
 
 # Writes a snapshot unless the stored one was taken at the same moment or later: buffered writes
 # flushed after an outage must not replace what the fleet's poller wrote meanwhile.
@@ -79,9 +94,16 @@ end
 return result
 """
 
-# Compare-and-set on the lease token: only the holder renews or releases its lease.
+# Compare-and-set on the lease token: only the holder renews or releases its lease. A lease that is
+# gone altogether (Redis restarted empty) is held by nobody: its holder takes it again, atomically, so
+# the fleet's checks keep their poller instead of waiting out an election.
 _RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if not current then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
 return 0
 """
 _RELEASE = """
@@ -181,6 +203,8 @@ class RedisStore(Store):
         retry_seconds: How long the store stops asking after Redis failed to answer.
     """
 
+    can_lose_writes = True  # a restart without persistence, a flush, a failover to an empty replica
+
     def __init__(
         self,
         url: str,
@@ -230,13 +254,35 @@ class RedisStore(Store):
         self._journal: dict[str, tuple[Transition, ...]] = {}
         self._journal_fetched_at = -math.inf
         self._journal_seq: bytes | None = None
+        # Shared by the host's processes: the outage flag and the last snapshots seen (None: per process).
+        self._host = HostRecord(location, host_id, self.description) if location else None
+        # What this process wrote, to write back when Redis lost it: one snapshot per key it polls.
+        self._written: dict[str, Snapshot] = {}
+        self._recent_transitions: deque[tuple[Transition, int]] = deque(maxlen=MAX_PENDING_TRANSITIONS)
+        self._watch_guard = threading.Lock()
+        self._watched_at = -math.inf
+        self._watch_key: tuple[int, str] | None = None  # (pid, key): a forked child needs its own
+        self._watch_key_set = False
+        #: How many times this process found Redis had lost what it wrote (``watch()``).
+        self.losses = 0
 
     # -- availability ------------------------------------------------------------------------------
 
     @property
     def available(self) -> bool:
-        """``False`` while the store waits before asking Redis again after a failure."""
-        return time.monotonic() >= self._down_until
+        """``False`` while the store waits before asking Redis again after a failure.
+
+        Another process of the host that found Redis answering again ends the wait at once.
+        """
+        if time.monotonic() >= self._down_until:
+            return True
+        return self._host is not None and self._host.outage() is None
+
+    def _down(self) -> str | None:
+        """Why Redis does not answer, as the host sees it (every worker alike); ``None`` when it answers."""
+        if self._host is not None:
+            return self._host.outage()
+        return self._down_reason
 
     def _failed(self, error: Exception, doing: str) -> None:
         reason = _describe(error)
@@ -247,11 +293,16 @@ class RedisStore(Store):
             )
         self._down_reason = reason
         self._down_until = time.monotonic() + self.retry_seconds
+        if self._host is not None:
+            self._host.raise_outage(reason)
 
     def _recovered(self) -> None:
         if self._down_reason is not None:
             logger.warning("The %s answers again", self.description)
             self._down_reason = None
+            self._marked.clear()
+        if self._host is not None and self._host.outage() is not None:
+            self._host.clear_outage()
             self._marked.clear()
         if self._pending or self._pending_transitions:
             self._flush()
@@ -263,7 +314,10 @@ class RedisStore(Store):
 
     def write(self, snapshot: Snapshot) -> None:
         payload = json.dumps(snapshot.to_dict(), separators=(",", ":")).encode()
+        if self._host is not None:
+            self._host.remember([(snapshot, True)])  # the host's own result: what its workers answer in an outage
         with self._write_guard:
+            self._written[snapshot.key] = snapshot
             if self.available:
                 try:
                     if self._pending or self._pending_transitions:
@@ -281,7 +335,7 @@ class RedisStore(Store):
         # This process reads its own write at once, whatever the read cache holds.
         self._seen[snapshot.key] = _Seen(payload, snapshot)
 
-    def _flush(self) -> None:
+    def _flush(self, why: str = "kept during the outage") -> None:
         """Write what was kept while Redis was down, in one pipeline; raises ``redis.RedisError``."""
         snapshots, transitions = dict(self._pending), list(self._pending_transitions)
         if snapshots:
@@ -298,8 +352,66 @@ class RedisStore(Store):
             if self._pending.get(key) is snapshot:
                 del self._pending[key]
         del self._pending_transitions[: len(transitions)]
-        logger.info("Wrote %d snapshots and %d journal entries kept during the outage to the %s",
-                    len(snapshots), len(transitions), self.description)
+        logger.info("Wrote %d snapshots and %d journal entries %s to the %s",
+                    len(snapshots), len(transitions), why, self.description)
+
+    # -- after Redis lost what was written -----------------------------------------------------------
+
+    def watch(self) -> int:
+        """Find out (at most once a second) whether Redis lost what this process wrote; returns ``losses``.
+
+        One ``SET <own key> 1 PX ... GET``: the previous value is absent only when Redis no longer holds
+        the key this process set a second ago. Then every snapshot this process wrote is written back
+        (never over a newer one, with its own ``checked_at``) and so are its recent journal entries
+        (entries Redis still holds are skipped by id). Also a Redis probe during an outage: what was
+        kept meanwhile is written as soon as Redis answers. Never raises.
+        """
+        with self._watch_guard:
+            started = time.monotonic()
+            if started - self._watched_at < WATCH_SECONDS * 0.9 or not self.available:
+                return self.losses
+            self._watched_at = started
+            if self._watch_key is None or self._watch_key[0] != os.getpid():
+                self._watch_key = (os.getpid(), f"{self.prefix}writer:{self.host_id}/{os.getpid()}/{uuid.uuid4().hex}")
+                self._watch_key_set = False
+            try:
+                previous = self.client.set(self._watch_key[1], b"1", px=WATCH_KEY_TTL_MS, get=True)
+            except redis.RedisError as error:
+                with self._write_guard:
+                    self._failed(error, "checking its snapshots")
+                return self.losses
+            with self._write_guard:
+                try:
+                    if previous is None and self._watch_key_set:
+                        self.losses += 1
+                        self._write_back()
+                    self._watch_key_set = True
+                    self._recovered()
+                except redis.RedisError as error:
+                    self._failed(error, "writing back its snapshots")
+            return self.losses
+
+    def _write_back(self) -> None:
+        """Queue every snapshot this process wrote and flush, then its recent journal entries; raises ``redis.RedisError``."""
+        logger.warning(
+            "The %s lost what this process wrote (restarted empty or flushed): writing back %d snapshots "
+            "and %d journal entries", self.description, len(self._written), len(self._recent_transitions),
+        )
+        for key, snapshot in self._written.items():
+            self._pending.setdefault(key, snapshot)  # one kept during an outage is the newer
+        self._flush("written back")
+        recent = list(self._recent_transitions)
+        for start in range(0, len(recent), 100):
+            batch = recent[start : start + 100]
+            by_retention: dict[int, list[Transition]] = {}
+            for transition, retention in batch:
+                by_retention.setdefault(retention, []).append(transition)
+            for retention, transitions in by_retention.items():
+                self._append(transitions, retention, remember=False)
+
+    def last_written(self, key: str) -> Snapshot | None:
+        """The last snapshot of ``key`` this process wrote (what ``watch()`` writes back), or ``None``."""
+        return self._written.get(key)
 
     # -- reader side -------------------------------------------------------------------------------
 
@@ -307,10 +419,11 @@ class RedisStore(Store):
         keys = tuple(keys)
         seen = self._seen
         cached = all(key in seen for key in keys)
-        if cached and time.monotonic() - self._fetched_at < self.read_cache_seconds:
+        down = self._down()  # one stat(): every worker of the host enters and leaves an outage together
+        if down is None and cached and time.monotonic() - self._fetched_at < self.read_cache_seconds:
             return {key: snapshot for key in keys if (snapshot := seen[key].snapshot) is not None}
         # One thread asks Redis; the others answer from what is known rather than queue behind it.
-        if not self._fetch_guard.acquire(blocking=not cached):
+        if not self._fetch_guard.acquire(blocking=not cached and down is None):
             return self._known(keys)
         try:
             if not self.available:
@@ -333,16 +446,47 @@ class RedisStore(Store):
             except redis.RedisError as error:
                 self._failed(error, "writing")
         seen = dict(self._seen)
+        changed: list[tuple[Snapshot, bool]] = []
+        lost = False
         for key, payload in zip(wanted, payloads):
             previous = seen.get(key)
-            if previous is None or previous.payload != payload:
+            if payload is None:
+                lost = True
+                seen[key] = _Seen(None, None)
+            elif previous is None or previous.payload != payload:
                 seen[key] = _Seen(payload, decode_snapshot(payload, key, self))
+                if seen[key].snapshot is not None:
+                    changed.append((seen[key].snapshot, False))
+        if self._host is not None:
+            if changed:
+                self._host.remember(changed)
+            if lost:
+                # Redis lost a key (restarted empty) or never had it: until its poller writes it back,
+                # answer what the host last knew of it; it ages by its own checked_at.
+                known = self._host.snapshots()
+                for key in wanted:
+                    if seen[key].payload is None and key in known:
+                        seen[key] = _Seen(None, known[key][0])
         self._seen = seen
         self._fetched_at = started
         return {key: snapshot for key in keys if (snapshot := seen[key].snapshot) is not None}
 
     def _known(self, keys: tuple[str, ...]) -> dict[str, Snapshot]:
-        """What this process knows while Redis does not answer: its own writes, else the last seen, marked."""
+        """What is known while Redis does not answer: the host's last-seen record, the same for every
+        worker; without one, this process's own writes, else the last it saw. Marked "last seen"
+        unless this host took it."""
+        down = self._down()
+        if self._host is not None:
+            known_to_host = self._host.snapshots()
+            if known_to_host or not self._seen:
+                result = {}
+                for key in keys:
+                    if key in known_to_host:
+                        snapshot, local = known_to_host[key]
+                        result[key] = snapshot if local or not down else self._mark(key, snapshot)
+                if not result and keys and down:
+                    raise StoreError(f"cannot read the {self.description}: {down}")
+                return result
         result: dict[str, Snapshot] = {}
         known = False
         for key in keys:
@@ -392,7 +536,7 @@ class RedisStore(Store):
             self._journal_fetched_at = -math.inf
             return list(transitions)
 
-    def _append(self, transitions: Sequence[Transition], retention: int) -> list[Transition]:
+    def _append(self, transitions: Sequence[Transition], retention: int, *, remember: bool = True) -> list[Transition]:
         args: list[object] = [max(1, retention)]
         for transition in transitions:
             body = {**transition.to_dict(), "seq": 0}
@@ -400,6 +544,8 @@ class RedisStore(Store):
         keys = [self._journal_seq_key] + [self._journal_key(t.key) for t in transitions]
         seqs = self.append_script(keys=keys, args=args, client=self.client)
         self._journal_fetched_at = -math.inf
+        if remember:
+            self._recent_transitions.extend((transition, retention) for transition in transitions)
         return [dataclasses.replace(t, seq=int(seq)) for t, seq in zip(transitions, seqs) if int(seq)]
 
     def read_transitions(self, keys: Iterable[str], limit: int) -> list[Transition]:

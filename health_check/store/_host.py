@@ -1,0 +1,231 @@
+"""What every process of one host shares about a Redis store: the last snapshots seen, and whether it is down.
+
+Each web worker has its own connection and read cache, so without a shared record two workers of one
+host notice an outage at different moments and answer it from different memories: one fresh, one
+"last seen", flipping from probe to probe. Two small files in the host's ``STORE_LOCATION`` (the
+directory of the host election lock, shared by every process of the host, a pod's ``emptyDir``) make
+them one:
+
+- ``redis-down@<host>`` exists while some process of the host found Redis not answering and nobody
+  has found it answering since. Readers ``stat()`` it on every request: all workers switch to their
+  outage answer, and back, at the same moment.
+- ``redis-last-seen@<host>.json`` holds the newest snapshot of each key that any process of the host
+  wrote (the host's poller: ``local``) or read from Redis (another host's poller). A worker writes it
+  only when it read something newer than the file holds, so one change costs one small rewrite for
+  the whole host. During an outage every worker answers from it, so they give the same answer.
+
+Snapshots keep their own ``checked_at``: an answer from this file ages, and goes stale, as it would
+have in Redis. Any failure of these files (a full disk, a read-only directory) is logged once and the
+store falls back to what its own process knows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+
+from health_check.snapshot import Snapshot
+
+__all__ = ["HostRecord"]
+
+logger = logging.getLogger(__name__)
+
+#: Keys kept in the host's last-seen file at most (oldest ``checked_at`` dropped first).
+MAX_ENTRIES = 1000
+
+
+class HostRecord:
+    """The host-shared outage flag and last-seen snapshots of one Redis store.
+
+    Args:
+        directory: The host's ``STORE_LOCATION``.
+        host_id: The host's identity (file names).
+        description: The store's description, for log lines.
+    """
+
+    def __init__(self, directory: str, host_id: str, description: str) -> None:
+        safe_host = re.sub(r"[^A-Za-z0-9._-]", "_", host_id or "host")
+        self.directory = directory
+        self.description = description
+        self.flag_path = os.path.join(directory, f"redis-down@{safe_host}")
+        self.path = os.path.join(directory, f"redis-last-seen@{safe_host}.json")
+        self._lock_path = f"{self.path}.lock"
+        self._flag_stat: tuple[int, int, int] | None = None
+        self._flag_reason: str | None = None
+        self._file_stat: tuple[int, int, int] | None = None
+        self._raw: dict[str, dict] = {}
+        self._entries: dict[str, tuple[Snapshot, bool]] = {}
+        self._broken: str | None = None
+
+    # -- the outage flag ---------------------------------------------------------------------------
+
+    def outage(self) -> str | None:
+        """The reason Redis does not answer, as recorded by some process of the host; ``None`` when it answers."""
+        try:
+            found = os.stat(self.flag_path)
+        except FileNotFoundError:
+            self._flag_stat = None
+            return None
+        except OSError as error:
+            self._trouble(error)
+            return None
+        identity = (found.st_ino, found.st_mtime_ns, found.st_size)
+        if identity != self._flag_stat:
+            try:
+                with open(self.flag_path, encoding="utf-8", errors="replace") as file:
+                    self._flag_reason = file.read(1000) or "does not answer"
+            except FileNotFoundError:
+                return None
+            except OSError as error:
+                self._trouble(error)
+                return None
+            self._flag_stat = identity
+        return self._flag_reason
+
+    def raise_outage(self, reason: str) -> None:
+        """Record that Redis does not answer, unless another process already did (the first reason stays)."""
+        if self.outage() is not None:
+            return
+        try:
+            self._make_directory()
+            with tempfile.NamedTemporaryFile("w", dir=self.directory, prefix=".redis-down-", delete=False) as file:
+                file.write(reason)
+            try:
+                os.link(file.name, self.flag_path)  # atomic create-if-absent: readers never see half a file
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(file.name)
+        except OSError as error:
+            self._trouble(error)
+
+    def clear_outage(self) -> None:
+        """Record that Redis answers again: every process of the host leaves its outage answer."""
+        try:
+            os.unlink(self.flag_path)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            self._trouble(error)
+        self._flag_stat = None
+
+    # -- the last-seen snapshots -------------------------------------------------------------------
+
+    def snapshots(self) -> dict[str, tuple[Snapshot, bool]]:
+        """Key -> (newest snapshot the host knows, whether this host's own poller took it).
+
+        One ``stat()`` when nothing changed; unchanged entries keep their objects (views reuse the
+        frame they rendered from a snapshot object).
+        """
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError:
+            return self._entries
+        except OSError as error:
+            self._trouble(error)
+            return self._entries
+        identity = (found.st_ino, found.st_mtime_ns, found.st_size)
+        if identity != self._file_stat:
+            try:
+                with open(self.path, "rb") as file:
+                    raw = json.loads(file.read())
+            except FileNotFoundError:
+                return self._entries
+            except (OSError, ValueError) as error:
+                self._trouble(error)
+                return self._entries
+            self._load(raw if isinstance(raw, dict) else {})
+            self._file_stat = identity
+        return self._entries
+
+    def remember(self, items: Iterable[tuple[Snapshot, bool]]) -> None:
+        """Keep each snapshot unless the host already knows one at least as new (local wins a tie)."""
+        newer = [(snapshot, local) for snapshot, local in items if self._is_newer(self.snapshots(), snapshot, local)]
+        if not newer:
+            return
+        try:
+            self._make_directory()
+            with self._locked():
+                self._file_stat = None
+                current = self.snapshots()  # what other processes wrote since, read under the lock
+                raw = dict(self._raw)
+                changed = False
+                for snapshot, local in newer:
+                    if self._is_newer(current, snapshot, local):
+                        raw[snapshot.key] = {"local": local, "snapshot": snapshot.to_dict()}
+                        changed = True
+                if not changed:
+                    return
+                if len(raw) > MAX_ENTRIES:
+                    raw = dict(sorted(raw.items(), key=lambda item: str(item[1]["snapshot"].get("checked_at")))[-MAX_ENTRIES:])
+                self._write_atomically(raw)
+        except OSError as error:
+            self._trouble(error)
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _is_newer(current: dict[str, tuple[Snapshot, bool]], snapshot: Snapshot, local: bool) -> bool:
+        known = current.get(snapshot.key)
+        if known is None:
+            return True
+        if snapshot.checked_at != known[0].checked_at:
+            return snapshot.checked_at > known[0].checked_at
+        return local and not known[1]
+
+    def _load(self, raw: dict) -> None:
+        entries: dict[str, tuple[Snapshot, bool]] = {}
+        kept: dict[str, dict] = {}
+        for key, item in raw.items():
+            previous = self._raw.get(key)
+            if previous == item and key in self._entries:
+                entries[key], kept[key] = self._entries[key], item
+                continue
+            try:
+                snapshot = Snapshot.from_dict(item["snapshot"])
+            except (ValueError, KeyError, TypeError, OverflowError):
+                continue  # a damaged entry is dropped; the next write of the key replaces it
+            entries[key], kept[key] = (snapshot, bool(item.get("local"))), item
+        self._raw, self._entries = kept, entries
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held for one small file write
+            yield
+        finally:
+            os.close(fd)
+
+    def _write_atomically(self, raw: dict) -> None:
+        # Readers open the file without the lock: they see the old content or the new, never half.
+        with tempfile.NamedTemporaryFile("w", dir=self.directory, prefix=".redis-last-seen-", delete=False) as file:
+            try:
+                json.dump(raw, file, separators=(",", ":"))
+            except BaseException:
+                os.unlink(file.name)
+                raise
+        try:
+            os.replace(file.name, self.path)
+        except OSError:
+            os.unlink(file.name)
+            raise
+
+    def _make_directory(self) -> None:
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+
+    def _trouble(self, error: Exception) -> None:
+        reason = getattr(error, "strerror", None) or str(error)
+        if self._broken != reason:
+            logger.warning(
+                "Cannot share the last snapshots of the %s with the other processes of this host in %s: %s; "
+                "during an outage each process answers from what it saw itself",
+                self.description, self.directory, reason,
+            )
+            self._broken = reason
