@@ -61,7 +61,7 @@ def cpu_usage_seen(port: int) -> float:
 
 @pytest.mark.slow
 def test_busy_host__node_tier_stays_200_through_a_10_s_burst(polling_server):
-    """Two cores held at ~100 % for 10 s: the node tier answers 200 on every request, with default settings."""
+    """Every core held at ~100 % for 10 s: the node tier answers 200 on every request, with default settings."""
     assert psutil.virtual_memory().percent < 80, "the test machine itself is short of memory"
     assert psutil.disk_usage(os.getcwd()).percent < 85, "the test machine's disk is nearly full"
     port = polling_server.port
