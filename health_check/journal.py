@@ -164,7 +164,11 @@ def apply_hysteresis(check: Any, previous: Snapshot | None, raw: Snapshot, *, st
     readers saw as stale, or without a previous snapshot, the run is reported as it is.
     """
     at = raw.checked_at
-    fresh = dataclasses.replace(raw, raw_status=None, raw_message=None, streak=1, streak_started_at=at, since=at)
+    # Observation began at the first run ever reported; a gap does not restart it (it shows as stale).
+    observed = at if previous is None else (previous.observed_since or previous.since or previous.checked_at)
+    fresh = dataclasses.replace(
+        raw, raw_status=None, raw_message=None, streak=1, streak_started_at=at, since=at, observed_since=observed
+    )
     if previous is None or (at - previous.checked_at).total_seconds() > previous.allowance_seconds(stale_intervals):
         return fresh
     failing = raw.status is not Status.OK
@@ -192,6 +196,7 @@ def apply_hysteresis(check: Any, previous: Snapshot | None, raw: Snapshot, *, st
         streak=streak,
         streak_started_at=started,
         since=since,
+        observed_since=observed,
     )
 
 

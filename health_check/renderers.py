@@ -224,13 +224,27 @@ def reported_since(reading: Reading, stale_intervals: float) -> datetime.datetim
     return snapshot.since
 
 
+#: The state of timeline segments before the check was first observed: drawn as the empty track.
+NO_DATA = "nodata"
+#: Narrowest segment, in per mille of the timeline: a 30 s blip in a day stays visible.
+MIN_SEGMENT = 6.0
+
+
 def timeline(
-    current: State, transitions: list[Transition], now: datetime.datetime, window: datetime.timedelta = _DAY
+    current: State,
+    transitions: list[Transition],
+    now: datetime.datetime,
+    window: datetime.timedelta = _DAY,
+    *,
+    observed_since: datetime.datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Segments of the last ``window``, oldest first: state, start and width in per mille of the window.
 
     ``transitions`` are one check's status entries, newest first. Before the first entry of the
-    window the check was in that entry's ``from_state`` (unknown when that was "pending").
+    window the check was in that entry's ``from_state``. Before ``observed_since`` (the first run
+    the poller reported) and before a ``pending -> ...`` entry nothing was known: that part is
+    ``NO_DATA``, never painted in the current state. Widths add up to exactly 1000: a segment is
+    widened to ``MIN_SEGMENT`` at the expense of the others, so none overflows the box.
     """
     start = now - window
     inside = [t for t in reversed(transitions) if start < t.at <= now]
@@ -238,19 +252,54 @@ def timeline(
     if before is not None:
         state = before.to_state
     elif inside:
-        state = inside[0].from_state if inside[0].from_state != State.PENDING else "unknown"
+        state = inside[0].from_state
     else:
         state = current.value
-    total = window.total_seconds()
     points = [(start, state)] + [(t.at, t.to_state) for t in inside]
-    segments = []
+    first = observed_since
+    if first is not None and transitions and transitions[-1].at < first:
+        oldest = transitions[-1]  # the journal remembers earlier: trust it
+        first = oldest.at if oldest.from_state == State.PENDING else None
+    if first is not None and first > start:
+        first = min(first, now)
+        earlier = [point for point in points if point[0] <= first]
+        points = [(start, NO_DATA), (first, earlier[-1][1])] + [point for point in points if point[0] > first]
+    spans = []
     for index, (moment, segment_state) in enumerate(points):
         end = points[index + 1][0] if index + 1 < len(points) else now
-        x = round((moment - start).total_seconds() / total * 1000, 1)
-        width = round((end - moment).total_seconds() / total * 1000, 1)
-        if width > 0:
-            segments.append({"state": segment_state, "x": x, "width": max(width, 6.0), "at": moment})  # visible
-    return segments
+        if end > moment:
+            state_name = NO_DATA if segment_state == State.PENDING else segment_state
+            if spans and spans[-1]["state"] == state_name:
+                spans[-1]["end"] = end
+            else:
+                spans.append({"state": state_name, "at": moment, "end": end})
+    widths = _widths([(span["end"] - span["at"]).total_seconds() for span in spans])
+    x = 0.0
+    for span, width in zip(spans, widths):
+        right = round(x + width, 1) if span is not spans[-1] else 1000.0
+        span["x"], span["width"] = x, round(right - x, 1)
+        x = right
+    return spans
+
+
+def _widths(durations: list[float]) -> list[float]:
+    """``durations`` scaled to add up to 1000, each at least ``MIN_SEGMENT`` (less only when too many)."""
+    if not durations:
+        return []
+    total = sum(durations)
+    units = [duration / total * 1000 for duration in durations]
+    minimum = min(MIN_SEGMENT, 1000 / len(units))
+    widened: set[int] = set()
+    while True:
+        rest = sum(unit for index, unit in enumerate(units) if index not in widened)
+        if not rest:
+            break
+        scale = (1000 - minimum * len(widened)) / rest
+        narrow = {index for index, unit in enumerate(units) if index not in widened and unit * scale < minimum}
+        if not narrow:
+            break
+        widened |= narrow
+    return [minimum if index in widened else unit * scale for index, unit in enumerate(units)]
 
 
 class HTMLRenderer(Renderer):
@@ -286,7 +335,11 @@ class HTMLRenderer(Renderer):
                     "since": since,
                     "since_age": since_marker(index) if since else None,
                     "duration_ms": None if reading.duration_seconds is None else reading.duration_seconds * 1000,
-                    "timeline": timeline(reading.state, status_entries, now) if key else [],
+                    "timeline": timeline(
+                        reading.state, status_entries, now, observed_since=reading.snapshot.observed_since
+                    )
+                    if reading.snapshot
+                    else [],
                     "recent": [t for t in entries if now - t.at <= _DAY][:5],
                 }
             )

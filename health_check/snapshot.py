@@ -61,6 +61,8 @@ class Snapshot:
         streak: How many consecutive runs found the same health (healthy or failing) as this one.
         streak_started_at: When that streak began; ``failure_duration`` is measured from it.
         since: When the reported ``status`` began; ``None`` when unknown (written before journals).
+        observed_since: When the poller first reported this check: the status page's history starts
+            there. ``None`` when unknown (written by an older version).
     """
 
     key: str
@@ -76,6 +78,7 @@ class Snapshot:
     streak: int = 1
     streak_started_at: datetime.datetime | None = None
     since: datetime.datetime | None = None
+    observed_since: datetime.datetime | None = None
 
     @property
     def run_status(self) -> Status:
@@ -107,6 +110,8 @@ class Snapshot:
             data["streak_started_at"] = self.streak_started_at.timestamp()
         if self.since is not None:
             data["since"] = self.since.timestamp()
+        if self.observed_since is not None:
+            data["observed_since"] = self.observed_since.timestamp()
         return data
 
     @classmethod
@@ -126,6 +131,7 @@ class Snapshot:
             streak=int(data.get("streak") or 1),
             streak_started_at=_time_or_none(data.get("streak_started_at")),
             since=_time_or_none(data.get("since")),
+            observed_since=_time_or_none(data.get("observed_since")),
         )
 
     def allowance_seconds(self, stale_intervals: float) -> float:

@@ -242,6 +242,22 @@ def test_journal__recovery_after_a_stale_ok_check_counts_from_when_it_went_stale
     assert entries[-1][2] == "Scripted(name='db'): recovered after 13 min"
 
 
+def test_journal__observed_since_is_the_first_run(tmp_path):
+    """Every snapshot remembers the check's first reported run, across state changes, a dead poller and a restart."""
+    first = DiskcacheStore(str(tmp_path / "store"))
+    clock = Clock()
+    check = Scripted(poll_interval=MINUTE)
+    play(first, check, ["ok", "fail", "ok"], clock)
+    clock.now = START + datetime.timedelta(minutes=30)
+    play(first, check, ["ok"], clock)
+    first.close()
+    second = DiskcacheStore(str(tmp_path / "store"))  # a restarted poller reads it back
+    play(second, check, ["warn"], clock)
+    key = CheckSpec.of(check).key
+    assert second.read([key])[key].observed_since == START
+    second.close()
+
+
 def incidents(*items: dict[str, Any]) -> dict[str, Any]:
     return {"incidents": list(items)}
 

@@ -15,6 +15,8 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from health_check.journal import changes, newest_first
 from health_check.renderers import (
     DEFAULT_RENDERERS,
+    MIN_SEGMENT,
+    NO_DATA,
     AtomRenderer,
     HTMLRenderer,
     JSONRenderer,
@@ -23,6 +25,7 @@ from health_check.renderers import (
     Renderer,
     RSSRenderer,
     TextRenderer,
+    timeline,
 )
 from health_check.snapshot import Reading, Report, State
 from health_check.store import get_store
@@ -260,3 +263,45 @@ def test_renderers__custom_renderer_in_view(memory_store):
     refused = endpoint(RequestFactory().get("/health/", HTTP_ACCEPT="text/html"))
     assert refused.status_code == 406
     assert refused.content.decode() == "Not Acceptable: Supported content types: text/csv, application/json"
+
+
+def _entry(key: str, from_state: str, to_state: str, at: datetime.datetime):
+    previous = make_snapshot(key, status=from_state if from_state in ("ok", "warning", "error") else "ok", now=at)
+    current = make_snapshot(key, status=to_state, now=at, age_seconds=0)
+    [entry] = changes(None if from_state == "pending" else previous, current, "Sample", stale_intervals=1e9)
+    return entry
+
+
+def test_timeline__young_check_has_no_history_before_its_first_run():
+    """A check first seen 5 min ago: 24 h of "no data", then its state; never a day painted in the current state."""
+    observed = NOW - datetime.timedelta(minutes=5)
+    segments = timeline(State.OK, [], NOW, observed_since=observed)
+    assert [(s["state"], s["at"], s["end"]) for s in segments] == [(NO_DATA, NOW - datetime.timedelta(hours=24), observed), ("ok", observed, NOW)]
+    assert segments[1]["width"] == 6.0 and segments[0]["width"] + segments[1]["width"] == 1000.0
+
+
+def test_timeline__first_failure_starts_the_history():
+    """pending -> error 2 h ago, ok since 1 h: no data, error, ok; the state before observation is never guessed."""
+    entries = newest_first([
+        _entry("k", "pending", "error", NOW - datetime.timedelta(hours=2)),
+        _entry("k", "error", "ok", NOW - datetime.timedelta(hours=1)),
+    ])
+    segments = timeline(State.OK, entries, NOW)  # a snapshot written before observed_since existed
+    assert [s["state"] for s in segments] == [NO_DATA, "error", "ok"]
+    assert [s["width"] for s in segments] == [916.7, 41.7, 41.6]
+
+
+def test_timeline__segments_tile_the_box_exactly():
+    """Many short states: every segment at least MIN_SEGMENT wide, each starting where the last ended, ending at 1000."""
+    moments = [NOW - datetime.timedelta(minutes=minute) for minute in range(60, 0, -2)]
+    states = ["error", "ok"] * 15
+    entries = newest_first(
+        [_entry("k", "ok" if index == 0 else states[index - 1], state, moment) for index, (state, moment) in enumerate(zip(states, moments))]
+    )
+    segments = timeline(State.OK, entries, NOW, observed_since=NOW - datetime.timedelta(hours=30))
+    assert len(segments) == 31
+    assert all(segment["width"] >= MIN_SEGMENT for segment in segments)
+    assert segments[0]["x"] == 0.0
+    for left, right in zip(segments, segments[1:]):
+        assert right["x"] == round(left["x"] + left["width"], 1)
+    assert round(segments[-1]["x"] + segments[-1]["width"], 1) == 1000.0

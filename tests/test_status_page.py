@@ -55,8 +55,10 @@ OUTCOMES: dict[str, str] = {}
 DATABASE = Replay("database", poll_interval=datetime.timedelta(minutes=1))
 CACHE = Replay("cache", poll_interval=datetime.timedelta(minutes=1))
 QUEUE = Replay("queue", poll_interval=datetime.timedelta(minutes=1))
+#: Added to the project 4 minutes ago: its history starts there, not 24 h back.
+SEARCH = Replay("search", poll_interval=datetime.timedelta(minutes=1))
 
-urlpatterns = [path("status/", HealthCheckView.as_view(checks=[DATABASE, CACHE, QUEUE]))]
+urlpatterns = [path("status/", HealthCheckView.as_view(checks=[DATABASE, CACHE, QUEUE, SEARCH]))]
 
 
 def _sync_playwright() -> Any:
@@ -78,7 +80,10 @@ def _sync_playwright() -> Any:
 
 
 def history(store: Any) -> None:
-    """A day of runs: the database failed for 20 min 5 h ago and fails again now; the queue warns."""
+    """Five hours of runs: the database failed for 20 min 5 h ago and fails again now; the queue warns.
+
+    The search check joined 4 minutes ago and has passed ever since.
+    """
     now = datetime.datetime.now(UTC)
     clock = {"now": now}
     runner = CheckRunner(store, clock=lambda: clock["now"])
@@ -86,11 +91,38 @@ def history(store: Any) -> None:
     for index, (offset, database, cache, queue) in enumerate(script):
         # One run a minute from each point until the next, so no gap looks stale.
         end = script[index + 1][0] if index + 1 < len(script) else 0
-        OUTCOMES.update(database=database, cache=cache, queue=queue)
+        OUTCOMES.update(database=database, cache=cache, queue=queue, search="ok")
         for minute in range(offset, end + 1 if end == 0 else end):
             clock["now"] = now + datetime.timedelta(minutes=minute)
-            for check in (DATABASE, CACHE, QUEUE):
+            for check in (DATABASE, CACHE, QUEUE, SEARCH) if minute >= -4 else (DATABASE, CACHE, QUEUE):
                 runner.run(CheckSpec.of(check))
+
+
+#: Each timeline's box, its cell's box, and each segment's box and fill, in CSS pixels.
+TIMELINE_BOXES = """() => [...document.querySelectorAll('tr.check svg.timeline')].map(svg => {
+    const box = element => { const r = element.getBoundingClientRect(); return {left: r.left, right: r.right, width: r.width}; };
+    return {
+        svg: box(svg),
+        cell: box(svg.closest('td')),
+        track: getComputedStyle(svg).backgroundColor,
+        segments: [...svg.querySelectorAll('rect')].map(rect => ({
+            class: rect.getAttribute('class'), fill: getComputedStyle(rect).fill, ...box(rect),
+        })),
+    };
+})"""
+
+
+def assert_inside(row: dict[str, Any]) -> None:
+    """Segments tile their timeline exactly (no overflow, no overlap, no gap); the timeline fits its cell."""
+    svg, cell, segments = row["svg"], row["cell"], row["segments"]
+    assert cell["left"] - 0.5 <= svg["left"] and svg["right"] <= cell["right"] + 0.5, row
+    assert segments[0]["left"] == pytest.approx(svg["left"], abs=0.5), row
+    assert segments[-1]["right"] == pytest.approx(svg["right"], abs=0.5), row
+    for left, right in zip(segments, segments[1:]):
+        assert right["left"] == pytest.approx(left["right"], abs=0.5), row
+    for segment in segments:
+        assert svg["left"] - 0.5 <= segment["left"] and segment["right"] <= svg["right"] + 0.5, row
+        assert segment["width"] >= 1, row  # a short state stays visible
 
 
 @pytest.fixture
@@ -147,11 +179,13 @@ def test_status_page__in_chromium(memory_store, server, browser):
         assert response is not None and response.status == 500  # the database fails now
         assert "style-src 'sha256-" in response.headers["content-security-policy"]
         rows = page.locator("tr.check")
-        assert rows.count() == 3
+        assert rows.count() == 4
         names = rows.locator("td[data-label=Service]").all_inner_texts()
-        assert names == ["Replay(service='database')", "Replay(service='cache')", "Replay(service='queue')"]
-        states = [rows.nth(i).get_attribute("data-state") for i in range(3)]
-        assert states == ["error", "ok", "warning"]
+        assert names == [
+            "Replay(service='database')", "Replay(service='cache')", "Replay(service='queue')", "Replay(service='search')",
+        ]
+        states = [rows.nth(i).get_attribute("data-state") for i in range(4)]
+        assert states == ["error", "ok", "warning", "ok"]
         styles = page.evaluate(
             """() => [...document.querySelectorAll('tr.check')].map(row => {
                 const cell = row.querySelector('td');
@@ -161,10 +195,22 @@ def test_status_page__in_chromium(memory_store, server, browser):
         )
         assert styles[0] != styles[1], f"a failing row looks like a healthy one: {styles}"
         assert styles[0][1] == "4px"
-        # The database's timeline shows the old outage and the current one: green, red, green, red.
-        segments = page.locator("tr.check").nth(0).locator("svg.timeline rect")
-        classes = [segments.nth(i).get_attribute("class") for i in range(segments.count())]
-        assert classes == ["seg-ok", "seg-error", "seg-ok", "seg-error"], classes
+        # The database's timeline: nothing before its first run 5 h ago, then the old outage and the current one.
+        timelines = page.evaluate(TIMELINE_BOXES)
+        assert [[segment["class"] for segment in row["segments"]] for row in timelines] == [
+            ["seg-nodata", "seg-ok", "seg-error", "seg-ok", "seg-error"],
+            ["seg-nodata", "seg-ok"],
+            ["seg-nodata", "seg-ok", "seg-warning"],
+            ["seg-nodata", "seg-ok"],
+        ]
+        for row in timelines:
+            assert_inside(row)
+        # History starts where observation started: 19 h of nothing, then 5 h; for search, 4 min of a day.
+        database, search = timelines[0], timelines[3]
+        assert database["segments"][0]["width"] / database["svg"]["width"] == pytest.approx(19 / 24, abs=0.01)
+        assert search["segments"][1]["width"] / search["svg"]["width"] < 0.02
+        # "No data" is the empty track, neither green nor the colour of the current state.
+        assert search["segments"][0]["fill"] == search["track"] != search["segments"][1]["fill"]
         fill = page.evaluate("() => getComputedStyle(document.querySelector('rect.seg-error')).fill")
         assert fill == "rgb(198, 40, 40)"  # styled: the inline style passed the CSP
         since = rows.nth(0).locator("td[data-label=Since]").inner_text()
