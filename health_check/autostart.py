@@ -24,9 +24,16 @@ from django.core.signals import request_started
 
 from health_check.conf import get_config, seconds
 from health_check.endpoints import CheckSpec, Endpoint, EntryError, iter_endpoints, resolve_entries
-from health_check.store import get_store
+from health_check.store import StoreError, get_store
 
-__all__ = ["build_election", "collect_checks", "install", "start_background_poller", "stop_background_poller"]
+__all__ = [
+    "BackgroundPoller",
+    "build_election",
+    "collect_checks",
+    "install",
+    "start_background_poller",
+    "stop_background_poller",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -101,13 +108,77 @@ def build_election(scopes: Sequence[str] | None = None) -> Any:
     return Elections(elections)
 
 
-def start_background_poller() -> Any:
-    """Join the election in a background thread (idempotent); returns the election."""
+class BackgroundPoller:
+    """The poller of this process: waits for the store, then campaigns in ``build_election(scopes)``.
+
+    A store that cannot be built (a wrong ``HEALTH_CHECK["STORE"]``, a directory that cannot be
+    written) must not stop the web process from serving: the failure is logged once per distinct
+    message and retried with backoff (up to ``MAX_BACKOFF_SECONDS`` apart), so a fixed store is picked
+    up without a restart. Meanwhile every endpoint answers 500 naming the setting.
+
+    Args:
+        scopes: As ``build_election``; ``None`` for ``HEALTH_CHECK["POLLER_SCOPES"]``.
+    """
+
+    def __init__(self, scopes: Sequence[str] | None = None) -> None:
+        self.scopes = scopes
+        self.election: Any = None
+        self._stop = threading.Event()
+        self._guard = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def leading(self) -> bool:
+        """Whether this process polls anything now."""
+        election = self.election
+        return election is not None and bool(election.leading)
+
+    def start(self) -> None:
+        """Campaign in a daemon thread; returns at once."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._wait_for_store, name="health-check-store", daemon=True)
+            self._thread.start()
+
+    def _wait_for_store(self) -> None:
+        from scheduler.election import MAX_BACKOFF_SECONDS
+
+        last_error: str | None = None
+        pause = seconds(get_config()["ELECTION_RETRY"])
+        while not self._stop.is_set():
+            try:
+                election = build_election(self.scopes)
+            except StoreError as error:
+                if str(error) != last_error:
+                    logger.error("The health check poller cannot open the snapshot store: %s Retrying.", error)
+                    last_error = str(error)
+                self._stop.wait(pause)
+                pause = min(pause * 2, MAX_BACKOFF_SECONDS)
+                continue
+            with self._guard:
+                if self._stop.is_set():
+                    return
+                if last_error is not None:
+                    logger.info("The health check poller opened the snapshot store")
+                self.election = election
+                election.start()
+            return
+
+    def stop(self) -> None:
+        """Stop polling and give the lock up (idempotent)."""
+        with self._guard:
+            self._stop.set()
+            election, self.election = self.election, None
+        if election is not None:
+            election.stop()
+
+
+def start_background_poller() -> BackgroundPoller:
+    """Join the election in a background thread (idempotent); returns this process's poller."""
     global _election, _wanted
     with _guard:
         if _election is None:
             _wanted = True
-            _election = build_election()
+            _election = BackgroundPoller()
             _election.start()
         return _election
 
@@ -188,8 +259,8 @@ def _after_fork_in_child() -> None:
         _start_in_children = False
         try:
             start_background_poller()
-        except Exception:
-            logger.exception("The health check poller could not start in worker %d", os.getpid())
+        except Exception as error:  # noqa: BLE001 - a worker must serve whatever happens to its poller
+            logger.error("The health check poller could not start in worker %d: %s", os.getpid(), error)
     elif _wanted:
         request_started.connect(_on_first_request)
 

@@ -1,7 +1,11 @@
 """The ``HEALTH_CHECK`` settings dict: defaults in one literal, read through a cached ``get_config()``.
 
 Nothing reads settings at import time, and a ``setting_changed`` receiver clears the cache, so
-``override_settings(HEALTH_CHECK=...)`` works in tests. Validation lives in ``system_checks.py``.
+``override_settings(HEALTH_CHECK=...)`` works in tests. Every value is validated here, where it is
+read, as well as by the system checks (``system_checks.py`` reports the same ``VALIDATORS``): system
+checks do not run under gunicorn, and a bad number (``ELECTION_RETRY: -1``) must not make a server
+loop. A bad value is logged once and replaced by its default. ``STORE`` is the exception: a store we
+cannot read is reported by every endpoint (``health_check.store``), never swapped for another one.
 """
 
 from __future__ import annotations
@@ -9,15 +13,20 @@ from __future__ import annotations
 import datetime
 import functools
 import hashlib
+import logging
 import os
+import secrets
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-__all__ = ["DEFAULTS", "LEGACY_KEYS", "default_store_location", "get_config", "seconds"]
+__all__ = ["DEFAULTS", "LEGACY_KEYS", "SECRET_KEYS", "VALIDATORS", "default_store_location", "get_config", "seconds"]
+
+logger = logging.getLogger(__name__)
 
 DEFAULTS: dict[str, Any] = {
     # Where snapshots live: "diskcache" (one host, no server), "memory" (one process: tests),
@@ -62,6 +71,65 @@ DEFAULTS: dict[str, Any] = {
 # Keys django-health-check 3.x read from the same dict; reported by system check health_check.W002.
 LEGACY_KEYS = frozenset({"DISK_USAGE_MAX", "MEMORY_MIN", "SUBSETS"})
 
+# Keys whose value no message, log line or system check may show.
+SECRET_KEYS = frozenset({"AUTH_TOKEN"})
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value  # not NaN
+
+
+def _positive_number(value: Any) -> bool:
+    return _number(value) and 0 < value < float("inf")
+
+
+def _positive_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _duration(value: Any) -> bool:
+    if isinstance(value, datetime.timedelta):
+        return value > datetime.timedelta(0)
+    return _positive_number(value)
+
+
+# key -> (accepts the value, what is expected: said by the log line and the system check).
+# STORE is read by health_check.store, which says precisely what is wrong with it.
+VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "STORE": (lambda v: isinstance(v, str) and bool(v.strip()), 'a store name, a redis:// URL or a dotted path'),
+    "STORE_LOCATION": (lambda v: v is None or (isinstance(v, str) and bool(v)), "a directory path or None"),
+    "HOST_ID": (
+        lambda v: v is None or (isinstance(v, str) and bool(v) and not any(c.isspace() for c in v)),
+        "None (the hostname) or a non-empty string without spaces",
+    ),
+    "ELECTION_LEASE": (_duration, "a positive timedelta, e.g. timedelta(seconds=10)"),
+    "POLLER_SCOPES": (
+        lambda v: isinstance(v, (list, tuple)) and bool(v) and set(v) <= {"host", "fleet"},
+        'a non-empty list of "host" and/or "fleet"',
+    ),
+    "POLLER_AUTOSTART": (lambda v: isinstance(v, bool), "True or False"),
+    "STALE_AFTER_INTERVALS": (_positive_number, "a number above 0, e.g. 3"),
+    "WARNINGS_AS_ERRORS": (lambda v: isinstance(v, bool), "True or False"),
+    "POLL_JITTER": (lambda v: _number(v) and 0 <= v <= 1, "0 to 1"),
+    "ELECTION_RETRY": (_duration, "a positive timedelta, e.g. timedelta(seconds=1)"),
+    "MAX_STUCK_RUNS": (_positive_integer, "a positive integer"),
+    "POLLER_THREADS": (_positive_integer, "a positive integer"),
+    "AUTH_TOKEN": (lambda v: v is None or (isinstance(v, str) and bool(v.strip())), "a non-empty string or None"),
+    "JOURNAL_RETENTION": (_positive_integer, "a positive integer (transitions kept per check)"),
+    "ANONYMOUS_DETAIL": (lambda v: v in ("full", "names", "status"), '"full", "names" or "status"'),
+}
+
+
+def shown_value(key: str, value: Any) -> str:
+    """``value`` as a message may show it: a secret setting by its type only."""
+    if key in SECRET_KEYS:
+        return f"a {type(value).__name__}" if value else "empty"
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a value whose repr() raises is still reported
+        return f"a {type(value).__name__}"
+    return text if len(text) <= 80 else text[:77] + "..."
+
 
 def default_store_location() -> str:
     """A per-project directory every process of the project on this host agrees on."""
@@ -78,13 +146,38 @@ def seconds(value: datetime.timedelta | float) -> float:
 
 @functools.cache
 def get_config() -> dict[str, Any]:
-    """The merged settings: defaults, then ``settings.HEALTH_CHECK``, then the legacy auth token setting."""
+    """The merged settings: defaults, then ``settings.HEALTH_CHECK``, then the legacy auth token setting.
+
+    Invalid values are logged once (per process and settings) and replaced by their default, except
+    the auth token, which fails closed: a token nobody knows replaces it, so the endpoints refuse
+    every request instead of opening up.
+    """
     user = getattr(settings, "HEALTH_CHECK", None)
     config = dict(DEFAULTS)
     if isinstance(user, dict):
         config.update(user)
+    elif user is not None:
+        logger.error(
+            "HEALTH_CHECK must be a dict, got %s; using the defaults. Run manage.py check for details.",
+            type(user).__name__,
+        )
     if config.get("AUTH_TOKEN") is None:
         config["AUTH_TOKEN"] = getattr(settings, "HEALTH_CHECK_AUTH_TOKEN", None)
+    if isinstance(config["AUTH_TOKEN"], str) and not config["AUTH_TOKEN"].strip():
+        config["AUTH_TOKEN"] = None  # e.g. an unset environment variable: no token, as before (system check E001/E003)
+    for key, (valid, expected) in VALIDATORS.items():
+        value = config[key]
+        if key == "STORE" or valid(value):
+            continue
+        replacement = secrets.token_urlsafe(32) if key == "AUTH_TOKEN" else DEFAULTS[key]
+        logger.error(
+            'HEALTH_CHECK["%s"] is %s, expected %s; using %s instead. Run manage.py check for details.',
+            key,
+            shown_value(key, value),
+            expected,
+            "a token nobody knows (every request is refused)" if key == "AUTH_TOKEN" else repr(replacement),
+        )
+        config[key] = replacement
     if not config.get("STORE_LOCATION"):
         config["STORE_LOCATION"] = default_store_location()
     return config

@@ -14,62 +14,16 @@ Ids are stable and documented (docs/reference/system-checks.md):
 
 from __future__ import annotations
 
-import datetime
 import difflib
-import urllib.parse
-from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from health_check.conf import DEFAULTS, LEGACY_KEYS
-from health_check.store import REDIS_SCHEMES
+from health_check.conf import DEFAULTS, LEGACY_KEYS, VALIDATORS, shown_value
+from health_check.store._setting import StoreSettingError, parse_store_setting
 
 __all__ = ["check_endpoints", "check_settings", "check_store"]
-
-_STORES = ("diskcache", "memory")
-
-
-def _positive_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-
-
-def _duration(value: Any) -> bool:
-    if isinstance(value, datetime.timedelta):
-        return value > datetime.timedelta(0)
-    return _positive_number(value)
-
-
-_VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "STORE": (
-        lambda v: isinstance(v, str) and bool(v),
-        f'one of {", ".join(map(repr, _STORES))}, a redis:// URL or a dotted path',
-    ),
-    "STORE_LOCATION": (lambda v: v is None or (isinstance(v, str) and bool(v)), "a directory path or None"),
-    "POLLER_AUTOSTART": (lambda v: isinstance(v, bool), "True or False"),
-    "STALE_AFTER_INTERVALS": (_positive_number, "a number above 0, e.g. 3"),
-    "WARNINGS_AS_ERRORS": (lambda v: isinstance(v, bool), "True or False"),
-    "POLL_JITTER": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1, "0 to 1"),
-    "ELECTION_RETRY": (_duration, "a positive timedelta, e.g. timedelta(seconds=1)"),
-    "MAX_STUCK_RUNS": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a positive integer"),
-    "POLLER_THREADS": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a positive integer"),
-    "AUTH_TOKEN": (lambda v: v is None or (isinstance(v, str) and bool(v.strip())), "a non-empty string or None"),
-    "JOURNAL_RETENTION": (
-        lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
-        "a positive integer (transitions kept per check)",
-    ),
-    "ANONYMOUS_DETAIL": (lambda v: v in ("full", "names", "status"), '"full", "names" or "status"'),
-    "HOST_ID": (
-        lambda v: v is None or (isinstance(v, str) and bool(v) and not any(c.isspace() for c in v)),
-        "None (the hostname) or a non-empty string without spaces",
-    ),
-    "ELECTION_LEASE": (_duration, "a positive timedelta, e.g. timedelta(seconds=10)"),
-    "POLLER_SCOPES": (
-        lambda v: isinstance(v, (list, tuple)) and bool(v) and set(v) <= {"host", "fleet"},
-        'a non-empty list of "host" and/or "fleet"',
-    ),
-}
 
 
 @register(Tags.compatibility)
@@ -114,58 +68,43 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                     id="health_check.W001",
                 )
             )
+        elif key == "STORE":
+            messages += _check_store_setting(value)
         else:
-            valid, expected = _VALIDATORS[key]
+            valid, expected = VALIDATORS[key]
             if not valid(value):
                 messages.append(
                     Error(
-                        f'HEALTH_CHECK["{key}"] is {value!r}, expected {expected}.',
-                        hint="Fix the value or remove the key to use the default "
-                        f"({DEFAULTS[key]!r}).",
+                        f'HEALTH_CHECK["{key}"] is {shown_value(key, value)}, expected {expected}.',
+                        hint=_fallback_hint(key),
                         id="health_check.E003",
                     )
                 )
-    store = user.get("STORE")
-    if isinstance(store, str) and store.startswith(REDIS_SCHEMES):
-        messages += _check_redis_url(store)
-    elif isinstance(store, str) and store not in _STORES and "." not in store:
-        messages.append(
-            Error(
-                f'HEALTH_CHECK["STORE"] is {store!r}, which is not a store.',
-                hint='Use "diskcache" (one host, the default), "redis://host:6379/0" (a fleet), '
-                '"memory" (one process, tests) or a dotted path.',
-                id="health_check.E003",
-            )
-        )
     return messages
 
 
-def _check_redis_url(url: str) -> list[CheckMessage]:
-    from health_check.store._urls import redact_url
+def _fallback_hint(key: str) -> str:
+    if key == "AUTH_TOKEN":
+        return "Set a non-empty string, or None for no token. Until then every request is refused."
+    return f"Fix the value or remove the key to use the default ({DEFAULTS[key]!r}). Until then the default is used."
 
-    shown = redact_url(url)
+
+def _check_store_setting(value: Any) -> list[CheckMessage]:
     try:
-        import redis  # noqa: F401
-    except ImportError:
-        return [
-            Error(
-                f'HEALTH_CHECK["STORE"] is "{shown}" but the redis package is not installed.',
-                hint='pip install "django-health-snapshot[redis]", or use the default diskcache store on a single host.',
-                id="health_check.E005",
-            )
-        ]
-    try:
-        port = urllib.parse.urlsplit(url).port
-    except ValueError:
-        port = -1
-    if port is not None and not 0 < port < 65536:
-        return [
-            Error(
-                f'HEALTH_CHECK["STORE"] is "{shown}", which has no valid port.',
-                hint="Write it as redis://host:6379/0 (rediss:// for TLS).",
-                id="health_check.E003",
-            )
-        ]
+        setting = parse_store_setting(value)
+    except StoreSettingError as error:
+        return [Error(error.message, hint=error.hint, id="health_check.E003")]
+    if setting.kind == "redis":
+        try:
+            import redis  # noqa: F401
+        except ImportError:
+            return [
+                Error(
+                    f'HEALTH_CHECK["STORE"] is "{setting.shown}" but the redis package is not installed.',
+                    hint='pip install "django-health-snapshot[redis]", or use the default diskcache store on a single host.',
+                    id="health_check.E005",
+                )
+            ]
     return []
 
 
@@ -178,11 +117,12 @@ def check_store(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         return []  # the settings error says it better
     try:
         get_store()
-    except StoreError as error:
+    except StoreError as error:  # get_store() turns any failure into one, without a credential
         return [
             Error(
                 f"The health check snapshot store cannot be opened: {error}",
-                hint='Set HEALTH_CHECK["STORE_LOCATION"] to a directory writable by the web and poller processes.',
+                hint='Set HEALTH_CHECK["STORE_LOCATION"] to a directory writable by the web and poller processes, '
+                'or fix HEALTH_CHECK["STORE"]. Until then every health endpoint answers 500 with this message.',
                 id="health_check.E004",
             )
         ]

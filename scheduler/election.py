@@ -13,12 +13,23 @@ import os
 import threading
 from collections.abc import Callable
 
+from health_check._urls import describe_error
 from health_check.store.base import ElectionLock, StoreError
 from scheduler.poller import Poller
 
-__all__ = ["Election", "Elections"]
+__all__ = ["MAX_BACKOFF_SECONDS", "Election", "Elections", "describe"]
 
 logger = logging.getLogger(__name__)
+
+#: Longest pause between two attempts after failures (seconds): how late a store that came back is noticed.
+MAX_BACKOFF_SECONDS = 5.0
+
+
+def describe(error: BaseException) -> str:
+    """One line for a log: a ``StoreError``'s own message (it names the store, never a credential), or
+    the exception's type, scrubbed first line and origin. Never a traceback.
+    """
+    return str(error) if isinstance(error, StoreError) else describe_error(error)
 
 
 class Election:
@@ -33,7 +44,7 @@ class Election:
     def __init__(self, lock: ElectionLock, make_poller: Callable[[], Poller], *, retry: float = 1.0) -> None:
         self.lock = lock
         self.make_poller = make_poller
-        self.retry = retry
+        self.retry = max(0.05, retry)  # never a busy loop, whatever the caller passes
         self.poller: Poller | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -49,21 +60,30 @@ class Election:
             self._thread.start()
 
     def campaign(self) -> None:
-        """Try the lock until it is won or ``stop()`` is called, then lead until stopped (blocking)."""
-        last_error = None
+        """Try the lock until it is won or ``stop()`` is called, then lead until stopped (blocking).
+
+        A failing lock (a store that is down) or poller is logged once per distinct failure and
+        retried with backoff, up to ``MAX_BACKOFF_SECONDS`` apart, so a store that comes back is
+        picked up within seconds and a store that stays down costs a few attempts a minute.
+        """
+        last_error: str | None = None  # of the lock
+        poller_error: str | None = None
+        failures = poller_failures = 0  # in a row: they set the backoff
         while not self._stop.is_set():
             try:
                 won = self.lock.acquire()
-                last_error = None
             except Exception as error:  # noqa: BLE001 - the election thread must outlive any failure
-                text = str(error) if isinstance(error, StoreError) else f"{type(error).__name__}: {error}"
+                failures += 1
+                text = describe(error)
                 if text != last_error:  # once per distinct failure, not once per retry
-                    if isinstance(error, StoreError):
-                        logger.warning("Health check poller election: %s", text)
-                    else:
-                        logger.exception("Health check poller election failed unexpectedly; retrying")
+                    logger.warning("Health check poller election: %s; retrying", text)
                     last_error = text
                 won = self.lock.held  # a lease stays held until it may have expired
+            else:
+                if last_error is not None:
+                    logger.info("Health check poller election: the store answers again")
+                    last_error = None
+                failures = 0
             if not won and self.poller is not None:
                 logger.warning("This process (pid %d) no longer holds the poller lock; its poller stops", os.getpid())
                 self.poller.shutdown()
@@ -73,12 +93,22 @@ class Election:
                 try:
                     self.poller = self.make_poller()
                     self.poller.start()
-                except Exception:
-                    logger.exception("The health check poller could not start; retrying")
+                    poller_error, poller_failures = None, 0
+                except Exception as error:  # noqa: BLE001 - as above
+                    poller_failures += 1
+                    text = describe(error)
+                    if text != poller_error:
+                        logger.error("The health check poller could not start: %s; retrying", text)
+                        poller_error = text
                     self.poller = None
                     self.lock.release()
             renew = self.lock.renew_interval
-            self._stop.wait(min(self.retry, renew) if renew and self.poller is not None else self.retry)
+            if failures or poller_failures:
+                in_a_row = max(failures, poller_failures)
+                pause = min(self.retry * 2 ** min(in_a_row - 1, 16), max(self.retry, MAX_BACKOFF_SECONDS))
+            else:
+                pause = min(self.retry, renew) if renew and self.poller is not None else self.retry
+            self._stop.wait(pause)
 
     def stop(self) -> None:
         """Stop the poller and give the lock up, so another process takes over at once."""

@@ -6,6 +6,7 @@ import datetime
 import logging
 import random
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -42,6 +43,24 @@ class _DropSkippedRuns(logging.Filter):
 scheduler_logger.addFilter(_DropSkippedRuns())
 
 
+class _Executor(ThreadPoolExecutor):
+    """APScheduler's thread pool, quiet about a run submitted while the poller stops.
+
+    ``BackgroundScheduler.shutdown()`` closes the pool while the scheduler thread may be between
+    picking a due run and submitting it; the pool then raises "cannot schedule new futures after
+    shutdown" (or "after interpreter shutdown" at exit), which APScheduler logs with a traceback. A
+    run that was due as the poller stopped simply does not happen.
+    """
+
+    def _do_submit_job(self, job: Any, run_times: Any) -> None:
+        try:
+            super()._do_submit_job(job, run_times)
+        except RuntimeError as error:
+            if "shutdown" not in str(error):
+                raise
+            logger.debug("Not running %s: the poller is stopping", job.name)
+
+
 class Poller:
     """Runs every check on its own interval in a background scheduler.
 
@@ -68,7 +87,7 @@ class Poller:
         self.runner = runner
         self.jitter = max(0.0, jitter)
         self.scheduler = BackgroundScheduler(
-            executors={EXECUTOR: ThreadPoolExecutor(max_workers=max(1, threads))},
+            executors={EXECUTOR: _Executor(max_workers=max(1, threads))},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=_UTC,
             logger=scheduler_logger,

@@ -64,16 +64,15 @@ def test_system_checks__e001_fails_check_command(settings, memory_store):
     ],
 )
 def test_system_checks__e003_bad_value(settings, memory_store, key, value, expected):
-    """A HEALTH_CHECK value of the wrong type or range is E003: value, what is expected, the default."""
+    """A HEALTH_CHECK value of the wrong type or range is E003: value (never a token's), what is expected, the default."""
     settings.HEALTH_CHECK = {**MEMORY, key: value}
-    assert ours() == [
-        (
-            Error,
-            f'HEALTH_CHECK["{key}"] is {value!r}, expected {expected}.',
-            f"Fix the value or remove the key to use the default ({DEFAULTS[key]!r}).",
-            "health_check.E003",
-        )
-    ]
+    shown = "a str" if key == "AUTH_TOKEN" else repr(value)
+    hint = (
+        "Set a non-empty string, or None for no token. Until then every request is refused."
+        if key == "AUTH_TOKEN"
+        else f"Fix the value or remove the key to use the default ({DEFAULTS[key]!r}). Until then the default is used."
+    )
+    assert ours() == [(Error, f'HEALTH_CHECK["{key}"] is {shown}, expected {expected}.', hint, "health_check.E003")]
 
 
 def test_system_checks__e003_unknown_store(settings, memory_store):
@@ -82,9 +81,8 @@ def test_system_checks__e003_unknown_store(settings, memory_store):
     assert ours() == [
         (
             Error,
-            "HEALTH_CHECK[\"STORE\"] is 'redis', which is not a store.",
-            'Use "diskcache" (one host, the default), "redis://host:6379/0" (a fleet), '
-            '"memory" (one process, tests) or a dotted path.',
+            'HEALTH_CHECK["STORE"] is "redis", which is not a store.',
+            "A Redis store is named by its URL: redis://host:6379/0 (rediss:// for TLS).",
             "health_check.E003",
         )
     ]
@@ -175,7 +173,8 @@ def test_system_checks__e004_store_cannot_open(settings, tmp_path, memory_store)
     assert [(level, hint, id_) for level, _, hint, id_ in messages] == [
         (
             Error,
-            'Set HEALTH_CHECK["STORE_LOCATION"] to a directory writable by the web and poller processes.',
+            'Set HEALTH_CHECK["STORE_LOCATION"] to a directory writable by the web and poller processes, '
+            'or fix HEALTH_CHECK["STORE"]. Until then every health endpoint answers 500 with this message.',
             "health_check.E004",
         )
     ]
@@ -212,6 +211,6 @@ def test_system_checks__journal_and_redaction_settings_validated(settings, key, 
     assert [(m.msg, m.hint) for m in messages] == [
         (
             f'HEALTH_CHECK["{key}"] is {value!r}, expected {expected}.',
-            f"Fix the value or remove the key to use the default ({DEFAULTS[key]!r}).",
+            f"Fix the value or remove the key to use the default ({DEFAULTS[key]!r}). Until then the default is used.",
         )
     ]

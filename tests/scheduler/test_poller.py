@@ -159,3 +159,21 @@ def test_poller__shutdown_stops_runs(start_poller, store):
     count = len(store.of(spec))
     time.sleep(0.6)  # three intervals: enough for runs to show up if the scheduler still ran
     assert len(store.of(spec)) == count
+
+
+def test_poller__stopping_while_a_run_is_submitted_logs_no_traceback(store, caplog):
+    """A run that falls due as the poller stops (its pool already closed) is dropped without a logged error."""
+    spec = CheckSpec.of(Fast(poll_interval=datetime.timedelta(seconds=0.05)))
+    poller = Poller([spec], CheckRunner(store), jitter=0.0)
+    caplog.set_level(logging.DEBUG)
+    poller.start()
+    try:
+        assert wait_for(lambda: len(store.of(spec)) >= 1, timeout=5)
+        # What shutdown() does first, while the scheduler thread goes on submitting due runs: the
+        # window in which APScheduler used to log "RuntimeError: cannot schedule new futures after shutdown".
+        poller.scheduler._executors["health_check"]._pool.shutdown(wait=False)
+        dropped = lambda: any("the poller is stopping" in r.getMessage() for r in caplog.records)  # noqa: E731
+        assert wait_for(dropped, timeout=5), "a run fell due after the pool closed"
+    finally:
+        poller.shutdown()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info] == []

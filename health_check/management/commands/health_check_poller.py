@@ -17,8 +17,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from health_check.autostart import build_election, collect_checks
-from health_check.conf import get_config
-from health_check.store import StoreError, get_store
+from health_check.conf import get_config, seconds
+from health_check.store import Store, StoreError, get_store
 
 
 class Command(BaseCommand):
@@ -36,11 +36,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            store = get_store()
-        except StoreError as error:
-            self.stderr.write(f"Cannot open the snapshot store: {error}")
-            sys.exit(2)
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: Any) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        store = self._open_store(stop, retry=not options["once"])
+        if store is None:
+            return
         # Keyed as the endpoints read them: a store shared by hosts keeps host-scoped checks per host.
         specs, errors = collect_checks(host=store.host_id)
         for endpoint, error in errors:
@@ -59,13 +64,6 @@ class Command(BaseCommand):
                 self.stdout.write(f"{spec.name}: {snapshot.message}")
             sys.exit(0 if all(s.status.value == "ok" for s in snapshots) else 1)
 
-        stop = threading.Event()
-
-        def on_signal(signum: int, frame: Any) -> None:
-            stop.set()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
         scope = options.get("scope")
         if scope not in (None, "all") and store.host_id is None:
             self.stderr.write(
@@ -83,3 +81,29 @@ class Command(BaseCommand):
             pass
         election.stop()
         self.stdout.write("Health check poller stopped.")
+
+    def _open_store(self, stop: threading.Event, *, retry: bool) -> Store | None:
+        """The store; with ``retry``, waits for it with backoff (None if stopped meanwhile), else exits 2.
+
+        A store that cannot be opened yet (a directory mounted later, a setting being fixed) is said
+        once, then tried again up to ``MAX_BACKOFF_SECONDS`` apart: a sidecar keeps its place instead
+        of crash-looping.
+        """
+        from scheduler.election import MAX_BACKOFF_SECONDS
+
+        pause = seconds(get_config()["ELECTION_RETRY"])
+        last_error: str | None = None
+        while True:
+            try:
+                return get_store()
+            except StoreError as error:
+                if not retry:
+                    self.stderr.write(f"Cannot open the snapshot store: {error}")
+                    sys.exit(2)
+                if str(error) != last_error:
+                    self.stderr.write(f"Cannot open the snapshot store: {error} Retrying until it opens.")
+                    self.stderr.flush()
+                    last_error = str(error)
+            if stop.wait(pause):
+                return None
+            pause = min(pause * 2, MAX_BACKOFF_SECONDS)
