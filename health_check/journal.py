@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from health_check._urls import describe_error
 from health_check.snapshot import Snapshot, State, Status, describe_age
 
 if TYPE_CHECKING:
@@ -556,7 +557,8 @@ class JournalRecorder:
         for entry in transitions:
             for receiver, result in signal.send_robust(sender=type(spec.check), transition=entry, check=spec.check):
                 if isinstance(result, BaseException):
+                    # One line, no traceback: a receiver's frames may hold its webhook URL or token.
                     logger.error(
-                        "Receiver %r of health_check.signals.transition failed for %s",
-                        receiver, entry.title, exc_info=result,
+                        "Receiver %r of health_check.signals.transition failed for %s: %s",
+                        receiver, entry.title, describe_error(result),
                     )
