@@ -144,13 +144,22 @@ def seconds(value: datetime.timedelta | float) -> float:
     return value.total_seconds() if isinstance(value, datetime.timedelta) else float(value)
 
 
+# Settings that guard what anonymous requests see: a value we cannot read never opens more than it
+# closes. Other keys fall back to their default.
+_FAIL_CLOSED: dict[str, tuple[Callable[[], Any], str]] = {
+    "AUTH_TOKEN": (lambda: secrets.token_urlsafe(32), "a token nobody knows (every request is refused)"),
+    "ANONYMOUS_DETAIL": (lambda: "status", '"status" (anonymous requests see the overall status only)'),
+}
+
+
 @functools.cache
 def get_config() -> dict[str, Any]:
     """The merged settings: defaults, then ``settings.HEALTH_CHECK``, then the legacy auth token setting.
 
     Invalid values are logged once (per process and settings) and replaced by their default, except
-    the auth token, which fails closed: a token nobody knows replaces it, so the endpoints refuse
-    every request instead of opening up.
+    those that guard what anonymous requests see, which fail closed: a token nobody knows replaces a
+    bad auth token (the endpoints refuse every request instead of opening up), "status" a bad
+    ``ANONYMOUS_DETAIL``.
     """
     user = getattr(settings, "HEALTH_CHECK", None)
     config = dict(DEFAULTS)
@@ -169,15 +178,15 @@ def get_config() -> dict[str, Any]:
         value = config[key]
         if key == "STORE" or valid(value):
             continue
-        replacement = secrets.token_urlsafe(32) if key == "AUTH_TOKEN" else DEFAULTS[key]
+        replacement, said = _FAIL_CLOSED.get(key, (lambda: DEFAULTS[key], None))
+        config[key] = replacement()
         logger.error(
             'HEALTH_CHECK["%s"] is %s, expected %s; using %s instead. Run manage.py check for details.',
             key,
             shown_value(key, value),
             expected,
-            "a token nobody knows (every request is refused)" if key == "AUTH_TOKEN" else repr(replacement),
+            said or repr(config[key]),
         )
-        config[key] = replacement
     if not config.get("STORE_LOCATION"):
         config["STORE_LOCATION"] = default_store_location()
     return config

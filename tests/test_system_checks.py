@@ -208,9 +208,15 @@ def test_system_checks__journal_and_redaction_settings_validated(settings, key, 
 
     settings.HEALTH_CHECK = {"STORE": "memory", "POLLER_AUTOSTART": False, key: value}
     messages = [m for m in check_settings() if m.id == "health_check.E003"]
+    until = (
+        'Until then anonymous requests see "status".'  # fails closed, never open
+        if key == "ANONYMOUS_DETAIL"
+        else "Until then the default is used."
+    )
+    default = '"full"' if key == "ANONYMOUS_DETAIL" else repr(DEFAULTS[key])
     assert [(m.msg, m.hint) for m in messages] == [
         (
             f'HEALTH_CHECK["{key}"] is {value!r}, expected {expected}.',
-            f"Fix the value or remove the key to use the default ({DEFAULTS[key]!r}). Until then the default is used.",
+            f"Fix the value or remove the key to use the default ({default}). {until}",
         )
     ]
