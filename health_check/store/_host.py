@@ -10,7 +10,8 @@ them one:
   has found it answering since. Readers ``stat()`` it on every request: all workers switch to their
   outage answer, and back, at the same moment.
 - ``redis-last-seen@<host>.json`` holds the newest snapshot of each key that any process of the host
-  wrote (the host's poller: ``local``) or read from Redis (another host's poller). A worker writes it
+  wrote (the host's poller: ``local``) or read from Redis (another host's poller). During an outage
+  a snapshot is marked "last seen" unless the host's poller took it after the outage began. A worker writes it
   only when it read something newer than the file holds, so one change costs one small rewrite for
   the whole host. During an outage every worker answers from it, so they give the same answer.
 
@@ -58,6 +59,8 @@ class HostRecord:
         self._lock_path = f"{self.path}.lock"
         self._flag_stat: tuple[int, int, int] | None = None
         self._flag_reason: str | None = None
+        #: When the outage began (the flag's mtime, wall clock), while ``outage()`` reports one.
+        self.outage_since: float | None = None
         self._file_stat: tuple[int, int, int] | None = None
         self._raw: dict[str, dict] = {}
         self._entries: dict[str, tuple[Snapshot, bool]] = {}
@@ -70,11 +73,12 @@ class HostRecord:
         try:
             found = os.stat(self.flag_path)
         except FileNotFoundError:
-            self._flag_stat = None
+            self._flag_stat = self.outage_since = None
             return None
         except OSError as error:
             self._trouble(error)
             return None
+        self.outage_since = found.st_mtime
         identity = (found.st_ino, found.st_mtime_ns, found.st_size)
         if identity != self._flag_stat:
             try:

@@ -7,7 +7,7 @@ so views keep reusing the frame they rendered from it.
 Every call is bounded by socket timeouts. When Redis does not answer, the store stops asking for
 ``retry_seconds`` (one thread asks at a time), and meanwhile reads answer from the last snapshots the
 host saw (``_host``: shared by every process of the host, so all workers give the same answer), their
-message marked "last seen" unless this host's own poller took them: they go stale by their own age,
+message marked "last seen" unless this host's own poller took them during the outage: they go stale by their own age,
 never hang, never raise while something is known. Writes (the host's own checks keep running) stay in
 this process, and are written when Redis answers again; a late write never replaces a newer snapshot.
 
@@ -474,16 +474,19 @@ class RedisStore(Store):
     def _known(self, keys: tuple[str, ...]) -> dict[str, Snapshot]:
         """What is known while Redis does not answer: the host's last-seen record, the same for every
         worker; without one, this process's own writes, else the last it saw. Marked "last seen"
-        unless this host took it."""
+        unless this host's poller took it since the outage began."""
         down = self._down()
         if self._host is not None:
             known_to_host = self._host.snapshots()
             if known_to_host or not self._seen:
                 result = {}
+                since = self._host.outage_since
                 for key in keys:
                     if key in known_to_host:
                         snapshot, local = known_to_host[key]
-                        result[key] = snapshot if local or not down else self._mark(key, snapshot)
+                        # Taken here since the outage began: this host's own fresh result, not Redis's last word.
+                        own = local and since is not None and snapshot.checked_at.timestamp() >= since
+                        result[key] = snapshot if own or not down else self._mark(key, snapshot)
                 if not result and keys and down:
                     raise StoreError(f"cannot read the {self.description}: {down}")
                 return result

@@ -167,7 +167,8 @@ def test_redis_store__outage_serves_last_seen_and_flushes(redis_server, tmp_path
         )
         assert again["fleet-check"] is during["fleet-check"], "the same marked object: views reuse their frame"
 
-        local = snapshot("host-check@host-a", status=Status.WARNING, message="Warning: disk 91 % full")
+        time.sleep(1)  # the outage began a second ago: this host's poller takes a snapshot now
+        local = snapshot("host-check@host-a", status=Status.WARNING, message="Warning: disk 91 % full", seconds_ago=0)
         store.write(local)  # never raises
         assert store.read(["host-check@host-a"]) == {"host-check@host-a": local}, "own writes are fresh, unmarked"
         assert store.append_transitions([transition("host-check@host-a", 7)], retention=5)[0].seq == 0
