@@ -1,17 +1,33 @@
-"""What to check: the ``HealthCheck`` dataclass every check subclasses.
+"""What to check: the ``HealthCheck`` dataclass every check subclasses, and how one run of it turns out.
 
-A check only knows how to look at one service once. When it runs, how long it may take and where its
-result goes are the poller's business (``scheduler/``); how the result is shown is the views'.
+A check only knows how to look at one service once; ``get_result()`` runs it once within its timeout and
+says how it went, as django-health-check does. When it runs and where its result goes are the poller's
+business (``scheduler/``, which runs every check through ``get_result()``); how it is shown is the views'.
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
 import dataclasses
 import datetime
-from typing import ClassVar
+import inspect
+import logging
+import timeit
+from concurrent.futures import Executor
+from typing import Any, ClassVar
 
-__all__ = ["SCOPES", "HealthCheck"]
+from health_check._urls import describe_error, scrub
+from health_check.exceptions import HealthCheckError, ServiceUnavailable
+from health_check.identity import public_name
+
+__all__ = ["SCOPES", "HealthCheck", "HealthCheckResult"]
+
+logger = logging.getLogger(__name__)
+
+#: Extra time a run gets past its timeout: a check's own client timeout (set to the same budget, e.g.
+#: DNS's lifetime) reports first, with a clearer message than "Timed out".
+TIMEOUT_GRACE_SECONDS = 1.0
 
 #: Scopes a check may have; see ``HealthCheck.default_scope``.
 SCOPES = ("host", "fleet")
@@ -106,6 +122,50 @@ class HealthCheck(abc.ABC):
             return value
         return HealthCheck.timeout
 
+    async def get_result(self, executor: Executor | None = None) -> HealthCheckResult:
+        """Run the check once and say how it went; a failure is reported in the result, never raised.
+
+        An ``async`` ``run()`` is awaited on the running loop; a sync one runs in ``executor`` (the loop's
+        default executor when ``None``). The poller runs every check this way too, with an executor of
+        its own, so a project's tests of its checks see what the endpoints will show.
+
+        ``error`` is what ``run()`` raised when it is a ``HealthCheckError``; a run still going one second
+        past ``timeout`` is cancelled and reported ``Unavailable: Timed out after <timeout> seconds``;
+        anything else it raises becomes ``Unknown Error: unknown error`` and is logged as one ERROR line
+        (type, message without URL credentials, where it was raised), without a traceback, whose frames
+        may hold a password. Cancelling the awaiting task raises ``CancelledError`` as usual; a sync
+        ``run()`` already started keeps its thread until it returns (threads cannot be killed).
+        """
+        loop = asyncio.get_running_loop()
+        budget = self.timeout_budget.total_seconds()
+        started = timeit.default_timer()
+        returned: Any = None
+        error: HealthCheckError | None
+        try:
+            returned = await asyncio.wait_for(
+                self.run() if inspect.iscoroutinefunction(self.run) else loop.run_in_executor(executor, self.run),
+                budget + TIMEOUT_GRACE_SECONDS,
+            )
+        except HealthCheckError as failure:
+            error = failure
+        except TimeoutError:  # also asyncio.TimeoutError, the same class since Python 3.11
+            error = ServiceUnavailable(f"Timed out after {budget:g} seconds")
+        except asyncio.CancelledError:
+            raise
+        except BaseException as unexpected:  # noqa: BLE001 - a check's bug is reported, never raised
+            logger.error(
+                "Health check %s raised an unexpected exception: %s", public_name(self), describe_error(unexpected)
+            )
+            error = HealthCheckError("unknown error")
+        else:
+            error = None
+        if error is not None:
+            # Every failing run, so DEBUG: the poller logs each change of state once, at WARNING.
+            logger.debug("Health check %s failed: %s", public_name(self), scrub(str(error)))
+        return HealthCheckResult(
+            check=self, error=error, time_taken=timeit.default_timer() - started, details=returned
+        )
+
     def pretty_status(self) -> str:
         """Kept for django-health-check templates that call it; a check's own status is always "OK"."""
         return "OK"
@@ -119,3 +179,23 @@ class HealthCheck(abc.ABC):
                 if field.repr and (value := getattr(self, field.name, None)) is not None:
                     labels[field.name] = str(value)
         return labels
+
+
+@dataclasses.dataclass
+class HealthCheckResult:
+    """How one run of a check turned out: what ``HealthCheck.get_result()`` returns.
+
+    Args:
+        check: The check that ran.
+        error: What it reported, ``None`` when it passed: a ``HealthCheckError`` (``str()`` is the line every
+            output shows, e.g. ``Unavailable: Timed out after 5 seconds``).
+        time_taken: Seconds the run took (wall clock). The name is django-health-check's.
+        details: What a passing ``run()`` returned: ``None``, or a dict of JSON-safe details the poller keeps in
+            the snapshot (keyword only; django-health-check has no such field). A failure's details are
+            ``error.details``.
+    """
+
+    check: HealthCheck
+    error: HealthCheckError | None
+    time_taken: float
+    details: Any = dataclasses.field(default=None, kw_only=True)

@@ -4,17 +4,20 @@ Negotiation only picks; it never renders (like DRF's ``negotiation.py``). The Ac
 leniently (RFC 9110 §12.5.1): parameters in any order, ``q`` anywhere, quoted values that contain
 commas, and garbage entries skipped instead of failing the request. ``q=0`` means "not acceptable".
 Results are memoised per (format, Accept) pair, since probes send the same header every time.
+
+``MediaType`` is django-health-check's Accept parser, kept for code written against it; the endpoints
+do not use it.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from health_check.renderers import Renderer
 
-__all__ = ["MAX_ACCEPT_LENGTH", "NotAcceptable", "parse_accept", "select_renderer"]
+__all__ = ["MAX_ACCEPT_LENGTH", "MediaType", "NotAcceptable", "parse_accept", "select_renderer"]
 
 #: Longer Accept headers are cut here: enough for any real client, bounded work for hostile ones.
 MAX_ACCEPT_LENGTH = 2048
@@ -28,6 +31,81 @@ class NotAcceptable(Exception):
     def __init__(self, renderers: Sequence[type[Renderer]]) -> None:
         self.supported = ", ".join(renderer.media_type for renderer in renderers)
         super().__init__(f"Not Acceptable: Supported content types: {self.supported}")
+
+
+#: django-health-check's grammar: a type and subtype (word characters, the subtype also ``-+.``, or
+#: ``*``), an optional ``q`` as the first parameter (at most three decimals), then ``token=token`` only.
+_MEDIA_TYPE = re.compile(
+    r"(?P<mime_type>(?:\w+|\*)/(?:[\w\-+.]+|\*))"
+    r"(?:\s*;\s*q=(?P<weight>1(?:\.0{1,3})?|0(?:\.[0-9]{1,3})?))?"
+    r"(?:\s*;\s*[-!#$%&'*+.^_`|~0-9a-zA-Z]+=[-!#$%&'*+.^_`|~0-9a-zA-Z]+)*"
+)
+
+
+class MediaType:
+    """One media range of an Accept header and its weight, as django-health-check's ``MediaType``.
+
+    Instances sort by weight only (``sorted(..., reverse=True)`` keeps equal weights in header order),
+    are equal when type and weight are, and read ``text/html; q=0.5`` (``repr``: ``MediaType: text/html;
+    q=0.5``). Kept for code written against django-health-check; the endpoints negotiate with
+    ``select_renderer()``, which also reads parameters in any order and skips what it cannot read.
+
+    Args:
+        mime_type: ``type/subtype``, either may be ``*``; not validated, as in django-health-check.
+        weight: The ``q`` value, 0 to 1.
+    """
+
+    def __init__(self, mime_type: str, weight: float = 1.0) -> None:
+        self.mime_type = mime_type
+        self.weight = float(weight)
+
+    @classmethod
+    def from_string(cls, value: str) -> MediaType:
+        """The media range ``value`` (one entry of an Accept header); ``ValueError`` if it is not one."""
+        match = _MEDIA_TYPE.fullmatch(value) if isinstance(value, str) else None
+        if match is None:
+            shown = value if len(str(value)) <= 200 else f"{str(value)[:199]}…"
+            raise ValueError(f'"{shown}" is not a valid media type')
+        return cls(match.group("mime_type"), float(match.group("weight") or 1))
+
+    @classmethod
+    def parse_header(cls, value: str | None = "*/*") -> Iterator[MediaType]:
+        """The media ranges of an Accept header, highest weight first (header order among equals).
+
+        Unlike django-health-check, an entry that is not a media range is skipped rather than raising
+        ``ValueError`` (there, a client's malformed header made the endpoint answer 500), the work is
+        bounded like ``parse_accept()``'s (the first ``MAX_ACCEPT_LENGTH`` characters, 64 entries), and
+        ``None`` (no header) reads as ``*/*``.
+        """
+        if value is None:
+            value = "*/*"
+        ranges = []
+        for token in value[:MAX_ACCEPT_LENGTH].split(",")[:_MAX_RANGES]:
+            token = token.strip()
+            if token:
+                try:
+                    ranges.append(cls.from_string(token))
+                except ValueError:
+                    continue
+        yield from sorted(ranges, reverse=True)
+
+    def __str__(self) -> str:
+        return f"{self.mime_type}; q={self.weight}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}: {self}"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MediaType):
+            return NotImplemented
+        return self.weight == other.weight and self.mime_type == other.mime_type
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, MediaType):
+            return NotImplemented
+        return self.weight < other.weight
+
+    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value, as there
 
 
 def _split_outside_quotes(value: str, separator: str) -> list[str]:

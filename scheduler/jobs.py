@@ -1,17 +1,21 @@
 """Run one check once: bounded in time, with database hygiene, and store its snapshot.
 
-Every run gets a fresh daemon thread and the supervising thread waits for it at most the check's
-budget plus one second (the extra second lets a client's own timeout report first, with a better
-message). A sync check that hangs past that keeps its thread, which cannot be killed in Python: the
-runner remembers it, does not start that check again while it hangs, and refuses new runs once
-``max_stuck_runs`` threads are stuck, reporting why instead of piling up threads.
+A run is ``HealthCheck.get_result()``, the one way to run a check (a project's own tests call it too),
+driven on its own event loop by an executor that starts a fresh daemon thread per call and closes the
+database connections each thread opened (huey's ``close_db``). A sync ``run()`` gets a second such thread
+from the same executor. ``get_result()`` gives up on the run one second past the check's budget (the extra
+second lets a client's own timeout report first, with a better message) and cancels an async run; the
+supervising thread waits half a second more, for a run that blocks its event loop. A run that still
+hangs keeps its thread, which cannot be killed in Python: the runner remembers it, does not start that
+check again while it hangs, and refuses new runs once ``max_stuck_runs`` threads are stuck, reporting why
+instead of piling up threads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime
-import inspect
 import json
 import logging
 import threading
@@ -22,6 +26,7 @@ from typing import Any
 from django.db import close_old_connections, connections
 
 from health_check._urls import describe_error
+from health_check.base import TIMEOUT_GRACE_SECONDS, HealthCheck, HealthCheckResult
 from health_check.endpoints import CheckSpec
 from health_check.exceptions import HealthCheckError, ServiceUnavailable, ServiceWarning
 from health_check.journal import JournalRecorder
@@ -36,8 +41,9 @@ _UTC = datetime.timezone.utc
 #: (status, message, details)
 Outcome = tuple[Status, str, dict[str, Any]]
 
-#: Extra time an async run gets past its budget before it is cancelled (less than the supervisor's 1 s).
-ASYNC_GRACE_SECONDS = 0.5
+#: How much longer than ``get_result()`` the supervisor waits: enough for a cancelled async run to
+#: unwind and report its timeout itself, so only a run that blocks its event loop is left behind.
+SUPERVISOR_GRACE_SECONDS = 0.5
 
 #: Snapshot details above this size (JSON bytes) are dropped: the store and every reader stay bounded.
 MAX_DETAILS_BYTES = 64 * 1024
@@ -66,45 +72,81 @@ def _bounded_details(details: Any, spec: CheckSpec) -> dict[str, Any]:
     return json.loads(encoded)  # what a store will give back: plain JSON types only
 
 
-def _outcome_of(error: BaseException, spec: CheckSpec, budget: float) -> Outcome:
-    if isinstance(error, ServiceWarning):
-        return Status.WARNING, str(error), _bounded_details(error.details, spec)
-    if isinstance(error, HealthCheckError):
-        return Status.ERROR, str(error), _bounded_details(error.details, spec)
-    if isinstance(error, (asyncio.TimeoutError, TimeoutError)):
-        return _timed_out(budget)
-    # Unexpected: one line to the log (type, scrubbed message, where it was raised), never to an
-    # output. No traceback: its frames and chained messages may hold a password (a client's URL).
-    logger.error("Health check %s raised an unexpected exception: %s", spec.name, describe_error(error))
-    return Status.ERROR, str(HealthCheckError("unknown error")), {}
+def _outcome_of(result: HealthCheckResult, spec: CheckSpec) -> Outcome:
+    """The snapshot's status, message and details for what ``get_result()`` reported."""
+    error = result.error
+    if error is None:
+        # ``run()`` may return a dict of JSON-safe details (a measurement, the incidents it saw).
+        return Status.OK, "OK", _bounded_details(result.details, spec)
+    status = Status.WARNING if isinstance(error, ServiceWarning) else Status.ERROR
+    return status, str(error), _bounded_details(getattr(error, "details", None), spec)
 
 
-def execute(spec: CheckSpec, budget: float) -> Outcome:
-    """Run ``spec``'s check in the calling thread and turn what happens into an outcome.
+class _RunThreads(concurrent.futures.Executor):
+    """An executor starting one daemon thread per call, with database hygiene around the call.
 
-    ``run()`` may return a dict of JSON-safe details (a measurement, the incidents it saw); they are
-    kept in the snapshot, as are the ``details`` of the exception it raised.
+    A pool would never get back the thread of a call that hangs, and could not say which run it was;
+    here every call has its thread, and ``hung()`` names the one whose call has not returned. Threads
+    are daemons and are not joined on ``shutdown()``: a hung one must not hold up the poller's exit.
 
-    Database connections this thread opened are closed afterwards: the thread ends with the run, and
-    a connection left open would leak until the server drops it.
+    Database connections are checked before the call (``close_old_connections()``) and every one the
+    thread opened is closed after it: the thread ends with the call, and a connection left open would
+    leak until the server drops it.
+
+    Args:
+        name: The check's public name, for the threads' names.
     """
-    close_old_connections()
-    try:
-        run = spec.check.run
-        if inspect.iscoroutinefunction(run):
-            # Half a second of grace, as the supervisor gives a second: a client's own timeout (set to
-            # the budget, e.g. DNS's lifetime) reports first, with its clearer message.
-            returned = asyncio.run(asyncio.wait_for(run(), budget + ASYNC_GRACE_SECONDS))
-        else:
-            returned = run()
-    except BaseException as error:  # noqa: BLE001 - every failure becomes an outcome
-        if isinstance(error, (KeyboardInterrupt, SystemExit)):
-            raise
-        return _outcome_of(error, spec, budget)
-    finally:
-        for connection in connections.all(initialized_only=True):
+
+    def __init__(self, name: str) -> None:
+        self._name = name[:60]
+        self._calls: list[tuple[threading.Thread, concurrent.futures.Future[Any]]] = []
+        self._guard = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def call() -> None:
+            if not future.set_running_or_notify_cancel():
+                return  # cancelled before it started (its run timed out already)
+            close_old_connections()
+            try:
+                value = fn(*args, **kwargs)
+            except BaseException as error:  # noqa: BLE001 - handed to whoever waits on the future
+                failure: BaseException | None = error
+            else:
+                failure = None
+            finally:
+                _close_connections()
+            # Set last: a done future means the thread has nothing left to do, so hung() cannot
+            # mistake a thread that is just ending for a hung one.
+            if failure is None:
+                future.set_result(value)
+            else:
+                future.set_exception(failure)
+
+        thread = threading.Thread(target=call, name=f"health-check: {self._name}", daemon=True)
+        with self._guard:
+            self._calls.append((thread, future))
+        thread.start()
+        return future
+
+    def hung(self) -> threading.Thread | None:
+        """The thread of a call that has not returned yet, if any."""
+        with self._guard:
+            return next((thread for thread, future in self._calls if not future.done()), None)
+
+
+def _close_connections() -> None:
+    for connection in connections.all(initialized_only=True):
+        try:
             connection.close()
-    return Status.OK, "OK", _bounded_details(returned, spec)
+        except Exception as error:  # noqa: BLE001 - a broken connection must not turn into the check's result
+            logger.debug("Closing database connection %s failed: %s", connection.alias, describe_error(error))
+
+
+def _get_result(check: HealthCheck, executor: _RunThreads) -> HealthCheckResult:
+    """One run on an event loop of its own, in the calling thread (one of ``executor``'s)."""
+    return asyncio.run(check.get_result(executor))
 
 
 class CheckRunner:
@@ -207,20 +249,33 @@ class CheckRunner:
         return None
 
     def _supervise(self, spec: CheckSpec, budget: float, started: float) -> Outcome:
-        result: list[Outcome] = []
+        executor = _RunThreads(spec.name)
+        waited = budget + TIMEOUT_GRACE_SECONDS + SUPERVISOR_GRACE_SECONDS
+        outcome: Outcome | None = None
+        try:
+            result = executor.submit(_get_result, spec.check, executor).result(timeout=waited)
+        except concurrent.futures.TimeoutError:
+            pass  # the run blocks its event loop (a sync call inside ``async def run``)
+        except BaseException as error:  # noqa: BLE001 - a check's own get_result() may be overridden
+            outcome = self._unexpected(spec, error)
+        else:
+            if isinstance(result, HealthCheckResult):
+                outcome = _outcome_of(result, spec)
+            else:
+                outcome = self._unexpected(spec, TypeError(f"get_result() returned {type(result).__name__}"))
+            waited = budget + TIMEOUT_GRACE_SECONDS
+        hung = executor.hung()
+        if hung is not None:
+            with self._guard:
+                self._stuck[spec.key] = (hung, started)
+            logger.warning("Health check %s still runs after %g s; its thread is left behind", spec.name, waited)
+        return outcome or _timed_out(budget)
 
-        def target() -> None:
-            result.append(execute(spec, budget))
-
-        thread = threading.Thread(target=target, name=f"health-check: {spec.name[:60]}", daemon=True)
-        thread.start()
-        thread.join(budget + 1)
-        if result:
-            return result[0]
-        with self._guard:
-            self._stuck[spec.key] = (thread, started)
-        logger.warning("Health check %s still runs after %g s; its thread is left behind", spec.name, budget + 1)
-        return _timed_out(budget)
+    @staticmethod
+    def _unexpected(spec: CheckSpec, error: BaseException) -> Outcome:
+        # The same one line as get_result() logs for an exception of run(): no traceback.
+        logger.error("Health check %s raised an unexpected exception: %s", spec.name, describe_error(error))
+        return Status.ERROR, str(HealthCheckError("unknown error")), {}
 
     def _log_change(self, spec: CheckSpec, snapshot: Snapshot) -> None:
         # Changes are logged once, at WARNING, where they are recorded (JournalRecorder), which knows
