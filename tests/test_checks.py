@@ -118,7 +118,7 @@ def test_database__unknown_alias(run_check, database_access):
     snapshot = run_check(Database(alias="nope"))
     assert (snapshot.status, snapshot.message) == (
         Status.ERROR,
-        "Unavailable: Database alias 'nope' is not in DATABASES",
+        "Unavailable: Database alias does not exist: 'nope' is not in DATABASES",
     )
 
 
@@ -171,8 +171,8 @@ def test_cache__redis_ok(run_check, settings):
         assert client.keys(f"*{prefix}*") == []
 
 
-def test_cache__redis_down_is_unavailable(run_check, settings):
-    """A Redis cache on a closed port is Unavailable, naming the alias, host and port (not "Unknown Error")."""
+def test_cache__redis_down_is_a_connection_error(run_check, settings):
+    """A Redis cache on a closed port is django-health-check's "Connection Error" (Unexpected Result), naming the alias, host and port."""
     port = free_port()
     settings.CACHES = {
         **settings.CACHES,
@@ -181,7 +181,7 @@ def test_cache__redis_down_is_unavailable(run_check, settings):
     snapshot = run_check(Cache(alias="gone"))
     assert snapshot.status is Status.ERROR
     assert re.fullmatch(
-        rf"Unavailable: Cache 'gone': Error 111 connecting to 127\.0\.0\.1:{port}\. Connection refused\.",
+        rf"Unexpected Result: Connection Error: cache 'gone': Error 111 connecting to 127\.0\.0\.1:{port}\. Connection refused\.",
         snapshot.message,
     ), snapshot.message
 
@@ -189,7 +189,7 @@ def test_cache__redis_down_is_unavailable(run_check, settings):
 def test_cache__unknown_alias(run_check):
     """An alias missing from CACHES is Unavailable with a message saying so."""
     snapshot = run_check(Cache(alias="nope"))
-    assert (snapshot.status, snapshot.message) == (Status.ERROR, "Unavailable: Cache alias 'nope' is not in CACHES")
+    assert (snapshot.status, snapshot.message) == (Status.ERROR, "Unavailable: Cache alias does not exist: 'nope' is not in CACHES")
 
 
 # --------------------------------------------------------------------------- storages
@@ -251,7 +251,7 @@ def test_storage__read_only_directory(run_check, settings, read_only_directory):
 def test_storage__unknown_alias(run_check):
     """An alias missing from STORAGES is Unavailable with a message saying so."""
     snapshot = run_check(Storage(alias="nope"))
-    assert (snapshot.status, snapshot.message) == (Status.ERROR, "Unavailable: Storage alias 'nope' is not in STORAGES")
+    assert (snapshot.status, snapshot.message) == (Status.ERROR, "Unavailable: Storage alias does not exist: 'nope' is not in STORAGES")
 
 
 # --------------------------------------------------------------------------- mail
@@ -328,13 +328,13 @@ def test_mail__smtp_ok(run_check, settings, smtp_server):
 
 
 def test_mail__server_down(run_check, settings):
-    """Nothing listening on the SMTP port is Unavailable: connection refused, naming host and port."""
+    """Nothing listening on the SMTP port is django-health-check's "Connection refused error", naming host and port."""
     port = free_port()
     use_smtp(settings, port)
     snapshot = run_check(Mail(timeout=5 * SECONDS))
     assert (snapshot.status, snapshot.message) == (
         Status.ERROR,
-        f"Unavailable: SMTP server 127.0.0.1:{port}: connection refused",
+        f"Unavailable: Connection refused error: SMTP server 127.0.0.1:{port} (is it running? check EMAIL_HOST and EMAIL_PORT)",
     )
 
 
@@ -345,7 +345,7 @@ def test_mail__authentication_refused(run_check, settings, smtp_server):
     snapshot = run_check(Mail(timeout=5 * SECONDS))
     assert (snapshot.status, snapshot.message) == (
         Status.ERROR,
-        f"Unavailable: SMTP server 127.0.0.1:{port}: authentication refused (check EMAIL_HOST_USER/PASSWORD)",
+        f"Unavailable: Failed to open connection with SMTP server 127.0.0.1:{port}: authentication refused (check EMAIL_HOST_USER/PASSWORD)",
     )
 
 
@@ -355,7 +355,7 @@ def test_mail__silent_server_times_out_within_timeout(run_check, settings, silen
     snapshot = run_check(Mail(timeout=1 * SECONDS))
     assert (snapshot.status, snapshot.message) == (
         Status.ERROR,
-        f"Unavailable: SMTP server 127.0.0.1:{silent_server}: timed out after 1 s",
+        f"Unavailable: Failed to open connection with SMTP server 127.0.0.1:{silent_server}: timed out after 1 s",
     )
     assert 0.9 <= snapshot.duration_seconds < 3, snapshot.duration_seconds
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 try:
@@ -112,14 +113,15 @@ class Ping(HealthCheck):
             except NotImplementedError as error:
                 raise ServiceUnavailable("NotImplementedError: Make sure CELERY_RESULT_BACKEND is set") from error
             except (kombu.exceptions.OperationalError, OSError) as error:
-                raise ServiceUnavailable(f"{self._broker(connection)}: the connection failed during the ping") from error
+                raise ServiceUnavailable(
+                    f"IOError: {self._broker(connection)}: the connection failed during the ping"
+                ) from error
             if not replies:
                 raise ServiceUnavailable(
                     f"Celery workers unavailable: no worker answered the ping within {seconds:g} s "
                     f"(start one: celery -A <project> worker)"
                 )
-            workers = self._active_workers(replies)
-            self._check_queues(workers, seconds, connection)
+            self.check_active_queues(*self.active_workers(replies), connection=connection)
         finally:
             try:
                 connection.release()
@@ -145,24 +147,32 @@ class Ping(HealthCheck):
                 reason = f"timed out after {_CONNECT_SECONDS:g} s"
             else:
                 reason = type(error.__cause__ or error).__name__
-            raise ServiceUnavailable(f"Unable to connect to the {self._broker(connection)}: {reason}") from error
+            raise ServiceUnavailable(f"IOError: unable to connect to the {self._broker(connection)}: {reason}") from error
         except Exception as error:  # amqp's AccessRefused/NotAllowed and kin: the broker said no
             reply = getattr(error, "reply_text", "") or type(error).__name__
             raise ServiceUnavailable(f"The {self._broker(connection)} refused the connection: {reply[:200]}") from error
 
-    def _active_workers(self, replies: list[dict[str, Any]]) -> list[str]:
-        workers = []
-        for reply in replies:
+    def active_workers(self, ping_result: list[dict[str, Any]]) -> Iterator[str]:
+        """Yield the name of each worker in a ``control.ping()`` result; raise on a reply that is not a pong."""
+        for reply in ping_result:
             for worker, response in reply.items():
                 if response != self.CORRECT_PING_RESPONSE:
-                    raise ServiceUnavailable(f"Celery worker {worker} response was incorrect")
-                workers.append(worker)
-        return workers
+                    raise ServiceUnavailable(f"Celery worker {worker} response was incorrect: {str(response)[:200]}")
+                yield worker
 
-    def _check_queues(self, workers: list[str], seconds: float, connection: Any) -> None:
+    def check_active_queues(self, *active_workers: str, connection: Any = None) -> None:
+        """Raise unless every queue the app defines is consumed by one of ``active_workers``.
+
+        The queues are ``task_queues``, or ``task_default_queue`` when the app defines none. The
+        workers are asked once, within ``timeout``; ``connection`` reuses the run's broker connection.
+        """
+        seconds = self.timeout.total_seconds()
+        workers = list(active_workers)
         queues = self.app.conf.task_queues
         defined = {queue.name for queue in queues} if queues else {self.app.conf.task_default_queue}
-        inspector = self.app.control.inspect(workers, timeout=seconds, limit=len(workers), connection=connection)
+        inspector = self.app.control.inspect(
+            workers or None, timeout=seconds, limit=len(workers) or None, connection=connection
+        )
         try:
             answers = inspector.active_queues() or {}
         except (kombu.exceptions.OperationalError, OSError) as error:

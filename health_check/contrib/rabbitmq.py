@@ -100,7 +100,8 @@ class RabbitMQ(HealthCheck):
             channel.close()
         except amqp.exceptions.AccessRefused as error:
             raise ServiceUnavailable(
-                f"{self._where()}: Authentication error: the broker refused the user name or password"
+                f"Unable to connect to RabbitMQ: Authentication error. ({self._where()}: "
+                "the broker refused the user name or password)"
             ) from error
         except amqp.exceptions.NotAllowed as error:
             raise ServiceUnavailable(
@@ -111,7 +112,13 @@ class RabbitMQ(HealthCheck):
             reply = getattr(error, "reply_text", "") or type(error).__name__
             raise ServiceUnavailable(f"{self._where()}: the broker closed the connection: {reply[:200]}") from error
         except (kombu.exceptions.OperationalError, OSError) as error:
-            raise ServiceUnavailable(f"Unable to connect to {self._where()}: {self._reason(error)}") from error
+            reason = self._reason(error)
+            if reason == "Connection was refused.":
+                # django-health-check's words first (monitors grep them), then where and what to do.
+                message = f"Unable to connect to RabbitMQ: Connection was refused. ({self._where()}; is the broker running?)"
+            else:
+                message = f"IOError: unable to connect to {self._where()}: {reason}"
+            raise ServiceUnavailable(message) from error
         finally:
             try:
                 connection.release()

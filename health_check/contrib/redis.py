@@ -185,21 +185,27 @@ class Redis(HealthCheck):
         except redis_errors.AuthenticationError as error:
             raise ServiceUnavailable(f"{self._where()}: authentication failed; check the password or ACL user") from error
         except redis_errors.TimeoutError as error:
-            raise ServiceUnavailable(f"Unable to connect to {self._where()}: Timeout.") from error
+            raise ServiceUnavailable(f"Unable to connect to Redis: Timeout. ({self._where()})") from error
         except (ConnectionRefusedError, redis_errors.ConnectionError) as error:
+            # django-health-check's words first (monitors grep them), then where and why.
             if type(error).__name__ == "MasterNotFoundError":
-                message = "no Sentinel answered with its master (check the sentinels and the service name)"
+                message = (
+                    f"Connection Error ({self._where()}: no Sentinel answered with its master; "
+                    "check the sentinels and the service name)"
+                )
             elif isinstance(error, ConnectionRefusedError) or _refused(error):
-                message = "Connection was refused."
+                message = f"Connection was refused. ({self._where()}; is the server running?)"
             else:
-                message = "Connection Error"
-            raise ServiceUnavailable(f"Unable to connect to {self._where()}: {message}") from error
+                message = f"Connection Error ({self._where()}: {str(error).strip()[:200] or type(error).__name__})"
+            raise ServiceUnavailable(f"Unable to connect to Redis: {message}") from error
         except redis_errors.RedisClusterException as error:
             if "Cluster mode is not enabled" in str(error):
-                message = "the server is not in cluster mode (use a plain client for it)"
+                message = f"Connection Error ({self._where()}: the server is not in cluster mode; use a plain client for it)"
+            elif _refused(error):
+                message = f"Connection was refused. ({self._where()})"
             else:
-                message = "Connection was refused." if _refused(error) else "no startup node is reachable"
-            raise ServiceUnavailable(f"Unable to connect to {self._where()}: {message}") from error
+                message = f"Connection Error ({self._where()}: no startup node is reachable)"
+            raise ServiceUnavailable(f"Unable to connect to Redis: {message}") from error
         except redis_errors.ResponseError as error:
             raise ServiceUnavailable(f"{self._where()} answered PING with an error: {str(error)[:200]}") from error
         finally:

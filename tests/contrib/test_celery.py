@@ -109,7 +109,7 @@ def test_ping__broker_down(run_check, control, closed_port, broker, shown):
     """Broker down: one line naming the broker without its password, at once."""
     snapshot = run_check(Ping(app=make_app(broker.format(port=closed_port), control)))
     assert snapshot.message == (
-        f"Unavailable: Unable to connect to the Celery broker {shown.format(port=closed_port)}: Connection was refused."
+        f"Unavailable: IOError: unable to connect to the Celery broker {shown.format(port=closed_port)}: Connection was refused."
     )
     assert snapshot.duration_seconds < 3
 
@@ -154,3 +154,26 @@ def test_ping__unparsable_broker_url_is_a_start_up_error(control, broker):
         "Ping cannot be built: Ping(app='hs_tests'): the broker URL is not valid: it has an '@' after the host"
     )
     assert "Zq" not in errors[0].message and "Wv" not in errors[0].message
+
+
+@pytest.mark.slow
+def test_ping__public_helpers_work_on_their_own(start_worker, control):
+    """``active_workers`` and ``check_active_queues``, django-health-check's public steps, work called directly."""
+    from health_check.exceptions import ServiceUnavailable
+
+    broker = broker_url("rabbitmq")
+    queues = [f"{control}-mail", f"{control}-reports"]
+    start_worker(broker, queues=queues, consume=[queues[0]])
+    check = Ping(app=make_app(broker, control, [queues[0]]))
+    workers = list(check.active_workers(check.app.control.ping(timeout=1)))
+    assert [worker.split("@")[0] for worker in workers] == [control]
+    check.check_active_queues(*workers)  # the one defined queue is consumed: no error
+
+    everything = Ping(app=make_app(broker, control, queues))
+    with pytest.raises(ServiceUnavailable) as missing:
+        everything.check_active_queues(*workers)
+    assert f"No worker for Celery task queue {queues[1]}" in str(missing.value)
+
+    with pytest.raises(ServiceUnavailable) as wrong:
+        list(check.active_workers([{"w1@host": {"ok": "pong"}}, {"w2@host": {"error": "busy"}}]))
+    assert str(wrong.value) == "Unavailable: Celery worker w2@host response was incorrect: {'error': 'busy'}"

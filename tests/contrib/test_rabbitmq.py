@@ -35,8 +35,8 @@ def test_rabbitmq__wrong_password(run_check, caplog):
     caplog.set_level(logging.INFO)
     snapshot = run_check(RabbitMQ(amqp_url=f"amqp://guest:Wr0ngPassw0rd@{host}:{port}//"))
     assert snapshot.message == (
-        f"Unavailable: RabbitMQ at {host}:{port} (vhost '/'): "
-        "Authentication error: the broker refused the user name or password"
+        f"Unavailable: Unable to connect to RabbitMQ: Authentication error. (RabbitMQ at {host}:{port} (vhost '/'): "
+        "the broker refused the user name or password)"
     )
     assert caplog.records, "the failure is logged"
     assert all("Wr0ngPassw0rd" not in record.getMessage() for record in caplog.records)
@@ -56,7 +56,8 @@ def test_rabbitmq__down(run_check, closed_port):
     """Nothing listening: connection refused, at once."""
     snapshot = run_check(RabbitMQ(amqp_url=f"amqp://guest:secret@127.0.0.1:{closed_port}//"))
     assert snapshot.message == (
-        f"Unavailable: Unable to connect to RabbitMQ at 127.0.0.1:{closed_port} (vhost '/'): Connection was refused."
+        f"Unavailable: Unable to connect to RabbitMQ: Connection was refused. (RabbitMQ at 127.0.0.1:{closed_port} "
+        "(vhost '/'); is the broker running?)"
     )
     assert snapshot.duration_seconds < 3
 
@@ -67,7 +68,7 @@ def test_rabbitmq__silent_server_times_out_within_budget(run_check, silent_liste
     started = time.monotonic()
     snapshot = run_check(check)
     assert snapshot.message == (
-        f"Unavailable: Unable to connect to RabbitMQ at 127.0.0.1:{silent_listener.port} (vhost '/'): "
+        f"Unavailable: IOError: unable to connect to RabbitMQ at 127.0.0.1:{silent_listener.port} (vhost '/'): "
         "timed out after 1 s (no AMQP handshake)"
     )
     assert time.monotonic() - started < 1 + 1 + 1  # timeout, the runner's grace second, slack

@@ -72,8 +72,8 @@ def test_redis__sentinel_without_master_fails_clearly(run_check, closed_port):
     )
     snapshot = run_check(check)
     assert snapshot.message == (
-        "Unavailable: Unable to connect to Redis Sentinel service 'mymaster': "
-        "no Sentinel answered with its master (check the sentinels and the service name)"
+        "Unavailable: Unable to connect to Redis: Connection Error (Redis Sentinel service 'mymaster': "
+        "no Sentinel answered with its master; check the sentinels and the service name)"
     )
 
 
@@ -82,8 +82,8 @@ def test_redis__cluster_client_on_a_plain_server_fails_clearly(run_check):
     host, port = require_service("redis")
     snapshot = run_check(Redis(client_factory=lambda: RedisCluster(host=host, port=port)))
     assert snapshot.message == (
-        f"Unavailable: Unable to connect to Redis cluster {host}:{port}: "
-        "the server is not in cluster mode (use a plain client for it)"
+        f"Unavailable: Unable to connect to Redis: Connection Error (Redis cluster {host}:{port}: "
+        "the server is not in cluster mode; use a plain client for it)"
     )
 
 
@@ -104,7 +104,7 @@ def test_redis__client_argument_is_deprecated():
 def test_redis__connection_refused(run_check, closed_port):
     """Nothing listening: one line naming the server, at once (not after redis-py's ten retries)."""
     snapshot = run_check(Redis(client_factory=lambda: RedisClient(host="127.0.0.1", port=closed_port)))
-    assert snapshot.message == f"Unavailable: Unable to connect to Redis at 127.0.0.1:{closed_port}: Connection was refused."
+    assert snapshot.message == f"Unavailable: Unable to connect to Redis: Connection was refused. (Redis at 127.0.0.1:{closed_port}; is the server running?)"
     assert snapshot.duration_seconds < 3
 
 
@@ -115,7 +115,7 @@ def test_redis__client_timeout_reports_timeout(run_check, silent_listener):
         client_factory=lambda: RedisClient(host="127.0.0.1", port=port, socket_timeout=0.5, retry=Retry(NoBackoff(), 0))
     )
     snapshot = run_check(check)
-    assert snapshot.message == f"Unavailable: Unable to connect to Redis at 127.0.0.1:{port}: Timeout."
+    assert snapshot.message == f"Unavailable: Unable to connect to Redis: Timeout. (Redis at 127.0.0.1:{port})"
     assert snapshot.duration_seconds < 5
 
 
@@ -156,7 +156,7 @@ def test_redis__down_then_back_within_one_interval(start_poller, memory_store, r
     down = wait_for(lambda: (s := latest(memory_store, check)) and s.status == "error" and s, timeout=10)
     # One interval, plus the run itself and the scheduler's wake-up, on a noisy machine.
     assert time.monotonic() - killed < interval + 2
-    assert down.message == f"Unavailable: Unable to connect to Redis at 127.0.0.1:{redis_server.port}: Connection was refused."
+    assert down.message == f"Unavailable: Unable to connect to Redis: Connection was refused. (Redis at 127.0.0.1:{redis_server.port}; is the server running?)"
 
     redis_server.start()
     restarted = time.monotonic()
