@@ -161,6 +161,9 @@ class Fetcher:
         connect_timeout: Budget for opening the connection (capped by the run's total timeout).
         transport: An httpx transport for tests; ``None`` uses httpx's own, which honours
             ``HTTPS_PROXY``/``NO_PROXY`` and ``SSL_CERT_FILE`` (``trust_env``).
+        noun: What is fetched, in messages: ``"API"`` (Statuspage) or ``"feed"``, so that they read as
+            django-health-check's ("API request timed out", "Failed to fetch feed: ...",
+            "HTTP error 404 fetching API from '...'").
     """
 
     def __init__(
@@ -171,7 +174,9 @@ class Fetcher:
         max_redirects: int = MAX_REDIRECTS,
         connect_timeout: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        noun: str = "API",
     ) -> None:
+        self.noun = noun
         self.user_agent = user_agent
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
@@ -275,28 +280,41 @@ class Fetcher:
                 client.stream("GET", url, headers=headers) as response,
             ):
                 return await self._read(url, response)
+        # Each message starts with django-health-check's words for the same failure.
         except httpx.ConnectTimeout as error:
-            raise ServiceUnavailable(f"{url}: could not connect within {limits.connect:g} s") from error
+            raise ServiceUnavailable(
+                f"{self._Noun} request timed out: could not connect to {url} within {limits.connect:g} s"
+            ) from error
         except (TimeoutError, httpx.TimeoutException) as error:  # the whole fetch's deadline, or a read
-            raise ServiceUnavailable(f"{url}: timed out after {timeout:g} s") from error
+            raise ServiceUnavailable(f"{self._Noun} request timed out after {timeout:g} s: {url}") from error
         except httpx.TooManyRedirects as error:
-            raise ServiceUnavailable(f"{url}: more than {self.max_redirects} redirects (a redirect loop?)") from error
+            raise ServiceUnavailable(
+                f"Failed to fetch {self.noun}: more than {self.max_redirects} redirects from {url} (a redirect loop?)"
+            ) from error
         except httpx.ConnectError as error:
-            raise ServiceUnavailable(f"{url}: cannot connect ({_reason(error)})") from error
+            raise ServiceUnavailable(f"Failed to fetch {self.noun}: cannot connect to {url} ({_reason(error)})") from error
         except httpx.ProxyError as error:
-            raise ServiceUnavailable(f"{url}: the proxy refused the request ({_reason(error)})") from error
+            raise ServiceUnavailable(
+                f"Failed to fetch {self.noun}: the proxy refused the request for {url} ({_reason(error)})"
+            ) from error
         except httpx.RemoteProtocolError as error:
-            raise ServiceUnavailable(f"{url}: connection broken ({_reason(error)})") from error
+            raise ServiceUnavailable(
+                f"Failed to fetch {self.noun}: connection to {url} broken ({_reason(error)})"
+            ) from error
         except (httpx.HTTPError, httpx.InvalidURL) as error:
-            raise ServiceUnavailable(f"{url}: request failed ({_reason(error)})") from error
+            raise ServiceUnavailable(f"Failed to fetch {self.noun}: request to {url} failed ({_reason(error)})") from error
+
+    @property
+    def _Noun(self) -> str:  # noqa: N802 - the capitalised noun
+        return self.noun[:1].upper() + self.noun[1:]
 
     async def _read(self, url: str, response: httpx.Response) -> _Download:
         status = response.status_code
         if status == 429:
             raise self._rate_limited(url, response)
         if status not in (200, 304):
-            reason = f" {response.reason_phrase}" if response.reason_phrase else ""
-            raise ServiceUnavailable(f"{url}: HTTP {status}{reason}")
+            reason = f" ({response.reason_phrase})" if response.reason_phrase else ""
+            raise ServiceUnavailable(f"HTTP error {status} fetching {self.noun} from {url!r}{reason}")
         body = b""
         if status == 200:
             declared = response.headers.get("content-length", "")
@@ -340,10 +358,12 @@ class Fetcher:
             if moment is not None and moment.tzinfo is not None:
                 delay = max(moment - self._now, datetime.timedelta(0))
         if delay is None:
-            error = ServiceUnavailable(f"{url}: rate limited (HTTP 429 without Retry-After); backing off")
+            error = ServiceUnavailable(
+                f"HTTP error 429 fetching {self.noun} from {url!r}: rate limited, without Retry-After; backing off"
+            )
             return error
         delay = min(delay, MAX_RETRY_AFTER)
-        error = _RateLimited(f"{url}: rate limited (HTTP 429)", delay)
+        error = _RateLimited(f"HTTP error 429 fetching {self.noun} from {url!r}: rate limited", delay)
         return error
 
 
@@ -399,6 +419,8 @@ class UpstreamCheck(HealthCheck):
         clock: Returns "now" (aware); tests pass a frozen one. Hidden from ``repr``.
         transport: An ``httpx.AsyncBaseTransport`` to use instead of the network (tests). Hidden.
         max_bytes: Largest decoded response body accepted (5 MB). Hidden.
+        fail_on_outage: Fail (``ServiceUnavailable``) on what the provider calls an outage instead of
+            warning; keyword only, hidden. Off by default, as in django-health-check.
     """
 
     #: Provider pages change on a scale of minutes and ask clients not to poll them hard.
@@ -411,6 +433,14 @@ class UpstreamCheck(HealthCheck):
         default=None, repr=False, compare=False, kw_only=True
     )
     max_bytes: int = dataclasses.field(default=DEFAULT_MAX_BYTES, repr=False, kw_only=True)
+
+    #: What ``source_url`` serves, as messages name it ("API request timed out", "Failed to fetch feed").
+    fetch_noun: ClassVar[str] = "API"
+    #: When True, what a provider marks as an outage (a major or critical incident, a partial or major
+    #: outage of a component, an AWS "Service disruption") fails the check. By default every upstream
+    #: trouble is a ``StatusPageWarning``, as in django-health-check: someone else's outage is worth
+    #: knowing about, not a reason for a load balancer to pull this site.
+    fail_on_outage: bool = dataclasses.field(default=False, repr=False, kw_only=True, metadata={"key_if_set": True})
 
     _fetchers_guard: ClassVar[threading.Lock] = threading.Lock()
 
@@ -435,7 +465,7 @@ class UpstreamCheck(HealthCheck):
             with self._fetchers_guard:
                 fetcher = self.__dict__.get("_fetcher")
                 if fetcher is None:
-                    fetcher = Fetcher(max_bytes=self.max_bytes, transport=self.transport)
+                    fetcher = Fetcher(max_bytes=self.max_bytes, transport=self.transport, noun=self.fetch_noun)
                     self.__dict__["_fetcher"] = fetcher
         return fetcher
 

@@ -44,6 +44,9 @@ __all__ = [
 ]
 
 _TEN_SECONDS = datetime.timedelta(seconds=10)
+# django-health-check's words for a body that is not JSON and for JSON of the wrong shape.
+_NOT_JSON = "Failed to parse JSON response"
+_STRUCTURE = "Unexpected API response structure"
 #: Incidents kept in a snapshot's details (the feed needs them; the store needs them bounded).
 MAX_INCIDENTS = 20
 
@@ -102,40 +105,48 @@ def _objects(data: Mapping[str, Any], key: str, url: str) -> list[Mapping[str, A
     if value is None:
         return []
     if not isinstance(value, list):
-        raise ServiceReturnedUnexpectedResult(f"{url}: {key!r} is {_kind(value)}, expected a list")
+        raise ServiceReturnedUnexpectedResult(f"{_STRUCTURE}: {url}: {key!r} is {_kind(value)}, expected a list")
     for index, item in enumerate(value):
         if not isinstance(item, dict):
-            raise ServiceReturnedUnexpectedResult(f"{url}: {key}[{index}] is {_kind(item)}, expected an object")
+            raise ServiceReturnedUnexpectedResult(
+                f"{_STRUCTURE}: {url}: {key}[{index}] is {_kind(item)}, expected an object"
+            )
     return value
 
 
 def parse_summary(body: bytes, content_type: str, url: str) -> dict[str, Any]:
-    """Read a ``summary.json`` body; raise ``ServiceReturnedUnexpectedResult`` saying what is wrong."""
+    """Read a ``summary.json`` body, or raise saying what is wrong with it.
+
+    As in django-health-check, a body that is not JSON is ``ServiceUnavailable`` ("Failed to parse JSON
+    response": the page is not answering), and JSON of the wrong shape is ``ServiceReturnedUnexpectedResult``
+    ("Unexpected API response structure").
+    """
     if not body.strip():
-        raise ServiceReturnedUnexpectedResult(f"{url}: empty response body, expected JSON")
+        raise ServiceUnavailable(f"{_NOT_JSON} from {url}: empty response body")
     if body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
         what = describe_markup(body)
         hint = " (a bot check, login or maintenance page?)" if what is None or "HTML" in what else ""
-        raise ServiceReturnedUnexpectedResult(f"{url}: returned {what or 'XML or HTML'} instead of JSON{hint}")
+        raise ServiceUnavailable(f"{_NOT_JSON} from {url}: returned {what or 'XML or HTML'} instead of JSON{hint}")
     try:
         data = json.loads(body)  # bytes: json detects UTF-8/16/32 and accepts a UTF-8 BOM
     except UnicodeDecodeError as error:
-        raise ServiceReturnedUnexpectedResult(f"{url}: response is not UTF-8 JSON ({error.reason})") from error
+        raise ServiceUnavailable(f"{_NOT_JSON} from {url}: not UTF-8 JSON ({error.reason})") from error
     except json.JSONDecodeError as error:
         cut = error.msg.startswith("Unterminated") or error.pos >= len(body.rstrip()) - 1
-        raise ServiceReturnedUnexpectedResult(
-            f"{url}: invalid JSON{' (cut off?)' if cut else ''}: {error.msg} (line {error.lineno}, column {error.colno})"
+        raise ServiceUnavailable(
+            f"{_NOT_JSON} from {url}: invalid JSON{' (cut off?)' if cut else ''}: {error.msg} "
+            f"(line {error.lineno}, column {error.colno})"
         ) from error
     if not isinstance(data, dict):
-        raise ServiceReturnedUnexpectedResult(f"{url}: the JSON is {_kind(data)}, expected an object")
+        raise ServiceReturnedUnexpectedResult(f"{_STRUCTURE}: {url}: the JSON is {_kind(data)}, expected an object")
     for key in ("components", "incidents", "scheduled_maintenances"):
         _objects(data, key, url)
     status = data.get("status")
     if status is not None and not isinstance(status, dict):
-        raise ServiceReturnedUnexpectedResult(f"{url}: 'status' is {_kind(status)}, expected an object")
+        raise ServiceReturnedUnexpectedResult(f"{_STRUCTURE}: {url}: 'status' is {_kind(status)}, expected an object")
     if isinstance(status, dict) and not isinstance(status.get("indicator"), (str, type(None))):
         raise ServiceReturnedUnexpectedResult(
-            f"{url}: 'status.indicator' is {_kind(status['indicator'])}, expected a string"
+            f"{_STRUCTURE}: {url}: 'status.indicator' is {_kind(status['indicator'])}, expected a string"
         )
     return data
 
@@ -148,7 +159,8 @@ class AtlassianStatusPage(UpstreamCheck):
 
     Args:
         base_url: The status page's root (``https://www.githubstatus.com``); pass a mirror's URL to
-            test or run offline. Keyword only, hidden from ``repr``.
+            test or run offline. Keyword only, hidden from ``repr``. On every named provider it holds
+            the address in use (the provider's own unless given), as in django-health-check.
     """
 
     # Class attributes, not fields: each provider declares them as fields in django-health-check's order.
@@ -216,7 +228,7 @@ class _Verdict:
             names = sorted({n for c in components if (n := _text(c.get("name")))})
             listed = ", ".join(names[:40]) + (f" and {len(names) - 40} more" if len(names) > 40 else "")
             raise ServiceReturnedUnexpectedResult(
-                f"{self.page_name}: no component named {name!r} at {self.url}; "
+                f"Component {name!r} not found at {self.url} ({self.page_name}); "
                 + (f"components: {listed}" if listed else "the page lists no components")
             )
         ids = {str(c["id"]) for c in matches if c.get("id") is not None}
@@ -254,7 +266,7 @@ class _Verdict:
         texts = [text for _, text in self.findings]
         shown = "; ".join(texts[:6]) + (f"; and {len(texts) - 6} more" if len(texts) > 6 else "")
         message = f"{self.page_name}: {shown}"
-        if worst >= ERROR:
+        if worst >= ERROR and self.check.fail_on_outage:
             raise ServiceUnavailable(message, details=details)
         raise StatusPageWarning(message, timestamp=max(self.updated, default=self.now), details=details)
 
@@ -304,10 +316,11 @@ class _Verdict:
             impact = (raw_impact or "none").lower()
             severity = IMPACTS.get(impact, WARNING)
             incident = self.record(item, impact)
-            name = f'incident "{incident["name"]}"' if incident["name"] else f"unnamed incident {incident['id']}"
+            # django-health-check's "<name>: <shortlink>" first, then what it does not say.
+            name = incident["name"] or f"Unnamed incident {incident['id']}"
             label = impact if impact in IMPACTS else f"unknown impact {raw_impact!r}"
-            link = f" {incident['link']}" if incident["link"] else ""
-            self.findings.append((severity, f"{name} ({label}, {status or 'no status'}){link}"))
+            link = f": {incident['link']}" if incident["link"] else ""
+            self.findings.append((severity, f"{name}{link} ({label}, {status or 'no status'})"))
 
     def read_maintenances(self, maintenances: Iterable[Mapping[str, Any]], scope: tuple[set[str], set[str]] | None) -> None:
         for item in maintenances:
@@ -356,9 +369,11 @@ class StatusPageProvider(AtlassianStatusPage):
     timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
     component: str = ""
 
-    @property
-    def page_url(self) -> str:
-        return (self.base_url or self.home).rstrip("/")
+    def __post_init__(self) -> None:
+        super().__post_init__()  # the thresholds' and scope's validation
+        if not self.base_url:
+            # django-health-check's attribute: the address in use, whether given or the provider's own.
+            self.base_url = self.home
 
 
 @dataclasses.dataclass
@@ -496,12 +511,10 @@ class GitHub(AtlassianStatusPage):
                 raise ValueError(
                     f"GitHub(enterprise_region={self.enterprise_region!r}) is not a region; use one of {choices} or None"
                 ) from None
+        if not self.base_url:
+            region = self.enterprise_region.value if self.enterprise_region else "www"
+            self.base_url = f"https://{region}.githubstatus.com"
 
-    @property
-    def page_url(self) -> str:
-        if self.base_url:
-            return self.base_url.rstrip("/")
-        return f"https://{self.enterprise_region.value if self.enterprise_region else 'www'}.githubstatus.com"
 
     @property
     def provider_name(self) -> str:

@@ -49,7 +49,10 @@ class Battery(HealthCheck):
 
     def run(self) -> None:
         reader = getattr(psutil, "sensors_battery", None)
-        battery = reader() if reader else None
+        try:
+            battery = reader() if reader else None
+        except ValueError as error:  # psutil could not make sense of what the OS reported
+            raise ServiceReturnedUnexpectedResult(f"ValueError: battery status could not be read: {error}") from error
         if battery is None:
             raise ServiceUnavailable("Battery information not available on this host (no battery found)")
         if self.min_percent_available and battery.percent <= self.min_percent_available:
@@ -151,7 +154,7 @@ class CPU(HealthCheck):
         try:
             start, end, usage = self.sample_window()
         except ValueError as error:
-            raise ServiceReturnedUnexpectedResult(f"CPU usage could not be read: {error}") from error
+            raise ServiceReturnedUnexpectedResult(f"ValueError: CPU usage could not be read: {error}") from error
         measured = _observed(usage)
         limit = self.max_usage_percent
         if not limit or usage < limit:
@@ -191,6 +194,10 @@ class Disk(HealthCheck):
     def run(self) -> dict[str, float | str]:
         try:
             usage = psutil.disk_usage(str(self.path))
+        except ValueError as error:  # e.g. a path with a NUL byte
+            raise ServiceReturnedUnexpectedResult(
+                f"ValueError: disk usage of {str(self.path)!r} could not be read: {error}"
+            ) from error
         except FileNotFoundError as error:
             raise ServiceUnavailable(f"Disk path {str(self.path)!r} does not exist") from error
         except OSError as error:
@@ -218,7 +225,10 @@ class Memory(HealthCheck):
     hostname: str = dataclasses.field(default_factory=socket.gethostname, init=False)
 
     def run(self) -> dict[str, float | str]:
-        memory = psutil.virtual_memory()
+        try:
+            memory = psutil.virtual_memory()
+        except ValueError as error:  # psutil could not make sense of /proc/meminfo
+            raise ServiceReturnedUnexpectedResult(f"ValueError: memory usage could not be read: {error}") from error
         available = memory.available / 1024**3
         total = memory.total / 1024**3
         message = f"RAM {available:.1f}/{total:.1f}GiB ({memory.percent}{_NNBSP}%)"

@@ -142,6 +142,7 @@ class Feed(UpstreamCheck):
 
     timeout = _TEN_SECONDS  # type: ignore[assignment]
     max_age = _EIGHT_HOURS
+    fetch_noun = "feed"
     feed_url: str | None = dataclasses.field(default=None, repr=False, kw_only=True)
 
     @property
@@ -174,7 +175,7 @@ class Feed(UpstreamCheck):
             events.append(
                 _Event(
                     id=item.id,
-                    name=item.title or "untitled item",
+                    name=item.title or "Unknown Incident",
                     impact="incident",
                     link=item.link,
                     started_at=item.published_at,
@@ -185,7 +186,8 @@ class Feed(UpstreamCheck):
         return events
 
     def describe(self, event: _Event) -> str:
-        return f'"{event.name}" (since {isoformat(event.started_at)})' + (f" {event.link}" if event.link else "")
+        # django-health-check's "<title>: <link>" first (the feed's URL when the item has no link).
+        return f"{event.name}: {event.link or self.source_url} (since {isoformat(event.started_at)})"
 
     def judge(self, document: Document, now: datetime.datetime) -> dict[str, Any]:
         events = sorted(self.events(document.items, now), key=lambda event: event.updated_at, reverse=True)
@@ -211,7 +213,7 @@ class Feed(UpstreamCheck):
         if document.undated:
             shown += f" ({document.undated} items with unreadable dates ignored)"
         message = f"{document.title or type(self).__name__}: {shown}"
-        if max(event.severity for event in events) >= 2:
+        if max(event.severity for event in events) >= 2 and self.fail_on_outage:
             raise ServiceUnavailable(message, details=details)
         raise StatusPageWarning(message, timestamp=events[0].updated_at, details=details)
 
@@ -257,6 +259,9 @@ class AWS(Feed):
             value = getattr(self, name)
             if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9-]+", value):
                 raise ValueError(f"AWS({name}={value!r}): expected a lowercase AWS code such as 'eu-west-1' or 's3'")
+        if not self.feed_url:
+            # django-health-check's attribute: the address in use.
+            self.feed_url = f"{self.base_url.rstrip('/')}/rss/{self.service}-{self.region}.rss"
 
     @property
     def source_url(self) -> str:
@@ -307,8 +312,8 @@ class AWS(Feed):
 
     def describe(self, event: _Event) -> str:
         return (
-            f"{event.impact}: {event.name} ({self.service}-{self.region}, since {isoformat(event.started_at)}, "
-            f"last update {isoformat(event.updated_at)})"
+            f"{event.impact}: {event.name}: {event.link or self.source_url} ({self.service}-{self.region}, "
+            f"since {isoformat(event.started_at)}, last update {isoformat(event.updated_at)})"
         )
 
 
@@ -333,6 +338,12 @@ class FeedProvider(Feed):
 
     timeout: datetime.timedelta = dataclasses.field(default=_TEN_SECONDS, repr=False)
     max_age: datetime.timedelta = dataclasses.field(default=_EIGHT_HOURS, repr=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()  # the thresholds' and scope's validation
+        if not self.feed_url:
+            # django-health-check's attribute: the address in use, whether given or the provider's own.
+            self.feed_url = self.home
 
     @property
     def source_url(self) -> str:

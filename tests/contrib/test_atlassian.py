@@ -38,8 +38,8 @@ def test_atlassian__minor_incident_is_a_warning_with_the_incident_kept(upstream,
     snapshot = run_check(github(upstream, component="Actions"))
     assert snapshot.status == "warning"
     assert snapshot.message == (
-        'Warning: GitHub: Actions degraded performance; incident "Actions jobs are slow to start" '
-        "(minor, identified) https://stspg.io/3q8vzk1mnd7w"
+        "Warning: GitHub: Actions degraded performance; Actions jobs are slow to start: "
+        "https://stspg.io/3q8vzk1mnd7w (minor, identified)"
     )
     assert snapshot.details["incidents"] == [
         {
@@ -60,25 +60,36 @@ def test_atlassian__other_component_is_ok(upstream, run_check):
     assert run_check(github(upstream, component="Git Operations")).message == "OK"
 
 
-def test_atlassian__major_outage_fails(upstream, run_check):
-    """Partial and major outages fail the check, with every affected component named."""
+def test_atlassian__major_outage_is_a_warning_by_default(upstream, run_check):
+    """A major incident is a StatusPageWarning, as in django-health-check, with every affected component named."""
     serve(upstream, "statuspage/summary.major-outage.json")
     snapshot = run_check(github(upstream))
+    assert snapshot.status == "warning"
+    assert snapshot.message == (
+        "Warning: GitHub: Git Operations major outage; API Requests partial outage; "
+        "Git operations and API requests failing: https://stspg.io/m7w2r9d4h1xq (major, investigating)"
+    )
+
+
+def test_atlassian__major_outage_fails_with_fail_on_outage(upstream, run_check):
+    """fail_on_outage=True turns partial and major outages into a failing check."""
+    serve(upstream, "statuspage/summary.major-outage.json")
+    snapshot = run_check(github(upstream, fail_on_outage=True))
     assert snapshot.status == "error"
     assert snapshot.message == (
         "Unavailable: GitHub: Git Operations major outage; API Requests partial outage; "
-        'incident "Git operations and API requests failing" (major, investigating) https://stspg.io/m7w2r9d4h1xq'
+        "Git operations and API requests failing: https://stspg.io/m7w2r9d4h1xq (major, investigating)"
     )
 
 
 def test_atlassian__critical_outage_fails(upstream, run_check):
-    """A critical incident fails the check and is kept in the details."""
+    """With fail_on_outage, a critical incident fails the check and is kept in the details."""
     serve(upstream, "statuspage/summary.critical-outage.json")
-    snapshot = run_check(github(upstream, component="Git Operations"))
+    snapshot = run_check(github(upstream, component="Git Operations", fail_on_outage=True))
     assert snapshot.status == "error"
     assert snapshot.message == (
-        'Unavailable: GitHub: Git Operations major outage; incident "GitHub.com unavailable" '
-        "(critical, identified) https://stspg.io/k2p8v5n0s6dc"
+        "Unavailable: GitHub: Git Operations major outage; GitHub.com unavailable: "
+        "https://stspg.io/k2p8v5n0s6dc (critical, identified)"
     )
     assert [incident["impact"] for incident in snapshot.details["incidents"]] == ["critical"]
 
@@ -107,8 +118,8 @@ def test_atlassian__indicator_none_with_open_incident_still_warns(upstream, run_
     snapshot = run_check(github(upstream))
     assert snapshot.status == "warning"
     assert snapshot.message == (
-        'Warning: GitHub: incident "Search results for Issues may be stale" (minor, investigating) '
-        "https://stspg.io/j4g7f1d9s3aq"
+        "Warning: GitHub: Search results for Issues may be stale: https://stspg.io/j4g7f1d9s3aq "
+        "(minor, investigating)"
     )
 
 
@@ -119,7 +130,7 @@ def test_atlassian__group_child_degraded(upstream, run_check):
     assert snapshot.status == "warning"
     assert snapshot.message == (
         "Warning: Python Infrastructure: PyPI degraded performance; Uploads degraded performance; "
-        'incident "Package uploads are slow" (minor, investigating) https://stspg.io/v8c5x2z9b6nm'
+        "Package uploads are slow: https://stspg.io/v8c5x2z9b6nm (minor, investigating)"
     )
     assert snapshot.details["incidents"][0]["started_at"] == "2025-03-12T13:25:00Z"  # -04:00 offset read
 
@@ -134,10 +145,10 @@ def test_atlassian__incidentio_incident(upstream, run_check):
     """An incident.io incident without components or shortlink is reported with a link built from its id."""
     serve(upstream, "statuspage/summary.incidentio-compat.incident.json")
     snapshot = run_check(github(upstream))
-    assert snapshot.status == "error"
+    assert snapshot.status == "warning"
     assert snapshot.message == (
-        'Unavailable: OpenAI: APIs partial outage; incident "Elevated error rates on the Responses API" '
-        f"(major, investigating) {upstream.url}/incidents/01JP2KX7M9Q4T8V1Z5C3F6H0J2"
+        "Warning: OpenAI: APIs partial outage; Elevated error rates on the Responses API: "
+        f"{upstream.url}/incidents/01JP2KX7M9Q4T8V1Z5C3F6H0J2 (major, investigating)"
     )
 
 
@@ -146,7 +157,7 @@ def test_atlassian__unknown_component_lists_names(upstream, run_check):
     serve(upstream, "statuspage/summary.minor-actions-degraded.json")
     snapshot = run_check(github(upstream, component="actions"))
     assert snapshot.message == (
-        f"Unexpected Result: GitHub: no component named 'actions' at {upstream.url}{SUMMARY}; components: "
+        f"Unexpected Result: Component 'actions' not found at {upstream.url}{SUMMARY} (GitHub); components: "
         "API Requests, Actions, Codespaces, Copilot, Git Operations, Issues, Packages, Pages, Pull Requests, Webhooks"
     )
 
@@ -154,53 +165,59 @@ def test_atlassian__unknown_component_lists_names(upstream, run_check):
 MALFORMED = {
     "malformed/summary.truncated.json": (
         "error",
-        "Unexpected Result: {url}: invalid JSON (cut off?): Unterminated string starting at (line 177, column 11)",
+        "Unavailable: Failed to parse JSON response from {url}: invalid JSON (cut off?): Unterminated string starting at (line 177, column 11)",
     ),
     "malformed/summary.utf8-bom.json": ("ok", "OK"),
-    "malformed/empty-body.txt": ("error", "Unexpected Result: {url}: empty response body, expected JSON"),
+    "malformed/empty-body.txt": ("error", "Unavailable: Failed to parse JSON response from {url}: empty response body"),
     "malformed/html-error-200.html": (
         "error",
-        'Unexpected Result: {url}: returned an HTML page ("Just a moment...") instead of JSON '
+        'Unavailable: Failed to parse JSON response from {url}: returned an HTML page ("Just a moment...") instead of JSON '
         "(a bot check, login or maintenance page?)",
     ),
     "malformed/html-maintenance-200.html": (
         "error",
-        'Unexpected Result: {url}: returned an HTML page ("Status page temporarily unavailable") instead of JSON '
+        'Unavailable: Failed to parse JSON response from {url}: returned an HTML page ("Status page temporarily '
+        'unavailable") instead of JSON '
         "(a bot check, login or maintenance page?)",
     ),
     "malformed/summary.missing-keys.json": ("warning", "Warning: GitHub: Actions degraded performance"),
     "malformed/summary.incident-missing-fields.json": (
         "warning",
-        "Warning: GitHub: Actions degraded performance; unnamed incident y4mq9x2hz7td (minor, investigating) "
-        '{base}/incidents/y4mq9x2hz7td; incident "Webhook deliveries delayed" (none, investigating) '
-        "https://stspg.io/q9w8e7r6t5yu",
+        "Warning: GitHub: Actions degraded performance; Unnamed incident y4mq9x2hz7td: {base}/incidents/y4mq9x2hz7td "
+        "(minor, investigating); Webhook deliveries delayed: https://stspg.io/q9w8e7r6t5yu (none, investigating)",
     ),
     "malformed/summary.wrong-types.json": (
         "error",
-        "Unexpected Result: {url}: 'components' is an object, expected a list",
+        "Unexpected Result: Unexpected API response structure: {url}: 'components' is an object, expected a list",
     ),
     "malformed/summary.unknown-enums.json": (
         "warning",
-        "Warning: GitHub: Actions has unknown status 'partial_degradation'; incident \"Actions jobs are slow to "
-        "start\" (unknown impact 'moderate', mitigated) https://stspg.io/3q8vzk1mnd7w; "
+        "Warning: GitHub: Actions has unknown status 'partial_degradation'; Actions jobs are slow to start: "
+        "https://stspg.io/3q8vzk1mnd7w (unknown impact 'moderate', mitigated); "
         "unknown page indicator 'degraded' (Elevated Error Rates)",
     ),
     "malformed/summary.bad-timestamps.json": (
         "warning",
-        'Warning: GitHub: Actions degraded performance; incident "Actions jobs are slow to start" '
-        '(minor, investigating) https://stspg.io/3q8vzk1mnd7w; incident "Webhook deliveries delayed" '
-        '(minor, identified) https://stspg.io/q9w8e7r6t5yu; incident "Copilot completions slow" '
-        "(minor, monitoring) https://stspg.io/z1x2c3v4b5nm",
+        "Warning: GitHub: Actions degraded performance; Actions jobs are slow to start: https://stspg.io/3q8vzk1mnd7w "
+        "(minor, investigating); Webhook deliveries delayed: https://stspg.io/q9w8e7r6t5yu (minor, identified); "
+        "Copilot completions slow: https://stspg.io/z1x2c3v4b5nm (minor, monitoring)",
     ),
-    "malformed/json-top-level-array.json": ("error", "Unexpected Result: {url}: the JSON is a list, expected an object"),
+    "malformed/json-top-level-array.json": (
+        "error",
+        "Unexpected Result: Unexpected API response structure: {url}: the JSON is a list, expected an object",
+    ),
     "malformed/json-with-trailing-garbage.json": (
         "error",
-        "Unexpected Result: {url}: invalid JSON: Extra data (line 2, column 1)",
+        "Unavailable: Failed to parse JSON response from {url}: invalid JSON: Extra data (line 2, column 1)",
     ),
-    "malformed/invalid.xml": ("error", "Unexpected Result: {url}: returned an RSS or Atom feed instead of JSON"),
+    "malformed/invalid.xml": (
+        "error",
+        "Unavailable: Failed to parse JSON response from {url}: returned an RSS or Atom feed instead of JSON",
+    ),
     "malformed/s3-access-denied.xml": (
         "error",
-        "Unexpected Result: {url}: returned an S3 error document (AccessDenied: Access Denied) instead of JSON",
+        "Unavailable: Failed to parse JSON response from {url}: returned an S3 error document "
+        "(AccessDenied: Access Denied) instead of JSON",
     ),
 }
 
@@ -287,9 +304,10 @@ def test_atlassian__a_new_provider_is_its_address(upstream, run_check):
 
     serve(upstream, "statuspage/summary.major-outage.json")
     check = Linear(component="Git Operations", clock=FrozenClock())
+    assert check.base_url == upstream.url
     snapshot = run_check(check)
-    assert snapshot.status == "error"
+    assert snapshot.status == "warning"
     # The page names itself in messages (this fixture is a GitHub-like page).
-    assert snapshot.message.startswith("Unavailable: GitHub: Git Operations major outage; ")
+    assert snapshot.message.startswith("Warning: GitHub: Git Operations major outage; ")
     assert check.title == "Linear Git Operations"
     assert upstream.count(SUMMARY) == 1

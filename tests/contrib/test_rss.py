@@ -25,14 +25,15 @@ def test_rss__aws_resolved_only_is_ok(upstream, run_check):
 
 
 def test_rss__aws_open_then_resolved(upstream, run_check):
-    """An open disruption fails with its first and latest update; once resolved the same check is OK."""
+    """An open disruption warns with its first and latest update; once resolved the same check is OK."""
     clock = FrozenClock()
     check = aws(upstream, "aws/s3-eu-west-1.open-incident.rss", clock)
     snapshot = run_check(check)
-    assert snapshot.status == "error"
+    assert snapshot.status == "warning"
     assert snapshot.message == (
-        "Unavailable: Amazon Simple Storage Service (Ireland) Service Status: Service disruption: "
-        "Increased Error Rates (s3-eu-west-1, since 2025-03-12T13:05:12Z, last update 2025-03-12T13:41:30Z)"
+        "Warning: Amazon Simple Storage Service (Ireland) Service Status: Service disruption: "
+        "Increased Error Rates: https://status.aws.amazon.com/ (s3-eu-west-1, since 2025-03-12T13:05:12Z, "
+        "last update 2025-03-12T13:41:30Z)"
     )
     assert snapshot.details["incidents"] == [
         {
@@ -75,9 +76,10 @@ def test_rss__statuspage_history_feed(upstream, run_check):
     snapshot = run_check(Heroku(feed_url=f"{upstream.url}/history.atom", clock=FrozenClock()))
     assert snapshot.status == "warning"
     assert snapshot.message == (
-        'Warning: GitHub Status - Incident History: "Actions jobs are slow to start" (since 2025-03-12T13:21:04Z) '
-        'https://www.githubstatus.com/incidents/y4mq9x2hz7td; "Packages registry database maintenance" '
-        "(since 2025-03-12T13:00:41Z) https://www.githubstatus.com/incidents/v6n1b8x3k0qa"
+        "Warning: GitHub Status - Incident History: Actions jobs are slow to start: "
+        "https://www.githubstatus.com/incidents/y4mq9x2hz7td (since 2025-03-12T13:21:04Z); "
+        "Packages registry database maintenance: https://www.githubstatus.com/incidents/v6n1b8x3k0qa "
+        "(since 2025-03-12T13:00:41Z)"
     )
 
 
@@ -109,9 +111,9 @@ MALFORMED = {
     "malformed/summary.truncated.json": ("error", "Unexpected Result: {url}: returned JSON instead of an RSS or Atom feed"),
     "malformed/rss-odd-dates.rss": (
         "warning",
-        'Warning: Example Provider Status: "RFC 822 with US zone abbreviation (valid, PDT)" '
-        '(since 2025-03-12T13:05:12Z); "RFC 822 with numeric offset (valid)" (since 2025-03-12T13:05:12Z); '
-        '"ISO 8601 instead of RFC 822" (since 2025-03-12T13:05:12Z); "Wrong weekday for the date" '
+        "Warning: Example Provider Status: RFC 822 with US zone abbreviation (valid, PDT): {url} "
+        "(since 2025-03-12T13:05:12Z); RFC 822 with numeric offset (valid): {url} (since 2025-03-12T13:05:12Z); "
+        "ISO 8601 instead of RFC 822: {url} (since 2025-03-12T13:05:12Z); Wrong weekday for the date: {url} "
         "(since 2025-03-12T13:05:12Z) (6 items with unreadable dates ignored)",
     ),
 }

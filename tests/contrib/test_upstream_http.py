@@ -55,7 +55,7 @@ def test_upstream_http__429_waits_for_retry_after(upstream, run_check):
     clock = FrozenClock()
     check = github(upstream, clock)
     url = f"{upstream.url}{SUMMARY}"
-    expected = f"Unavailable: {url}: rate limited (HTTP 429) until 2025-03-12T14:02:00Z"
+    expected = f"Unavailable: HTTP error 429 fetching API from {url!r}: rate limited until 2025-03-12T14:02:00Z"
     assert run_check(check).message == expected
     upstream.routes[SUMMARY] = Reply(fixture("statuspage/summary.all-operational.json"))
     clock.advance(seconds=60)
@@ -72,7 +72,7 @@ def test_upstream_http__backs_off_while_the_provider_fails(upstream, run_check):
     clock = FrozenClock()
     check = github(upstream, clock)
     url = f"{upstream.url}{SUMMARY}"
-    assert run_check(check).message == f"Unavailable: {url}: HTTP 503 Service Unavailable"
+    assert run_check(check).message == f"Unavailable: HTTP error 503 fetching API from {url!r} (Service Unavailable)"
     clock.advance(minutes=5)
     run_check(check)
     assert upstream.count(SUMMARY) == 2
@@ -82,7 +82,9 @@ def test_upstream_http__backs_off_while_the_provider_fails(upstream, run_check):
     snapshot = run_check(check)
     assert upstream.count(SUMMARY) == 2
     stamp = not_before.strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert snapshot.message == f"Unavailable: {url}: HTTP 503 Service Unavailable; next attempt after {stamp}"
+    assert snapshot.message == (
+        f"Unavailable: HTTP error 503 fetching API from {url!r} (Service Unavailable); next attempt after {stamp}"
+    )
     upstream.routes[SUMMARY] = Reply(fixture("statuspage/summary.all-operational.json"))
     clock.advance(minutes=7)
     assert run_check(check).message == "OK"
@@ -93,7 +95,7 @@ def test_upstream_http__hanging_server_times_out(upstream, run_check):
     """A server that never answers is reported within the check's timeout, naming the URL."""
     upstream.routes[SUMMARY] = Reply(fixture("statuspage/summary.all-operational.json"), hang_seconds=10)
     snapshot = run_check(github(upstream, timeout=datetime.timedelta(seconds=1)))
-    assert snapshot.message == f"Unavailable: {upstream.url}{SUMMARY}: timed out after 1 s"
+    assert snapshot.message == f"Unavailable: API request timed out after 1 s: {upstream.url}{SUMMARY}"
     assert snapshot.duration_seconds < 5
 
 
@@ -102,7 +104,7 @@ def test_upstream_http__slow_drip_is_bounded_by_the_total_deadline(upstream, run
     body = fixture("statuspage/summary.all-operational.json")
     upstream.routes[SUMMARY] = Reply(body * 10, drip_seconds=0.1)
     snapshot = run_check(github(upstream, timeout=datetime.timedelta(seconds=1)))
-    assert snapshot.message == f"Unavailable: {upstream.url}{SUMMARY}: timed out after 1 s"
+    assert snapshot.message == f"Unavailable: API request timed out after 1 s: {upstream.url}{SUMMARY}"
     assert snapshot.duration_seconds < 5
 
 
@@ -111,14 +113,16 @@ def test_upstream_http__connection_refused(run_check):
     base = f"http://127.0.0.1:{free_port()}"
     snapshot = run_check(GitHub(base_url=base, clock=FrozenClock()))
     assert snapshot.status == "error"
-    assert snapshot.message.startswith(f"Unavailable: {base}{SUMMARY}: cannot connect (")
+    assert snapshot.message.startswith(f"Unavailable: Failed to fetch API: cannot connect to {base}{SUMMARY} (")
 
 
 def test_upstream_http__redirect_loop(upstream, run_check):
     """A redirect loop stops after 3 redirects with a clear message."""
     upstream.routes[SUMMARY] = Reply(b"", status=302, headers={"Location": SUMMARY})
     snapshot = run_check(github(upstream))
-    assert snapshot.message == f"Unavailable: {upstream.url}{SUMMARY}: more than 3 redirects (a redirect loop?)"
+    assert snapshot.message == (
+        f"Unavailable: Failed to fetch API: more than 3 redirects from {upstream.url}{SUMMARY} (a redirect loop?)"
+    )
     assert upstream.count(SUMMARY) == 4
 
 
@@ -175,7 +179,7 @@ def test_upstream_http__gzip_bomb_is_cut_on_decoded_bytes(upstream, run_check):
 def test_upstream_http__gzip_body_is_read(upstream, run_check):
     """An ordinary gzip-encoded answer is decoded and judged."""
     upstream.routes[SUMMARY] = Reply(fixture("statuspage/summary.major-outage.json"), gzip=True)
-    assert run_check(github(upstream)).status == "error"
+    assert run_check(github(upstream, fail_on_outage=True)).status == "error"
     assert upstream.requests[0].headers["accept-encoding"] == "gzip, deflate"
 
 
