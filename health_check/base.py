@@ -142,10 +142,13 @@ class HealthCheck(abc.ABC):
         returned: Any = None
         error: HealthCheckError | None
         try:
-            returned = await asyncio.wait_for(
-                self.run() if inspect.iscoroutinefunction(self.run) else loop.run_in_executor(executor, self.run),
-                budget + TIMEOUT_GRACE_SECONDS,
-            )
+            # asyncio.timeout(), not wait_for(): on Python 3.11 wait_for() wraps the run in a task of its
+            # own, out of which a SystemExit or KeyboardInterrupt would escape the loop past this handler.
+            async with asyncio.timeout(budget + TIMEOUT_GRACE_SECONDS):
+                if inspect.iscoroutinefunction(self.run):
+                    returned = await self.run()
+                else:
+                    returned = await loop.run_in_executor(executor, self.run)
         except HealthCheckError as failure:
             error = failure
         except TimeoutError:  # also asyncio.TimeoutError, the same class since Python 3.11

@@ -207,6 +207,57 @@ def test_runner__async_hang_times_out(runner):
     assert runner.stuck_runs() == {}
 
 
+@dataclasses.dataclass
+class BlocksItsLoop(HealthCheck):
+    """An ``async def run`` making a blocking call: nothing on its event loop can cancel it."""
+
+    timeout: ClassVar[datetime.timedelta] = HALF_SECOND
+
+    async def run(self) -> None:
+        release_hung.wait()
+
+
+@pytest.mark.slow
+def test_runner__async_check_blocking_its_loop_left_behind(runner):
+    """An async check blocking its own loop is reported timed out, keeps its thread and is not started again."""
+    spec = CheckSpec.of(BlocksItsLoop())
+    started = time.monotonic()
+    snapshot = runner.run(spec)
+    assert (snapshot.status, snapshot.message) == (Status.ERROR, "Unavailable: Timed out after 0.5 seconds")
+    assert 1.4 <= time.monotonic() - started < 3.5
+    assert list(runner.stuck_runs()) == [spec.key]
+    assert runner.run(spec).message.startswith("Unavailable: Still hung: the previous run has not returned after ")
+
+
+@pytest.mark.parametrize("raised", [SystemExit(3), KeyboardInterrupt()], ids=["SystemExit", "KeyboardInterrupt"])
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_runner__exit_raised_by_check_is_a_bug(runner, caplog, capfd, raised, kind):
+    """A check raising SystemExit or KeyboardInterrupt is reported at once as a bug, in one log line, no traceback."""
+
+    class Exits(HealthCheck):
+        def run(self) -> None:
+            raise raised
+
+    class ExitsAsync(HealthCheck):
+        async def run(self) -> None:
+            raise raised
+
+    started = time.monotonic()
+    with caplog.at_level(logging.ERROR):
+        snapshot = runner.run(CheckSpec.of(Exits() if kind == "sync" else ExitsAsync()))
+    assert (snapshot.status, snapshot.message) == (Status.ERROR, "Unknown Error: unknown error")
+    assert time.monotonic() - started < 1
+    assert [r.getMessage().split(": ", 1)[1] for r in caplog.records if r.levelno >= logging.ERROR] == [
+        f"{type(raised).__name__}" + (": 3" if isinstance(raised, SystemExit) else "") + " " + _where(caplog)
+    ]
+    assert "Traceback" not in capfd.readouterr().err and runner.stuck_runs() == {}
+
+
+def _where(caplog) -> str:
+    message = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR][0]
+    return message[message.index("(raised at ") :]
+
+
 # -- database connection hygiene ---------------------------------------------------------------------
 
 
