@@ -296,3 +296,27 @@ def test_command__no_http_ignores_token(tmp_path):
     poll_once(tmp_path)
     result = manage("health_check", "health_check-steady", "--no-http", store_dir=tmp_path, token=TOKEN)
     assert (result.returncode, result.stdout) == (0, "Steady(): OK\n")
+
+
+# -- call_command ----------------------------------------------------------------------------------
+
+
+def test_command__call_command_returns_normally_when_healthy(polled_server, polled_dir, capsys):
+    """In-process, a healthy endpoint returns from call_command (no SystemExit), printing the body."""
+    from django.core.management import call_command
+
+    poll_once(polled_dir)
+    assert call_command("health_check", "health_check-steady", f"127.0.0.1:{polled_server.port}") is None
+    assert capsys.readouterr().out == "Steady(): OK\n"
+
+
+def test_command__call_command_raises_system_exit_when_not_healthy(empty_server, capsys):
+    """In-process, a failing endpoint raises SystemExit(1), and an unreachable one SystemExit(2)."""
+    from django.core.management import call_command
+
+    with pytest.raises(SystemExit) as failing:
+        call_command("health_check", "health_check-node", f"127.0.0.1:{empty_server.port}")
+    assert failing.value.code == 1
+    with pytest.raises(SystemExit) as unreachable:
+        call_command("health_check", "health_check-node", f"127.0.0.1:{free_port()}")
+    assert unreachable.value.code == 2

@@ -1,6 +1,8 @@
 """``manage.py health_check <url-name> [addrport]``: the container HEALTHCHECK command.
 
-Same arguments and exit codes as django-health-check: 0 healthy, 1 failing, 2 could not tell. With
+Same arguments and exit codes as django-health-check: 0 healthy, 1 failing, 2 could not tell. As
+there, ``call_command("health_check", ...)`` returns normally when healthy and raises ``SystemExit``
+(1 or 2) otherwise. With
 ``--no-http`` it reads the snapshot store directly: no HTTP, no check run, so it costs a Django start-up
 and one store read, and agrees with what the endpoint answers.
 """
@@ -67,9 +69,14 @@ class Command(BaseCommand):
                 f"Could not resolve endpoint {endpoint!r}: {error}\n"
                 "Please provide a valid URL pattern name for the health check endpoint."
             )
-        if not options["use_http"]:
-            sys.exit(self._read_snapshots(endpoint, path))
-        sys.exit(self._ask_server(endpoint, path, options))
+        if options["use_http"]:
+            code = self._ask_server(endpoint, path, options)
+        else:
+            code = self._read_snapshots(endpoint, path)
+        # Healthy returns normally, as django-health-check's command does, so call_command() from code
+        # and tests raises nothing; the process still exits 0. Anything else exits 1 or 2.
+        if code != EXIT_HEALTHY:
+            sys.exit(code)
 
     def _fail(self, message: str) -> None:
         self.stderr.write(message)
