@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from django.conf import settings as django_settings
 
-from health_check.negotiation import MAX_ACCEPT_LENGTH, NotAcceptable, parse_accept, select_renderer
+from health_check.negotiation import MAX_ACCEPT_LENGTH, MediaType, NotAcceptable, parse_accept, select_renderer
 from health_check.renderers import (
     DEFAULT_RENDERERS,
     AtomRenderer,
@@ -22,8 +24,8 @@ pytestmark = pytest.mark.urls("tests.testapp.urls_views")
 
 NOT_ACCEPTABLE = (
     "Not Acceptable: Supported content types: text/plain, text/html, application/json, "
-    "application/atom+xml, application/rss+xml, application/openmetrics-text, application/health+json"
-)
+    "application/atom+xml, application/rss+xml, application/openmetrics-text"
+)  # django-health-check's body exactly (issue 11): health+json is served but not listed
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
@@ -97,7 +99,7 @@ def test_negotiation__not_acceptable(client, fresh, accept):
     response = client.get("/health/", headers={"Accept": accept})
     assert response.status_code == 406
     assert response.content.decode() == NOT_ACCEPTABLE
-    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert response["Content-Type"] == "text/plain"  # as django-health-check sends it
     assert response["Vary"] == "Accept"
     assert response["Cache-Control"] == "no-store"
 
@@ -224,7 +226,8 @@ def test_select_renderer__not_acceptable_message():
     """NotAcceptable lists the supported types in django-health-check's order."""
     with pytest.raises(NotAcceptable) as raised:
         select_renderer(None, "image/png", DEFAULT_RENDERERS)
-    assert str(raised.value) == NOT_ACCEPTABLE
+    # The exception lists every renderer; the view's 406 body is django-health-check's (NOT_ACCEPTABLE).
+    assert str(raised.value) == NOT_ACCEPTABLE + ", application/health+json"
 
 
 def test_select_renderer__only_given_renderers():
@@ -232,3 +235,155 @@ def test_select_renderer__only_given_renderers():
     with pytest.raises(NotAcceptable) as raised:
         select_renderer("html", "text/html", (JSONRenderer, TextRenderer))
     assert str(raised.value) == "Not Acceptable: Supported content types: application/json, text/plain"
+
+
+# -- odd Accept headers: never an exception but NotAcceptable ------------------------------------------
+
+#: Headers real clients, scanners and fuzzers send; each must give a renderer or a 406, never a 500.
+ODD_HEADERS = [
+    "",
+    " ",
+    ";;;",
+    ",,,",
+    "q=abc",
+    "text/html;q=abc",
+    "text/html;q=",
+    "text/html;q",
+    "text/html;=",
+    "text/html;q=nan",
+    "text/html;q=inf",
+    "text/html;q=-0",
+    "text/html;q=1e309",
+    "text/html;q=0x1",
+    '"',
+    'text/html;a="unterminated',
+    'text/html;a="x\\",q=0.5',
+    "\\",
+    "*/*;q=0.5;q=0.1;q=0.9",
+    "тип/подтип, текст/html;q=0.5",
+    "text/html;q=٠.٥",
+    "\u0130/\u0131",
+    "\x00/\x00",
+    "text/\ud800",
+    "é" * 5000,
+    "a/b;" * 5000,
+    "*/*;" + "q=1;" * 3000,
+    ", ".join(["application/x-junk"] * 10_000),
+    ", ".join(["text/html;q=0.1"] * 10_000),
+    "application/json;" + "x" * 100_000,
+]
+
+
+def _random_headers(count: int) -> list[str]:
+    alphabet = "ab*/;=,q.0123456789 \t\"\\é\x00\ud800"
+    rng = random.Random(11)
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))) for _ in range(count)]
+
+
+#: Numbered ids: a test id of a 100 KB header would flood every report.
+FUZZ = [pytest.param(header, id=f"header{index}") for index, header in enumerate(ODD_HEADERS + _random_headers(500))]
+
+
+@pytest.mark.parametrize("accept", FUZZ)
+@pytest.mark.parametrize("format_name", [None, "json", "x" * 100, "health json", "\x00"])
+def test_select_renderer__odd_headers_never_raise(accept, format_name):
+    """select_renderer() answers a renderer or NotAcceptable for any header, and parse_accept() a list."""
+    assert isinstance(parse_accept(accept), list)
+    try:
+        renderer = select_renderer(format_name, accept, DEFAULT_RENDERERS)
+    except NotAcceptable:
+        return
+    assert renderer in DEFAULT_RENDERERS
+
+
+@pytest.mark.parametrize("accept", FUZZ)
+def test_media_type__parse_header_never_raises(accept):
+    """MediaType.parse_header() skips what it cannot read, and from_string() raises only ValueError."""
+    assert all(isinstance(media, MediaType) for media in MediaType.parse_header(accept))
+    try:
+        MediaType.from_string(accept)
+    except ValueError as error:
+        assert len(str(error)) < 300  # a 100 KB header is not echoed whole
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [pytest.param(header, id=f"header{index}") for index, header in enumerate(ODD_HEADERS) if header.isascii()],
+)
+def test_negotiation__odd_headers_answer(client, fresh, accept):
+    """Through the endpoint, an odd Accept header answers 200 or 406, never a 500."""
+    assert client.get("/health/", headers={"Accept": accept}).status_code in (200, 406)
+
+
+# -- MediaType: django-health-check's Accept parser, kept for code written against it ---------------
+
+
+def test_media_type__orders_by_weight_only():
+    """A lower weight sorts first; the type does not take part."""
+    assert MediaType("text/html", 0.5) < MediaType("application/json")
+    assert not MediaType("a/b") < MediaType("c/d") and not MediaType("c/d") < MediaType("a/b")
+    assert sorted([MediaType("a/b", 0.2), MediaType("c/d"), MediaType("e/f", 0.2)], reverse=True) == [
+        MediaType("c/d"),
+        MediaType("a/b", 0.2),
+        MediaType("e/f", 0.2),
+    ]
+
+
+def test_media_type__text():
+    """str() is "<type>; q=<weight>" and repr() prefixes the class name, as in django-health-check."""
+    assert str(MediaType("image/*", 0.6)) == "image/*; q=0.6"
+    assert str(MediaType("*/*")) == "*/*; q=1.0"
+    assert repr(MediaType("*/*")) == "MediaType: */*; q=1.0"
+
+
+def test_media_type__equality():
+    """Equal when type and weight are; never equal to something else (no AttributeError)."""
+    assert MediaType("*/*") == MediaType("*/*", 1)
+    assert MediaType("*/*", 0.9) != MediaType("*/*")
+    assert MediaType("text/html") != MediaType("text/plain")
+    assert MediaType("*/*") != "*/*"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("*/*", MediaType("*/*")),
+        ("text/html", MediaType("text/html")),
+        ("application/xhtml+xml;q=0.9", MediaType("application/xhtml+xml", 0.9)),
+        ("*/*; q=0", MediaType("*/*", 0.0)),
+        ("*/*;q=0.123", MediaType("*/*", 0.123)),
+        ("*/*; q=1.000", MediaType("*/*", 1.0)),
+        ("*/* ;   q=0.25", MediaType("*/*", 0.25)),
+        ("*/*;version=b3", MediaType("*/*")),
+        ("text/plain; q=0.5; version=0.0.4", MediaType("text/plain", 0.5)),
+    ],
+)
+def test_media_type__from_string(value, expected):
+    """One media range with an optional q first among its parameters."""
+    assert MediaType.from_string(value) == expected
+
+
+@pytest.mark.parametrize("value", ["*/*;0.9", 'text/html;x=""', "text/html; junk", "text/html;  =a", "q=1", "text/html;q="])
+def test_media_type__from_string_rejects(value):
+    """What is not one media range raises ValueError saying so."""
+    with pytest.raises(ValueError, match="is not a valid media type") as raised:
+        MediaType.from_string(value)
+    assert str(raised.value) == f'"{value}" is not a valid media type'
+
+
+def test_media_type__parse_header():
+    """Best weight first, header order among equals; no header means */*; unreadable entries are skipped."""
+    assert list(MediaType.parse_header()) == [MediaType("*/*")]
+    assert list(MediaType.parse_header("text/html; q=0.1, application/xhtml+xml; q=0.1 ,application/json")) == [
+        MediaType("application/json"),
+        MediaType("text/html", 0.1),
+        MediaType("application/xhtml+xml", 0.1),
+    ]
+    assert list(MediaType.parse_header("text/html;q=, ;;;, application/json;q=0.5")) == [
+        MediaType("application/json", 0.5)
+    ]
+    # As there, a q the grammar cannot read as a weight is an ordinary parameter: the weight stays 1.
+    assert list(MediaType.parse_header("text/html;q=0.1234, text/plain;q=abc")) == [
+        MediaType("text/html"),
+        MediaType("text/plain"),
+    ]
