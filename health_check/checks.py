@@ -22,7 +22,9 @@ import dns.exception
 import dns.nameserver
 import dns.rdatatype
 import dns.resolver
+from django.conf import settings
 from django.core.checks import CheckMessage
+from django.core.exceptions import ImproperlyConfigured
 from django.core.cache import CacheKeyWarning, InvalidCacheBackendError, caches
 from django.core.files.base import ContentFile
 from django.core.files.storage import InvalidStorageError, storages
@@ -203,8 +205,9 @@ class DNS(HealthCheck):
 class Mail(HealthCheck):
     """Open and close a connection with the email backend (an SMTP handshake, with login if configured).
 
-    Which backend: on Django 6.1 and later, the mailer ``alias`` of the ``MAILERS`` setting (Django's
-    ``mailers[alias]``) unless ``backend`` names one; before Django 6.1, ``backend`` or ``EMAIL_BACKEND``.
+    Which backend: on Django 6.1 and later, the mailer ``alias`` (Django's ``mailers[alias]``: the
+    ``MAILERS`` entry, or ``EMAIL_*`` settings for "default" while ``MAILERS`` is not set) unless
+    ``backend`` names one and ``MAILERS`` is not set; before Django 6.1, ``backend`` or ``EMAIL_BACKEND``.
 
     Args:
         backend: Dotted path of an email backend to use instead; ``EMAIL_BACKEND`` by default (read
@@ -218,17 +221,23 @@ class Mail(HealthCheck):
     timeout: datetime.timedelta = dataclasses.field(default=datetime.timedelta(seconds=15), repr=False)
 
     def get_connection(self) -> BaseEmailBackend:
-        """The backend to open: ``backend`` if given, else Django 6.1's ``mailers[alias]``, else the default."""
-        if self.backend is None and django.VERSION >= (6, 1):  # pragma: no cover - depends on Django
+        """The backend to open.
+
+        On Django 6.1+, Django's ``mailers[alias]`` when the project has a ``MAILERS`` setting (Django
+        refuses ``get_connection(backend)`` then) or names no ``backend``; otherwise ``backend``, or
+        ``EMAIL_BACKEND`` when it is None.
+        """
+        if django.VERSION >= (6, 1) and (self.backend is None or hasattr(settings, "MAILERS")):
             from django.core.mail import mailers
 
             try:
                 return mailers[self.alias]
-            except Exception as error:  # Django's InvalidMailer and kin: a wrong alias or MAILERS entry
+            except KeyError as error:  # MailerDoesNotExist
                 raise ServiceUnavailable(
-                    f"Mailer alias does not exist or cannot be built: {self.alias!r} "
-                    f"({type(error).__name__}: {_first_line(error)}); check the MAILERS setting"
+                    f"Mailer alias does not exist: {self.alias!r} is not in MAILERS"
                 ) from error
+            except ImproperlyConfigured as error:  # InvalidMailer: a wrong BACKEND or OPTIONS
+                raise ServiceUnavailable(f"Mailer {self.alias!r} cannot be built: {_first_line(error)}") from error
         return get_connection(self.backend, fail_silently=False)
 
     def run(self) -> None:

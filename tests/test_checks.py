@@ -312,7 +312,19 @@ def silent_server() -> Iterator[int]:
         connection.close()
 
 
+#: Django 6.1 deprecates the EMAIL_* settings for MAILERS (RemovedInDjango2028Warning); these tests use them on purpose.
+email_settings_deprecated = pytest.mark.filterwarnings("ignore:The EMAIL_[A-Z_]+ setting is deprecated")
+
+
 def use_smtp(settings, port: int, **extra: object) -> None:
+    """Point the default mailer at 127.0.0.1:port, with EMAIL_* settings, as every Django version reads them.
+
+    The test settings define MAILERS on Django 6.1+ (where it replaces EMAIL_*); it is removed here so
+    that Django builds the default mailer from the EMAIL_* settings, as it does for projects that have
+    not moved to MAILERS yet.
+    """
+    if hasattr(settings, "MAILERS"):
+        del settings.MAILERS
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
     settings.EMAIL_PORT = port
@@ -320,6 +332,7 @@ def use_smtp(settings, port: int, **extra: object) -> None:
         setattr(settings, name, value)
 
 
+@email_settings_deprecated
 def test_mail__smtp_ok(run_check, settings, smtp_server):
     """An SMTP handshake with a live server reports OK."""
     use_smtp(settings, smtp_server())
@@ -327,6 +340,7 @@ def test_mail__smtp_ok(run_check, settings, smtp_server):
     assert (snapshot.status, snapshot.message) == (Status.OK, "OK")
 
 
+@email_settings_deprecated
 def test_mail__server_down(run_check, settings):
     """Nothing listening on the SMTP port is django-health-check's "Connection refused error", naming host and port."""
     port = free_port()
@@ -338,6 +352,7 @@ def test_mail__server_down(run_check, settings):
     )
 
 
+@email_settings_deprecated
 def test_mail__authentication_refused(run_check, settings, smtp_server):
     """A server refusing the credentials is Unavailable with a hint at the settings, never the password."""
     port = smtp_server(authenticator=refuse_everyone, auth_require_tls=False)
@@ -349,6 +364,7 @@ def test_mail__authentication_refused(run_check, settings, smtp_server):
     )
 
 
+@email_settings_deprecated
 def test_mail__silent_server_times_out_within_timeout(run_check, settings, silent_server):
     """A server that never greets fails after the check's own timeout with a clear message, well within budget."""
     use_smtp(settings, silent_server)
@@ -504,3 +520,135 @@ def test_identity__same_key_in_another_process():
         [sys.executable, "-c", code], capture_output=True, text=True, env=environment, cwd=REPO, timeout=60, check=True
     )
     assert result.stdout.strip() == CheckSpec.of(Cache(alias="default", timeout=3 * SECONDS)).key
+
+
+# --------------------------------------------------------------------------- django-health-check's names and words
+
+needs_mailers = pytest.mark.skipif(
+    tuple(int(part) for part in __import__("django").__version__.split(".")[:2]) < (6, 1),
+    reason="MAILERS is Django 6.1+",
+)
+
+
+@needs_mailers
+def test_mail__alias_uses_the_mailers_setting(run_check, settings, smtp_server):
+    """On Django 6.1+, Mail(alias=...) opens the MAILERS entry of that alias (here: a live SMTP server)."""
+    up = smtp_server()
+    settings.MAILERS = {
+        "default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"},
+        "transactional": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                          "OPTIONS": {"host": "127.0.0.1", "port": up}},
+        "down": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                 "OPTIONS": {"host": "127.0.0.1", "port": free_port()}},
+    }
+    assert run_check(Mail(alias="transactional")).message == "OK"
+    down = run_check(Mail(alias="down"))
+    assert down.message.startswith("Unavailable: Connection refused error: SMTP server 127.0.0.1:")
+    assert run_check(Mail(alias="nope")).message == "Unavailable: Mailer alias does not exist: 'nope' is not in MAILERS"
+
+
+@needs_mailers
+@email_settings_deprecated
+def test_mail__default_alias_without_mailers_reads_email_settings(run_check, settings, smtp_server):
+    """On Django 6.1+ without MAILERS, the default alias is the EMAIL_* settings, as Django builds it."""
+    use_smtp(settings, smtp_server())
+    assert run_check(Mail()).message == "OK"
+
+
+def test_dns__empty_nameservers_reports_none_available(run_check):
+    """DNS(nameservers=[]) asks nobody and says so with django-health-check's words."""
+    snapshot = run_check(DNS(hostname="example.org", nameservers=[]))
+    assert (snapshot.status, snapshot.message) == (
+        Status.ERROR,
+        "Unavailable: DNS resolution failed: no nameservers available (nameservers=[] was given: list at least one, "
+        "or leave it out to use the system's)",
+    )
+
+
+def test_cache__value_error_is_an_unexpected_result(run_check, settings):
+    """A ValueError from the cache backend (a Redis LOCATION whose port is no number) is "Unexpected Result: ValueError"."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "bad": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:notaport/0"},
+    }
+    snapshot = run_check(Cache(alias="bad"))
+    assert (snapshot.status, snapshot.message) == (
+        Status.ERROR,
+        "Unexpected Result: ValueError: cache 'bad': Port could not be cast to integer value as 'notaport'",
+    )
+
+
+def test_cache__value_that_does_not_match(run_check, settings):
+    """A cache that reads back something else (a dummy cache keeps nothing) says "Cache key ... does not match"."""
+    settings.CACHES = {**settings.CACHES, "dummy": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    snapshot = run_check(Cache(alias="dummy", key_prefix="probe"))
+    assert snapshot.status is Status.ERROR
+    assert re.fullmatch(
+        r"Unavailable: Cache key probe:[0-9a-f]{32} does not match in cache 'dummy': "
+        r"the value read back differs from the value set",
+        snapshot.message,
+    ), snapshot.message
+
+
+def test_database__wrong_select_one_row_is_unavailable(run_check, database_alias):
+    """A database answering SELECT 1 with another row is Unavailable, in django-health-check's words.
+
+    The real PostgreSQL always answers 1, so the alias uses tests/testapp/odd_backend, whose cursors
+    rewrite the query on the way as a misbehaving proxy would.
+    """
+    alias = database_alias("odd", **postgres_options(ENGINE="tests.testapp.odd_backend"))
+    snapshot = run_check(Database(alias=alias))
+    assert (snapshot.status, snapshot.message) == (
+        Status.ERROR,
+        "Unavailable: Health Check query did not return the expected result: SELECT 1 on database 'odd' returned (2,)",
+    )
+
+
+def test_storage__public_steps(settings, tmp_path):
+    """storage, get_file_name, get_file_content, check_save and check_delete work called one by one."""
+    from django.core.files.storage import FileSystemStorage
+
+    from health_check.exceptions import ServiceUnavailable
+
+    settings.STORAGES = {**settings.STORAGES, "media": filesystem_storage(tmp_path)}
+    check = Storage(alias="media")
+    assert isinstance(check.storage, FileSystemStorage) and check.storage.location == str(tmp_path)
+    name, content = check.get_file_name(), check.get_file_content()
+    assert re.fullmatch(r"health_check_storage_test/test-[0-9a-f-]{36}\.txt", name)
+    assert name != check.get_file_name() and isinstance(content, bytes)
+    saved = check.check_save(name, content)
+    assert (tmp_path / saved).read_bytes() == content
+    check.check_delete(saved)
+    assert not (tmp_path / saved).exists()
+    with pytest.raises(ServiceUnavailable) as missing:
+        Storage(alias="nope").storage
+    assert str(missing.value) == "Unavailable: Storage alias does not exist: 'nope' is not in STORAGES"
+
+
+def test_storage__overridden_step_changes_the_run(run_check, settings, tmp_path):
+    """A subclass overriding check_delete (a storage that keeps files) is what run() uses."""
+
+    @dataclasses.dataclass
+    class KeepingStorage(Storage):
+        def check_delete(self, file_name: str) -> None:
+            if self.storage.exists(file_name):
+                from health_check.exceptions import ServiceUnavailable
+
+                raise ServiceUnavailable(f"File was not deleted: {file_name}")
+
+    settings.STORAGES = {**settings.STORAGES, "media": filesystem_storage(tmp_path)}
+    snapshot = run_check(KeepingStorage(alias="media"))
+    assert snapshot.message.startswith("Unavailable: File was not deleted: health_check_storage_test/test-")
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []  # run() still cleans up
+
+
+def test_checks__remote_check_and_check_auth_token_are_importable(settings):
+    """health_check.checks has RemoteCheck and check_auth_token, as django-health-check's module does."""
+    from health_check.checks import RemoteCheck, check_auth_token
+    from health_check.remote import RemoteCheck as Ours
+
+    assert RemoteCheck is Ours
+    settings.HEALTH_CHECK_AUTH_TOKEN = "  "
+    assert [error.id for error in check_auth_token(None)] == ["health_check.E001"]
+    settings.HEALTH_CHECK_AUTH_TOKEN = "s3cret"
+    assert list(check_auth_token(None)) == []
