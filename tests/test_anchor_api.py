@@ -104,7 +104,7 @@ def get_result(check: HealthCheck, executor: str) -> HealthCheckResult:
 @pytest.mark.parametrize("check_class", [SyncCheck, AsyncCheck], ids=["sync", "async"])
 @pytest.mark.parametrize("behaviour", list(EXPECTED))
 def test_get_result__reports_what_run_did(behaviour, check_class, executor):
-    """get_result() reports a pass as error None, a HealthCheckError as itself, a bug and a timeout as the anchor does."""
+    """get_result() reports a pass as None, a HealthCheckError as itself, a bug and a timeout as the anchor does."""
     check = check_class(behaviour=behaviour)
     result = get_result(check, executor)
     error_class, line = EXPECTED[behaviour]

@@ -363,7 +363,9 @@ def test_media_type__from_string(value, expected):
     assert MediaType.from_string(value) == expected
 
 
-@pytest.mark.parametrize("value", ["*/*;0.9", 'text/html;x=""', "text/html; junk", "text/html;  =a", "q=1", "text/html;q="])
+@pytest.mark.parametrize(
+    "value", ["*/*;0.9", 'text/html;x=""', "text/html; junk", "text/html;  =a", "q=1", "text/html;q="]
+)
 def test_media_type__from_string_rejects(value):
     """What is not one media range raises ValueError saying so."""
     with pytest.raises(ValueError, match="is not a valid media type") as raised:

@@ -199,7 +199,7 @@ def test_runner__hung_check_recovers(runner):
 
 
 def test_runner__async_hang_times_out(runner):
-    """An async check awaiting forever is cancelled a second past its budget and reports the timeout; nothing is stuck."""
+    """An async check awaiting forever is cancelled a second past its budget, reports the timeout, is not stuck."""
     started = time.monotonic()
     snapshot = runner.run(CheckSpec.of(HangsAsync()))
     assert (snapshot.status, snapshot.message) == (Status.ERROR, "Unavailable: Timed out after 0.5 seconds")
