@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import RECIPES, ExampleSite, port_listening, wait_for
+from tests.integration.conftest import RECIPES, ExampleSite, port_listening, try_get, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -141,6 +141,9 @@ def test_kubernetes__startup_probe_covers_pending_snapshots(make_site, pod_env):
     wait_for(lambda: port_listening(site.port), timeout=30, what="gunicorn listening")
     startup = Prober.from_manifest("startupProbe", site)
     liveness = Prober.from_manifest("livenessProbe", site)
+    # gunicorn listens before its workers have booted; on a loaded machine the first answer can take
+    # longer than the probe's 1 s. This test is about pending snapshots, not boot time: wait for a worker.
+    wait_for(lambda: try_get(site.url("/"), timeout=10) is not None, timeout=30, what="a gunicorn worker answering")
 
     assert (startup.attempt(), startup.last) == (False, "HTTP 500")
     assert "Unavailable: pending, no result yet" in site.node().body
