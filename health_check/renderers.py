@@ -16,8 +16,8 @@ import datetime
 import hashlib
 import json
 import math
-import re
 from collections.abc import Mapping
+from importlib.resources import files
 from typing import Any, ClassVar
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -55,6 +55,8 @@ class RenderContext:
         stale_intervals: ``HEALTH_CHECK["STALE_AFTER_INTERVALS"]``, to tell when a snapshot went stale.
         updated: When what the endpoint reports last changed (newest journal entry or change of state,
             before redaction); a feed without items is dated by it, never by "now" or by 1970.
+        now: The moment ages are measured from (``live`` renderers); ``None``: the report's time.
+        stylesheet: The CSS the HTML page inlines (``HealthCheckView.stylesheet``).
     """
 
     endpoint_url: str = ""
@@ -64,6 +66,8 @@ class RenderContext:
     transitions: tuple[Transition, ...] = ()
     stale_intervals: float = 3.0
     updated: datetime.datetime | None = None
+    now: datetime.datetime | None = None
+    stylesheet: str = ""
 
 
 class Renderer:
@@ -85,68 +89,13 @@ class Renderer:
     uses_journal: ClassVar[bool] = False
     #: Whether responses carry ETag and Last-Modified and answer conditional requests with 304.
     conditional: ClassVar[bool] = False
-    #: Whether the output shows durations relative to "now" (ages). Such renderers implement
-    #: ``render_markers()``, writing markers (``age_marker()``...) where those go; the view fills them
-    #: with ``resolve()``, run times once per change of the snapshots and ages once per second, so a
-    #: body is rendered once per change of the snapshots, not per request. Their ``render()`` returns
-    #: the complete output as of the report's time.
+    #: Whether the output shows durations relative to "now" (ages): the view then renders it again
+    #: when the second changes, so a cached body never shows an age more than a second off.
     live: ClassVar[bool] = False
-    #: Whether the output depends only on each check's name, state, message and "since" and on whether
-    #: warnings fail (run times and moments being live markers): then a body survives new runs that
-    #: changed none of those, e.g. a psutil check polled every 5 s that stays OK.
-    reuse_across_runs: ClassVar[bool] = False
 
     def render(self, report: Report, context: RenderContext) -> bytes:
-        """The whole output; a ``live`` renderer's markers are filled as of the report's time."""
-        if not self.live:
-            raise NotImplementedError
-        return self.refresh(self.render_markers(report, context), report, report.generated_at, context.stale_intervals)
-
-    def render_markers(self, report: Report, context: RenderContext) -> bytes:
-        """A ``live`` renderer's output with markers where ages, run times and moments go."""
+        """The whole output; ages are measured from ``context.now`` (the report's time when unset)."""
         raise NotImplementedError
-
-    def refresh(self, body: bytes, report: Report, now: datetime.datetime, stale_intervals: float) -> bytes:
-        """Fill every marker of a ``live`` body with the values of ``now``."""
-        if not self.live:
-            return body
-        return b"".join(self.resolve(split_markers(body), report, now, stale_intervals, "ASNDC"))
-
-    def resolve(
-        self, parts: list[Any], report: Report, now: datetime.datetime, stale_intervals: float, kinds: str
-    ) -> list[Any]:
-        """``parts`` with the markers of ``kinds`` replaced by their values, adjacent bytes merged.
-
-        Run times and moments ("D", "C") depend on the snapshots only: the view resolves them once per
-        snapshot change and the ages ("A", "S", "N") once per second.
-        """
-        readings = report.readings
-        out: list[Any] = []
-        pending: list[bytes] = []
-        for part in parts:
-            if type(part) is not bytes:
-                kind, index = part
-                if kind not in kinds:
-                    if pending:
-                        out.append(b"".join(pending))
-                        pending = []
-                    out.append(part)
-                    continue
-                part = self._marker_value(kind, readings[index] if kind != "N" else None, now, stale_intervals)
-            pending.append(part)
-        if pending:
-            out.append(b"".join(pending))
-        return out
-
-    def _marker_value(self, kind: str, reading: Reading | None, now: datetime.datetime, stale_intervals: float) -> bytes:
-        if reading is None:
-            return self.format_now(now).encode()
-        if kind == "D":
-            return self.format_duration(reading.duration_seconds).encode()
-        if kind == "C":
-            return b"" if reading.checked_at is None else reading.checked_at.isoformat().encode()
-        moment = reading.checked_at if kind == "A" else reported_since(reading, stale_intervals)
-        return self.format_age(None if moment is None else (now - moment).total_seconds()).encode()
 
     def format_age(self, seconds: float | None) -> str:
         return "never" if seconds is None else describe_age(seconds)
@@ -162,40 +111,12 @@ class Renderer:
         return {}
 
 
-def age_marker(index: int) -> str:
-    """Where the age of reading ``index``'s snapshot goes."""
-    return f"\ue000A{index}\ue001"
+def _now(report: Report, context: RenderContext) -> datetime.datetime:
+    return context.now or report.generated_at
 
 
-def duration_marker(index: int) -> str:
-    """Where how long reading ``index``'s run took goes."""
-    return f"\ue000D{index}\ue001"
-
-
-def checked_at_marker(index: int) -> str:
-    """Where the moment reading ``index``'s snapshot was taken goes (ISO 8601)."""
-    return f"\ue000C{index}\ue001"
-
-
-def since_marker(index: int) -> str:
-    """Where how long reading ``index`` has been in its state goes."""
-    return f"\ue000S{index}\ue001"
-
-
-#: Where the moment of the request goes.
-NOW_MARKER = "\ue000N\ue001"
-# Private-use code points: they survive HTML escaping and never occur in real content.
-_MARKER = re.compile("\ue000([ASNDC])(\\d*)\ue001".encode())
-
-
-def split_markers(body: bytes) -> list[Any]:
-    """A live body as literal ``bytes`` and ``(kind, index)`` markers, for ``Renderer.resolve()``."""
-    pieces = _MARKER.split(body)
-    parts: list[Any] = [pieces[0]]
-    for position in range(1, len(pieces), 3):
-        parts.append((pieces[position].decode(), int(pieces[position + 1] or 0)))
-        parts.append(pieces[position + 2])
-    return parts
+def _seconds_since(moment: datetime.datetime | None, now: datetime.datetime) -> float | None:
+    return None if moment is None else (now - moment).total_seconds()
 
 
 class TextRenderer(Renderer):
@@ -203,7 +124,6 @@ class TextRenderer(Renderer):
     media_type = "text/plain"
     accepts = frozenset({"text/plain"})
     content_type = "text/plain; charset=utf-8"
-    reuse_across_runs = True
 
     def render(self, report: Report, context: RenderContext) -> bytes:
         return "".join(f"{reading.name}: {reading.message}\n" for reading in report.readings).encode()
@@ -211,7 +131,8 @@ class TextRenderer(Renderer):
 
 DEFAULT_TEMPLATE = "health_check/index.html"
 _DAY = datetime.timedelta(hours=24)
-_STYLE = re.compile(rb"<style>(.*?)</style>", re.DOTALL)
+#: The default page's CSS, inlined in its ``<style>`` element (no outside asset; its hash is the page's CSP).
+STYLESHEET = files("health_check").joinpath("status.css").read_text(encoding="utf-8")
 
 
 def reported_since(reading: Reading, stale_intervals: float) -> datetime.datetime | None:
@@ -309,31 +230,35 @@ class HTMLRenderer(Renderer):
     content_type = "text/html; charset=utf-8"
     uses_journal = True
     live = True
-    reuse_across_runs = True
 
-    def render_markers(self, report: Report, context: RenderContext) -> bytes:
+    def render(self, report: Report, context: RenderContext) -> bytes:
+        return get_template(context.template_name).render(self.context_data(report, context)).encode()
+
+    def context_data(self, report: Report, context: RenderContext) -> dict[str, Any]:
+        """What the template sees: one row per reading, the state counts, and the moment it is read."""
         by_key: dict[str, list[Transition]] = {}
         for transition in context.transitions:
             by_key.setdefault(transition.key, []).append(transition)
-        now = report.generated_at
+        now = _now(report, context)
         rows = []
-        for index, reading in enumerate(report.readings):
+        for reading in report.readings:
             key = reading.snapshot.key if reading.snapshot else None
             entries = by_key.get(key, []) if key else []
             status_entries = [t for t in entries if t.kind == STATUS]
             since = reported_since(reading, context.stale_intervals)
+            checked_at = reading.checked_at
             rows.append(
                 {
                     "name": reading.name,
                     "state": reading.state.value,
                     "message": reading.message,
                     "failing": report.counts_as_failing(reading),
-                    "age": age_marker(index),
-                    "checked_at": reading.checked_at,
-                    "checked_at_iso": checked_at_marker(index) if reading.checked_at else "",
-                    "run_time": duration_marker(index),
+                    "age": self.format_age(_seconds_since(checked_at, now)),
+                    "checked_at": checked_at,
+                    "checked_at_iso": checked_at.isoformat() if checked_at else "",
+                    "run_time": self.format_duration(reading.duration_seconds),
                     "since": since,
-                    "since_age": since_marker(index) if since else None,
+                    "since_age": self.format_age(_seconds_since(since, now)) if since else None,
                     "duration_ms": None if reading.duration_seconds is None else reading.duration_seconds * 1000,
                     "timeline": timeline(
                         reading.state, status_entries, now, observed_since=reading.snapshot.observed_since
@@ -343,29 +268,13 @@ class HTMLRenderer(Renderer):
                     "recent": [t for t in entries if now - t.at <= _DAY][:5],
                 }
             )
-        template = get_template(context.template_name)
-        return template.render(
-            {
-                "rows": rows,
-                "errors": report.failing,
-                "generated_at": report.generated_at,
-                "now": NOW_MARKER,
-                "counts": _counts(report),
-            }
-        ).encode()
-
-    def headers(self, body: bytes, context: RenderContext) -> dict[str, str]:
-        if context.template_name != DEFAULT_TEMPLATE:
-            return {}  # an overriding template may load its own assets: its project sets the policy
-        # The default page needs nothing but its own inline style: a strict policy lets exactly that
-        # through (CSP Level 2 hash sources), so the page works behind a strict site-wide CSP too.
-        hashes = " ".join(
-            f"'sha256-{base64.b64encode(hashlib.sha256(match).digest()).decode()}'" for match in _STYLE.findall(body)
-        )
-        style_sources = hashes or "'none'"
         return {
-            "Content-Security-Policy": f"default-src 'none'; style-src {style_sources}; "
-            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+            "rows": rows,
+            "errors": report.failing,
+            "generated_at": report.generated_at,
+            "now": self.format_now(now),
+            "counts": _counts(report),
+            "stylesheet": context.stylesheet or STYLESHEET,
         }
 
 
@@ -381,7 +290,6 @@ class JSONRenderer(Renderer):
     media_type = "application/json"
     accepts = frozenset({"application/json", "application/*"})
     content_type = "application/json"
-    reuse_across_runs = True
 
     def render(self, report: Report, context: RenderContext) -> bytes:
         # Same encoder settings as Django's JsonResponse, so bytes match django-health-check's.
@@ -408,8 +316,9 @@ class OpenMetricsRenderer(Renderer):
     def format_age(self, seconds: float | None) -> str:
         return "NaN" if seconds is None or math.isnan(seconds) else f"{seconds:.3f}"
 
-    def render_markers(self, report: Report, context: RenderContext) -> bytes:
+    def render(self, report: Report, context: RenderContext) -> bytes:
         readings = report.readings
+        now = _now(report, context)
         lines = [
             "# HELP django_health_check_status Health check status (1 = healthy, 0 = unhealthy)",
             "# TYPE django_health_check_status gauge",
@@ -432,8 +341,9 @@ class OpenMetricsRenderer(Renderer):
             "# TYPE django_health_check_snapshot_age_seconds gauge",
         ]
         lines += [
-            f"django_health_check_snapshot_age_seconds{{{_labels(r.labels)}}} {age_marker(index)}"
-            for index, r in enumerate(readings)
+            f"django_health_check_snapshot_age_seconds{{{_labels(r.labels)}}} "
+            f"{self.format_age(_seconds_since(r.checked_at, now))}"
+            for r in readings
         ]
         # An OpenMetrics StateSet: one sample per state, 1 for the current one, so an alert can name
         # stale or pending checks (a poller that stopped) apart from failing services.

@@ -35,12 +35,7 @@ class Clock:
 
 
 class ClockedView(HealthCheckView):
-    """The real view, evaluated at a moment the test chooses (a subclass, not a patch)."""
-
-    clock: Callable[[], datetime.datetime] | None = None
-
-    def _current_frame(self, now: datetime.datetime | None = None):  # type: ignore[override]
-        return super()._current_frame(now or (self.clock() if self.clock else None))
+    """The real view, evaluated at a moment the test chooses (``clock=``, not a patch)."""
 
 
 @dataclasses.dataclass

@@ -291,25 +291,19 @@ def test_view__settings_change_applies_to_status_page(client, settings, memory_s
     assert (lenient.status_code, "<title>System status</title>" in lenient.content.decode()) == (200, True)
 
 
-class _WrittenDuringIteration(dict):
-    """A frame's per-second bodies as another request thread sees them: written to while being iterated."""
+def test_view__bodies_bounded_for_odd_hosts_and_queries(client, scenario):
+    """Feeds asked for under 200 different hosts and query strings keep at most MAX_BODIES bodies, all correct."""
+    from health_check.views import MAX_BODIES
 
-    def items(self):  # type: ignore[override]
-        for item in super().items():  # a real dict iterator: CPython notices the write below
-            self[("another thread", item[0][1])] = b""
-            yield item
-
-
-def test_view__live_body_cache_pruned_without_iterating(client, scenario):
-    """Pruning the per-second live bodies never iterates a dict other threads write to (no RuntimeError, no 500)."""
-    scenario("fresh")
-    first = client.get("/health/?format=openmetrics")
-    assert first.status_code == 200
-    frame = resolve("/health/").func.view._frame
-    frame.filled = _WrittenDuringIteration({(b"old body", second): b"" for second in range(32)})
-    response = client.get("/health/?format=openmetrics")
-    assert response.status_code == 200
-    assert response.content.split(b"\n")[:3] == first.content.split(b"\n")[:3]
+    scenario("failing")
+    first = client.get("/health/?format=atom", HTTP_HOST="a0.example")
+    for index in range(200):
+        response = client.get(f"/health/?format=atom&x={index}", HTTP_HOST=f"a{index}.example")
+        assert response.status_code == 200
+        assert f"http://a{index}.example/health/?format=atom&amp;x={index}".encode() in response.content
+    state = resolve("/health/").func.responder._state
+    assert len(state.bodies) <= MAX_BODIES
+    assert client.get("/health/?format=atom", HTTP_HOST="a0.example").content == first.content
 
 
 # -- stale, pending, empty -------------------------------------------------------------------------
