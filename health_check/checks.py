@@ -114,10 +114,13 @@ class Cache(HealthCheck):
         except Exception as error:
             # Cache clients raise their own families (redis.RedisError, pymemcache errors...); as in
             # django-health-check, a client failing to talk to its server is "Connection Error".
-            if type(error).__module__.split(".")[0] in ("redis", "pymemcache", "pylibmc", "django"):
+            family = type(error).__module__.split(".")[0]
+            if family in ("redis", "pymemcache", "pylibmc"):
                 raise ServiceReturnedUnexpectedResult(
                     f"Connection Error: cache {self.alias!r}: {_first_line(error)}"
                 ) from error
+            if family == "django":  # DatabaseCache: the database's own error (a missing table...)
+                raise ServiceUnavailable(f"Cache {self.alias!r}: {_first_line(error)}") from error
             raise
 
 
