@@ -138,10 +138,20 @@ def _csp_config(stylesheet_hash: str) -> dict[str, list[str]]:
     }
 
 
+_CSP_HEADERS: dict[int, tuple[Any, str]] = {}
+
+
 def _csp_header(config: dict[str, Any]) -> str:
-    return "; ".join(
+    """The header of ``config``; memoised by identity (a class attribute, read per page served)."""
+    known = _CSP_HEADERS.get(id(config))
+    if known is not None and known[0] is config:
+        return known[1]
+    header = "; ".join(
         f"{name} {' '.join(map(str, values))}" if values else name for name, values in config.items() if values is not None
     )
+    if len(_CSP_HEADERS) < 64:  # bounded: configs are class attributes, a handful per project
+        _CSP_HEADERS[id(config)] = (config, header)
+    return header
 
 
 class HealthCheckView(TemplateView):
@@ -784,16 +794,33 @@ def _finish_answer(request: HttpRequest, body: _Body, status: int, renderer: typ
     return response
 
 
+class _RenderedTemplateResponse(TemplateResponse):
+    """A ``TemplateResponse`` born rendered: what ``render_to_response()`` returns after ``render()``.
+
+    Sets what ``SimpleTemplateResponse.__init__`` sets, without its empty first content (a few µs per
+    probe); ``render()`` is a no-op, ``rendered_content`` renders the template again as usual.
+    """
+
+    def __init__(
+        self, request: HttpRequest, template: list[str], context: dict[str, Any], content: bytes, status: int
+    ) -> None:
+        HttpResponse.__init__(self, content, content_type=HTMLRenderer.content_type, status=status)
+        self.template_name = template
+        self.context_data = context
+        self.using = None
+        self._post_render_callbacks = []
+        self._request = request
+        self._is_rendered = True
+
+
 def _template_answer(request: HttpRequest, view: HealthCheckView, body: _Body, status: int) -> TemplateResponse:
     """The page as ``render_to_response()`` makes it, already rendered (its bytes are the state's)."""
     context = dict(body.context or {})
     context["stylesheet"] = view.stylesheet
-    response = TemplateResponse(request, [view.template_name], context, content_type=HTMLRenderer.content_type, status=status)
-    if request.method == "HEAD":
-        response.content = b""
+    head = request.method == "HEAD"
+    response = _RenderedTemplateResponse(request, [view.template_name], context, b"" if head else body.body, status)
+    if head:
         response["Content-Length"] = str(len(body.body))
-    else:
-        response.content = body.body
     if status == 500:
         response._has_been_logged = True  # see _finish_answer()
     view._apply_csp(response)
