@@ -39,6 +39,8 @@ __all__ = [
     "RenderContext",
     "Renderer",
     "TextRenderer",
+    "escape_label",
+    "format_labels",
 ]
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -296,13 +298,14 @@ class JSONRenderer(Renderer):
         return json.dumps({r.name: r.message for r in report.readings}, cls=DjangoJSONEncoder).encode()
 
 
-def _escape_label(value: str) -> str:
-    # OpenMetrics label values escape backslash, double quote and line feed.
+def escape_label(value: str) -> str:
+    """An OpenMetrics label value: backslash, double quote and line feed escaped (OpenMetrics 1.0, ABNF)."""
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _labels(labels: dict[str, str] | object) -> str:
-    return ",".join(f'{key}="{_escape_label(str(value))}"' for key, value in dict(labels).items())  # type: ignore[arg-type]
+def format_labels(labels: dict[str, str] | object) -> str:
+    """Labels as OpenMetrics writes them between braces: ``check="Cache",alias="default"``."""
+    return ",".join(f'{key}="{escape_label(str(value))}"' for key, value in dict(labels).items())  # type: ignore[arg-type]
 
 
 class OpenMetricsRenderer(Renderer):
@@ -324,7 +327,7 @@ class OpenMetricsRenderer(Renderer):
             "# TYPE django_health_check_status gauge",
         ]
         lines += [
-            f"django_health_check_status{{{_labels(r.labels)}}} {0 if report.counts_as_failing(r) else 1}"
+            f"django_health_check_status{{{format_labels(r.labels)}}} {0 if report.counts_as_failing(r) else 1}"
             for r in readings
         ]
         lines += [
@@ -332,7 +335,7 @@ class OpenMetricsRenderer(Renderer):
             "# TYPE django_health_check_response_time_seconds gauge",
         ]
         lines += [
-            f"django_health_check_response_time_seconds{{{_labels(r.labels)}}} {r.duration_seconds:.6f}"
+            f"django_health_check_response_time_seconds{{{format_labels(r.labels)}}} {r.duration_seconds:.6f}"
             for r in readings
             if r.duration_seconds is not None
         ]
@@ -341,7 +344,7 @@ class OpenMetricsRenderer(Renderer):
             "# TYPE django_health_check_snapshot_age_seconds gauge",
         ]
         lines += [
-            f"django_health_check_snapshot_age_seconds{{{_labels(r.labels)}}} "
+            f"django_health_check_snapshot_age_seconds{{{format_labels(r.labels)}}} "
             f"{self.format_age(_seconds_since(r.checked_at, now))}"
             for r in readings
         ]
@@ -352,7 +355,7 @@ class OpenMetricsRenderer(Renderer):
             "# TYPE django_health_check_state stateset",
         ]
         lines += [
-            f"django_health_check_state{{{_labels({**dict(r.labels), 'django_health_check_state': state.value})}}} "
+            f"django_health_check_state{{{format_labels({**dict(r.labels), 'django_health_check_state': state.value})}}} "
             f"{1 if r.state is state else 0}"
             for r in readings
             for state in State

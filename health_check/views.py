@@ -77,6 +77,8 @@ from health_check.renderers import (
     Renderer,
     RSSRenderer,
     TextRenderer,
+    escape_label,
+    format_labels,
     reported_since,
 )
 from health_check.snapshot import Reading, Report, Snapshot, State, evaluate
@@ -262,6 +264,16 @@ class HealthCheckView(TemplateView):
             logger.error("Unexpected exception during health check %r: %s", check, describe_error(unexpected))
             error = HealthCheckError("unknown error")
         return HealthCheckResult(check=check, error=error, time_taken=timeit.default_timer() - started)
+
+    @staticmethod
+    def abnf_escape(value: str) -> str:
+        """An OpenMetrics label value escaped (backslash, double quote, line feed), as the OpenMetrics output does."""
+        return escape_label(value)
+
+    @staticmethod
+    def abnf_dumps(labels: dict[str, str]) -> str:
+        """OpenMetrics labels as ``key="value",...``, escaped as the OpenMetrics output does."""
+        return format_labels(labels)
 
     # -- authorization and headers ------------------------------------------------------------------
 

@@ -397,3 +397,11 @@ def test_view_hooks__media_type_importable():
         "application/json; q=1.0",
         "text/html; q=0.5",
     ]
+
+
+def test_view__abnf_helpers_as_django_health_check():
+    """``HealthCheckView.abnf_escape``/``abnf_dumps`` escape labels as the OpenMetrics answer does."""
+    from health_check.views import HealthCheckView
+
+    assert HealthCheckView.abnf_escape('a\\b"c\nd') == 'a\\\\b\\"c\\nd'
+    assert HealthCheckView.abnf_dumps({"check": "Cache", "alias": 'de"f'}) == 'check="Cache",alias="de\\"f"'
