@@ -103,3 +103,17 @@ def test_threadmill__import_says_which_python_and_extra():
         f'pip install "django-health-snapshot[threadmill]" on Python 3.14 (this is Python {sys.version_info.major}.'
         f"{sys.version_info.minor})"
     )
+
+
+def test_crontask__the_lock_django_crontask_takes(run_check, settings, lock_db):
+    """With django-crontask installed (Python 3.12+, Django 6), the lock its scheduler holds reads OK, and not once released."""
+    pytest.importorskip("crontask", reason="django-crontask installs on Python 3.12+ with Django 6")
+    host, port = require_service("redis")
+    settings.CRONTASK = {"REDIS_URL": f"redis://{host}:{port}/{DB}"}
+    sys.modules.pop("crontask.utils", None)  # it reads CRONTASK when imported
+    from crontask import utils
+
+    with utils.lock:
+        assert run_check(Scheduler()).message == "OK"
+    assert run_check(Scheduler()).message.startswith("Unavailable: No django-crontask scheduler is running.")
+    sys.modules.pop("crontask.utils", None)
