@@ -17,6 +17,7 @@ MODULES = [
     "health_check.contrib._upstream",
     "health_check.contrib.atlassian",
     "health_check.contrib.celery",
+    "health_check.contrib.crontask",
     "health_check.contrib.kafka",
     "health_check.contrib.psutil",
     "health_check.contrib.rabbitmq",
