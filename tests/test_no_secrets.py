@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from wsgiref.simple_server import make_server
 
+import django
 import pytest
 import redis
 from django.core.handlers.wsgi import WSGIHandler
@@ -157,10 +158,20 @@ def refusing_smtp(settings) -> Iterator[int]:
     controller = Controller(Accepting(), hostname="127.0.0.1", port=free_port(), authenticator=refuse_everyone,
                             auth_require_tls=False)
     controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
-    settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = "robot", PASSWORD
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    if django.VERSION >= (6, 1):
+        # MAILERS replaces the EMAIL_* settings on Django 6.1 (which warns about them).
+        settings.MAILERS = {
+            "default": {
+                "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                "OPTIONS": {"host": "127.0.0.1", "port": controller.port, "username": "robot", "password": PASSWORD,
+                            "use_tls": False, "use_ssl": False},
+            }
+        }
+    else:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+        settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = "robot", PASSWORD
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
     yield controller.port
     controller.stop()
 
