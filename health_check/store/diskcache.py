@@ -114,6 +114,23 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_drop_inherited_locks)
 
 
+class _Cache(diskcache.Cache):
+    """A ``diskcache.Cache`` that closes the SQLite connection it opened when opening fails.
+
+    diskcache leaves that connection to the garbage collector: the StoreError (kept while the store
+    is retried every second) holds it, and its file, open through the traceback; Python 3.13 also
+    reports it as an unclosed database.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            if "_local" in vars(self):  # set before the first connection is opened
+                self.close()
+            raise
+
+
 class DiskcacheStore(Store):
     """Snapshots in a diskcache directory; every process of the host pointing at it shares them.
 
@@ -126,7 +143,7 @@ class DiskcacheStore(Store):
         self.description = f"diskcache store at {location}"
         try:
             os.makedirs(location, mode=0o700, exist_ok=True)
-            self._cache = diskcache.Cache(location, size_limit=_SIZE_LIMIT, timeout=2)
+            self._cache = _Cache(location, size_limit=_SIZE_LIMIT, timeout=2)
         except _BACKEND_ERRORS as error:
             raise StoreError(
                 f"cannot open the {self.description}: {error}. "

@@ -156,6 +156,17 @@ def test_diskcache__corrupt_database_raises_store_error(tmp_path):
     assert str(raised.value).startswith(f"cannot open the diskcache store at {tmp_path}: ")
 
 
+def test_diskcache__corrupt_database_leaves_no_file_open(tmp_path):
+    """A store that fails to open closes the SQLite file it opened, though its StoreError (kept for retries) lives on."""
+    database = tmp_path / "cache.db"
+    database.write_bytes(b"this is not an SQLite database" * 100)
+    with pytest.raises(StoreError) as raised:
+        DiskcacheStore(str(tmp_path))
+    fds = Path("/proc/self/fd")
+    still_open = [fd.name for fd in fds.iterdir() if os.path.realpath(fd) == str(database.resolve())]
+    assert still_open == [], f"{database} is still open after {raised.value}"
+
+
 @pytest.mark.slow
 def test_diskcache__another_process_writes(tmp_path):
     """A snapshot written by another process is read here, also after this process cached an older one."""
