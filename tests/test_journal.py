@@ -354,6 +354,7 @@ def test_journal__folded_ids_stable_across_stores(tmp_path):
         check = Titled(name="Actions", poll_interval=10 * MINUTE)
         play(store, check, list(OUTAGE), Clock(), step=10 * MINUTE)
         ids.append([t.id for t in store.read_transitions([CheckSpec.of(check).key], 100)])
+        store.close()
     stores_closed = DiskcacheStore(str(tmp_path))
     assert [t.id for t in stores_closed.read_transitions([CheckSpec.of(check).key], 100)] == ids[1]
     stores_closed.close()
