@@ -24,7 +24,10 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-__all__ = ["DEFAULTS", "LEGACY_KEYS", "SECRET_KEYS", "VALIDATORS", "default_store_location", "get_config", "seconds"]
+__all__ = [
+    "CONFIG_SETTINGS",
+    "DEFAULTS",
+    "LEGACY_KEYS", "SECRET_KEYS", "VALIDATORS", "default_store_location", "get_config", "seconds"]
 
 logger = logging.getLogger(__name__)
 
@@ -192,10 +195,12 @@ def get_config() -> dict[str, Any]:
     return config
 
 
+#: Django settings ``get_config()`` depends on; a change of one (``override_settings``) clears it.
+CONFIG_SETTINGS = frozenset({"HEALTH_CHECK", "HEALTH_CHECK_AUTH_TOKEN", "BASE_DIR", "ROOT_URLCONF"})
+
+
 @receiver(setting_changed)
 def _clear_config(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("HEALTH_CHECK", "HEALTH_CHECK_AUTH_TOKEN", "BASE_DIR", "ROOT_URLCONF"):
+    # What depends on the config (the store) listens for the same signal itself: conf imports nothing of ours.
+    if setting in CONFIG_SETTINGS:
         get_config.cache_clear()
-        from health_check.store import reset_store
-
-        reset_store()

@@ -7,10 +7,12 @@ import socket
 import threading
 import time
 
+from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
-from health_check.store._setting import REDIS_SCHEMES as _REDIS_SCHEME_NAMES
 from health_check._urls import scrub
+from health_check.conf import CONFIG_SETTINGS, get_config, seconds
+from health_check.store._setting import REDIS_SCHEMES as _REDIS_SCHEME_NAMES
 from health_check.store._setting import StoreSetting, StoreSettingError, parse_store_setting
 from health_check.store.base import ElectionLock, Store, StoreError
 
@@ -110,8 +112,6 @@ def get_store() -> Store:
                 failure = _failure
                 if failure is not None and time.monotonic() < failure[0]:
                     raise failure[1]
-                from health_check.conf import get_config, seconds
-
                 config = get_config()
                 try:
                     _store = build_store(
@@ -149,3 +149,11 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _reset_on_settings_change(*, setting: str, **kwargs: object) -> None:
+    if setting in CONFIG_SETTINGS:
+        reset_store()
+
+
+setting_changed.connect(_reset_on_settings_change, dispatch_uid="health_check.store.reset")
