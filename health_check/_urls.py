@@ -8,6 +8,7 @@ at INFO on every request) and echo it in their exception messages, so:
   library would read part of the password as a port or a path and show it;
 - ``redact_url`` is the URL as shown in messages;
 - ``scrub`` strips the userinfo of every URL in a free text (an exception message from a client);
+- ``first_line`` is the first line of an error's text, scrubbed and bounded, for messages;
 - ``describe_error`` is the one line an unexpected exception is logged as: no traceback, whose frames
   may hold a password.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
-__all__ = ["describe_error", "redact_url", "scrub", "split_userinfo"]
+__all__ = ["describe_error", "first_line", "redact_url", "scrub", "split_userinfo"]
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 #: A scheme and everything up to the last "@" of the same run of non-blank characters: greedy on
@@ -108,16 +109,24 @@ def scrub(text: str) -> str:
     return _BAD_PORT.sub(r"\1'…'", _USERINFO.sub(r"\1", text))
 
 
+def first_line(error: BaseException | str, limit: int = 300) -> str:
+    """The first line of ``error``'s text, userinfo scrubbed, cut to ``limit`` characters with "…".
+
+    Empty when the error says nothing (``TimeoutError()``): callers fall back to the type's name.
+    Driver and client messages can carry whole server notices or a URL with its password.
+    """
+    text = (error if isinstance(error, str) else str(error)).strip()
+    first = scrub(text.splitlines()[0]) if text else ""
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
 def describe_error(error: BaseException, limit: int = 300) -> str:
     """One line for an unexpected exception: its type, its scrubbed first line and where it was raised.
 
     ``ValueError: Port could not be cast to integer value (raised at urllib.parse:port:182)``; the
     innermost frame says where to look without a traceback.
     """
-    text = str(error).strip()
-    first = scrub(text.splitlines()[0]) if text else ""
-    if len(first) > limit:
-        first = first[: limit - 1] + "…"
+    first = first_line(error, limit)
     where = ""
     tb = error.__traceback__
     if tb is not None:
