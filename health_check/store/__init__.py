@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -10,6 +9,7 @@ import time
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
+from health_check._fork import reset_after_fork
 from health_check._urls import scrub
 from health_check.conf import CONFIG_SETTINGS, get_config, seconds
 from health_check.store._setting import REDIS_SCHEMES as _REDIS_SCHEME_NAMES
@@ -137,6 +137,7 @@ def reset_store() -> None:
         store.close()
 
 
+@reset_after_fork
 def _after_fork_in_child() -> None:
     # No locking here: the parent may have been holding _guard in another thread when it forked.
     global _store, _guard, _failure
@@ -146,9 +147,6 @@ def _after_fork_in_child() -> None:
     _store = None
     _guard = threading.Lock()
 
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _reset_on_settings_change(*, setting: str, **kwargs: object) -> None:

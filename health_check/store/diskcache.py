@@ -8,23 +8,22 @@ moment its holder dies, whatever killed it.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import sqlite3
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Sequence
 
 import diskcache
 
 from health_check.journal import Transition, newest_first
 from health_check.snapshot import Snapshot
+from health_check.store._locks import FileElectionLock
 from health_check.store.base import ElectionLock, Store, StoreError, decode_snapshot
 
-__all__ = ["DiskcacheStore", "FileElectionLock"]
+__all__ = ["DiskcacheStore", "FileElectionLock"]  # FileElectionLock: its import path before store._locks
 
 logger = logging.getLogger(__name__)
 
@@ -34,84 +33,6 @@ _JOURNAL_PREFIX = "journal:"
 _JOURNAL_SEQ = "journal-seq"
 # diskcache lets SQLite's own errors through (a corrupt or foreign cache.db, a full disk).
 _BACKEND_ERRORS = (OSError, sqlite3.Error, diskcache.Timeout)
-
-
-# Locks this process holds. A forked child must close its copies of their descriptors at once: the
-# lock lives as long as any process has the file description open, so a gunicorn worker forked from
-# a --preload master would otherwise keep the master's lock alive after the master died.
-_held: weakref.WeakSet[FileElectionLock] = weakref.WeakSet()
-
-
-class FileElectionLock(ElectionLock):
-    """An exclusive ``flock`` on ``path``, tried without waiting."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._fd: int | None = None
-        self._pid = os.getpid()
-
-    def acquire(self) -> bool:
-        self._forget_if_forked()
-        if self._fd is not None:
-            return True
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as error:
-            raise StoreError(f"cannot open election lock file {self.path}: {error.strerror}") from error
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        except OSError as error:
-            # Not contention: e.g. ENOLCK on a network filesystem, where no process would ever win.
-            os.close(fd)
-            raise StoreError(
-                f"cannot lock election lock file {self.path}: {error.strerror}; "
-                'put HEALTH_CHECK["STORE_LOCATION"] on a local filesystem'
-            ) from error
-        self._fd = fd  # held from here: an error below must not leave the flock on an unknown descriptor
-        try:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-        except OSError as error:  # the pid line only tells people who holds the lock (e.g. a full disk)
-            logger.warning("Cannot write the holder's pid to election lock file %s: %s", self.path, error.strerror)
-        _held.add(self)
-        return True
-
-    def release(self) -> None:
-        self._forget_if_forked()
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            _held.discard(self)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            finally:
-                os.close(fd)
-
-    @property
-    def held(self) -> bool:
-        self._forget_if_forked()
-        return self._fd is not None
-
-    def _forget_if_forked(self) -> None:
-        # A forked child shares the parent's open file description: unlocking it would release the
-        # parent's lock, so the child only closes its copy of the descriptor.
-        if self._pid != os.getpid():
-            if self._fd is not None:
-                os.close(self._fd)
-            self._fd = None
-            self._pid = os.getpid()
-
-
-def _drop_inherited_locks() -> None:
-    for lock in list(_held):
-        lock._forget_if_forked()
-    _held.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_drop_inherited_locks)
 
 
 class _Cache(diskcache.Cache):

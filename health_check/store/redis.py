@@ -40,9 +40,9 @@ from redis.retry import Retry
 from health_check.journal import Transition, newest_first
 from health_check.snapshot import Snapshot
 from health_check.store._host import HostRecord
+from health_check.store._locks import host_lock
 from health_check.store._urls import redact_url
 from health_check.store.base import ElectionLock, Store, StoreError, decode_snapshot
-from health_check.store.diskcache import FileElectionLock
 
 __all__ = ["RedisLease", "RedisStore", "redact_url"]
 
@@ -596,17 +596,7 @@ class RedisStore(Store):
 
     def host_lock(self, name: str) -> ElectionLock:
         """A file lock: it needs no Redis, so the host's own checks keep running when Redis is down."""
-        if not self.location:
-            raise StoreError(f'the {self.description} needs HEALTH_CHECK["STORE_LOCATION"] for its host lock')
-        try:
-            os.makedirs(self.location, mode=0o700, exist_ok=True)
-        except OSError as error:
-            raise StoreError(
-                f"cannot create {self.location} for the host election lock: {error.strerror}. "
-                'Set HEALTH_CHECK["STORE_LOCATION"] to a directory every web and poller process of the host can write.'
-            ) from error
-        safe_host = re.sub(r"[^A-Za-z0-9._-]", "_", self.host_id or "host")
-        return FileElectionLock(os.path.join(self.location, f"{name}@{safe_host}.lock"))
+        return host_lock(self.location, name, self.host_id, self.description)
 
     def close(self) -> None:
         self.client.close()
