@@ -113,7 +113,7 @@ def main() -> None:
     from health_check.contrib.celery import Ping
     from health_check.contrib.rabbitmq import RabbitMQ
     from health_check.contrib.redis import Redis
-    from health_check.endpoints import CheckSpec
+    from health_check.specs import CheckSpec
     from health_check.store.memory import MemoryStore
     from scheduler.jobs import CheckRunner
     from scheduler.poller import Poller

@@ -130,7 +130,7 @@ def main() -> None:
 
     from health_check.base import HealthCheck
     from health_check.contrib.atlassian import AtlassianStatusPage
-    from health_check.endpoints import resolve_entries
+    from health_check.specs import resolve_entries
     from health_check.store.redis import RedisStore
     from scheduler.election import Election
     from scheduler.jobs import CheckRunner

@@ -100,7 +100,7 @@ def main() -> None:
 
     from health_check.contrib.atlassian import GitHub
     from health_check.contrib.rss import AWS
-    from health_check.endpoints import CheckSpec
+    from health_check.specs import CheckSpec
     from health_check.store import get_store
     from health_check.views import HealthCheckView
     from scheduler.jobs import CheckRunner

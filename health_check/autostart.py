@@ -23,8 +23,9 @@ from typing import Any
 from django.core.signals import request_started
 
 from health_check.conf import get_config, seconds
-from health_check.endpoints import CheckSpec, Endpoint, EntryError, iter_endpoints, resolve_entries
+from health_check.specs import CheckSpec, EntryError, resolve_entries
 from health_check.store import StoreError, get_store
+from health_check.urlconf import Endpoint, iter_endpoints
 
 __all__ = [
     "BackgroundPoller",

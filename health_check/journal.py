@@ -24,7 +24,7 @@ from health_check._urls import describe_error
 from health_check.snapshot import Snapshot, State, Status, describe_age
 
 if TYPE_CHECKING:
-    from health_check.endpoints import CheckSpec
+    from health_check.specs import CheckSpec
     from health_check.store.base import Store
 
 __all__ = [
@@ -239,7 +239,7 @@ def stale_transition(name: str, snapshot: Snapshot, stale_intervals: float, *, t
 
     Readers synthesise it from the last snapshot (the poller cannot report its own death); the poller
     records the very same entry when it comes back, so a feed reader sees one item, not two.
-    ``title`` is the check's human title (``health_check.endpoints.check_title()``), ``name`` when omitted.
+    ``title`` is the check's human title (``health_check.specs.check_title()``), ``name`` when omitted.
     """
     allowance = snapshot.allowance_seconds(stale_intervals)
     at = snapshot.checked_at + datetime.timedelta(seconds=allowance)

@@ -40,7 +40,7 @@ import time
 import timeit
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotAllowed
@@ -55,7 +55,7 @@ from health_check import redaction
 from health_check._urls import describe_error
 from health_check.base import HealthCheck
 from health_check.conf import get_config
-from health_check.endpoints import CheckSpec, EntryError, resolve_entries
+from health_check.specs import CheckSpec, EntryError, resolve_entries
 from health_check.exceptions import (
     HealthCheckError,
     ServiceReturnedUnexpectedResult,
@@ -172,6 +172,8 @@ class HealthCheckView(TemplateView):
             tests and replays.
     """
 
+    #: How the URLconf discovery (``health_check.urlconf``) knows this view and its subclasses.
+    health_check_endpoint: ClassVar[bool] = True
     template_name: str = DEFAULT_TEMPLATE
     feed_author: str = "Django Health Check"
     checks: Iterable[Any] = (

@@ -27,7 +27,7 @@ from django.db import close_old_connections, connections
 
 from health_check._urls import describe_error
 from health_check.base import TIMEOUT_GRACE_SECONDS, HealthCheck, HealthCheckResult
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from health_check.exceptions import HealthCheckError, ServiceUnavailable, ServiceWarning
 from health_check.journal import JournalRecorder
 from health_check.snapshot import Snapshot, Status

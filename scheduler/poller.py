@@ -12,7 +12,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from scheduler.jobs import CheckRunner
 
 __all__ = ["Poller"]

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from health_check.base import HealthCheck
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from health_check.snapshot import Snapshot
 
 #: In CI (.ci/run sets it) a missing service is a failure, never a silent skip.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from health_check.snapshot import Report, evaluate
 from tests.conftest import make_snapshot
 from tests.testapp.probes import Sample

@@ -31,7 +31,7 @@ from aiosmtpd.smtp import AuthResult
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from health_check.checks import DNS, Cache, Database, Mail, Storage
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from health_check.snapshot import Status
 from tests.conftest import free_port, require_service
 
@@ -512,7 +512,7 @@ def test_identity__same_key_in_another_process():
     """The same arguments give the same key in another interpreter (the poller writes, web workers read)."""
     code = (
         "import datetime, django; django.setup();"
-        "from health_check.checks import Cache; from health_check.endpoints import CheckSpec;"
+        "from health_check.checks import Cache; from health_check.specs import CheckSpec;"
         "print(CheckSpec.of(Cache(alias='default', timeout=datetime.timedelta(seconds=3))).key)"
     )
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.testapp.settings"}

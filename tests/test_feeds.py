@@ -13,7 +13,7 @@ from django.test import RequestFactory
 from django.utils.http import http_date
 
 from health_check.base import HealthCheck
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
 from health_check.store import get_store
 from health_check.store.diskcache import DiskcacheStore

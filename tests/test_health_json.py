@@ -9,7 +9,7 @@ import pytest
 from django.test import RequestFactory
 
 from health_check.contrib.psutil import Disk
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from health_check.store import get_store
 from health_check.views import HealthCheckView
 from scheduler.jobs import CheckRunner

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from health_check.base import HealthCheck
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
 from health_check.journal import Transition, stale_transition
 from health_check.signals import transition as transition_signal

@@ -20,7 +20,7 @@ from django.urls import path
 from django.utils.log import AdminEmailHandler
 
 from health_check.base import HealthCheck
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from health_check.exceptions import ServiceUnavailable
 from health_check.renderers import DEFAULT_RENDERERS, JSONRenderer
 from health_check.store import get_store

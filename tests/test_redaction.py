@@ -10,7 +10,7 @@ import pytest
 from django.test import RequestFactory
 
 from health_check.base import HealthCheck
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from health_check.exceptions import ServiceUnavailable
 from health_check.store import get_store, reset_store
 from health_check.views import HealthCheckView

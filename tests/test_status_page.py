@@ -13,7 +13,7 @@ import pytest
 from django.urls import path
 
 from health_check.base import HealthCheck
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
 from health_check.views import HealthCheckView
 from scheduler.jobs import CheckRunner

@@ -824,7 +824,7 @@ def test_identity__field_whose_repr_raises_still_gets_a_key():
     import dataclasses
 
     from health_check.base import HealthCheck
-    from health_check.endpoints import CheckSpec
+    from health_check.specs import CheckSpec
 
     class Broken:
         def __repr__(self) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from health_check.contrib.celery import Ping
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from tests.conftest import require_service
 from tests.contrib.celery_app import make_app
 from tests.contrib.conftest import wait_for
@@ -146,7 +146,7 @@ def test_ping__run_budget_covers_ping_and_inquiry():
 )
 def test_ping__unparsable_broker_url_is_a_start_up_error(control, broker):
     """A broker password with an unescaped "/" is refused when the check is built (system check E002), without the password."""
-    from health_check.endpoints import resolve_entries
+    from health_check.specs import resolve_entries
 
     specs, errors = resolve_entries([("health_check.contrib.celery.Ping", {"app": make_app(broker, control)})])
     assert specs == [] and len(errors) == 1

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from health_check.contrib.psutil import CPU, Battery, Disk, Memory, Temperature
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from health_check.snapshot import Status
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -302,7 +302,7 @@ def test_identity__same_key_in_another_process():
     """The same arguments give the same key in another interpreter (the poller writes, web workers read)."""
     code = (
         "import datetime, django; django.setup();"
-        "from health_check.contrib.psutil import CPU; from health_check.endpoints import CheckSpec;"
+        "from health_check.contrib.psutil import CPU; from health_check.specs import CheckSpec;"
         "print(CheckSpec.of(CPU(max_usage_percent=70.0, interval=datetime.timedelta(seconds=1))).key)"
     )
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.testapp.settings"}

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from health_check.contrib.rabbitmq import RabbitMQ
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from tests.conftest import require_service
 
 
@@ -91,7 +91,7 @@ def test_rabbitmq__credentials_are_percent_decoded_and_default_to_guest(run_chec
 )
 def test_rabbitmq__unparsable_url_is_a_start_up_error(url, reason):
     """A password with an unescaped "/" is refused when the check is built (system check E002), naming the check, not the password."""
-    from health_check.endpoints import resolve_entries
+    from health_check.specs import resolve_entries
 
     specs, errors = resolve_entries([("health_check.contrib.rabbitmq.RabbitMQ", {"amqp_url": url})])
     assert specs == [] and len(errors) == 1

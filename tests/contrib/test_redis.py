@@ -16,7 +16,7 @@ from redis.backoff import NoBackoff
 
 from health_check.base import HealthCheck
 from health_check.contrib.redis import Redis
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from scheduler.jobs import CheckRunner
 from tests.conftest import require_service
 from tests.contrib.conftest import latest, seconds, wait_for

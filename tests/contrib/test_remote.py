@@ -15,7 +15,7 @@ import pytest
 
 import health_check
 from health_check import RemoteCheck
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from health_check.remote import MAX_BODY_BYTES
 
 TOKEN = "t0ken-for-tests"
@@ -190,7 +190,7 @@ def test_remote_check__unreachable(run_check, closed_port):
 )
 def test_remote_check__malformed_url_is_a_start_up_error(url, expected):
     """A URL httpx cannot send is a configuration error when the check is built (system check E002), not a probe failure."""
-    from health_check.endpoints import resolve_entry
+    from health_check.specs import resolve_entry
     from health_check.exceptions import CheckConfigurationError
 
     with pytest.raises(CheckConfigurationError) as raised:

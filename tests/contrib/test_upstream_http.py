@@ -18,7 +18,7 @@ from django.urls import clear_url_caches, path
 
 from health_check.contrib.atlassian import GitHub
 from health_check.contrib.rss import AWS
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from health_check.views import HealthCheckView
 from scheduler.jobs import CheckRunner
 from scheduler.poller import Poller

@@ -14,7 +14,7 @@ from health_check.contrib.atlassian import GitHub
 from health_check.contrib.celery import Ping
 from health_check.contrib.psutil import CPU
 from health_check.contrib.rss import AWS
-from health_check.endpoints import CheckSpec, resolve_entries
+from health_check.specs import CheckSpec, resolve_entries
 from health_check.identity import check_key
 from health_check.remote import RemoteCheck
 from scheduler.election import Election

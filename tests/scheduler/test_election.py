@@ -12,7 +12,7 @@ import pytest
 
 from health_check.autostart import collect_checks
 from health_check.base import HealthCheck
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from health_check.store.diskcache import DiskcacheStore
 from health_check.store.memory import MemoryStore
 from scheduler.election import Election

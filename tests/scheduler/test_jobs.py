@@ -17,7 +17,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 
 from health_check.base import HealthCheck
 from health_check.checks import Database
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
 from health_check.snapshot import Status
 from scheduler.jobs import CheckRunner, run_all_once

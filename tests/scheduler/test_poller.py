@@ -14,7 +14,7 @@ import pytest
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 
 from health_check.base import HealthCheck
-from health_check.endpoints import CheckSpec
+from health_check.specs import CheckSpec
 from health_check.snapshot import Snapshot
 from health_check.store.memory import MemoryStore
 from scheduler.jobs import CheckRunner

@@ -1,4 +1,4 @@
-"""From ``checks=`` entries to check instances, and from the URLconf to every health endpoint.
+"""From ``checks=`` entries to resolved checks: instance, public name, store key, labels, scope.
 
 Entries are resolved once per process (when the poller starts, when system checks run, on an
 endpoint's first request), never per request. A bad entry becomes an ``EntryError`` that names the
@@ -10,26 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils.module_loading import import_string
 
 from health_check.base import SCOPES, HealthCheck
 from health_check.exceptions import CheckConfigurationError
 from health_check.identity import check_key, public_name
 
-__all__ = [
-    "CheckSpec",
-    "Endpoint",
-    "EntryError",
-    "check_title",
-    "describe_entry",
-    "iter_endpoints",
-    "resolve_entries",
-    "resolve_entry",
-]
+__all__ = ["CheckSpec", "EntryError", "check_title", "describe_entry", "resolve_entries", "resolve_entry"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -172,32 +162,3 @@ def resolve_entries(entries: Iterable[Any], *, host: str | None = None) -> tuple
             seen.add(spec.key)
             specs.append(spec)
     return specs, errors
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Endpoint:
-    """A ``HealthCheckView`` found in the URLconf."""
-
-    name: str | None
-    route: str
-    view: Any  # the callable returned by HealthCheckView.as_view()
-
-    @property
-    def label(self) -> str:
-        return f"{self.name!r} ({self.route})" if self.name else f"at {self.route}"
-
-
-def iter_endpoints(urlconf: str | None = None) -> Iterator[Endpoint]:
-    """Every URL pattern in the URLconf whose view is a ``HealthCheckView``."""
-    from health_check.views import HealthCheckView
-
-    def walk(patterns: Iterable[Any], prefix: str) -> Iterator[Endpoint]:
-        for pattern in patterns:
-            if isinstance(pattern, URLResolver):
-                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
-            elif isinstance(pattern, URLPattern):
-                view_class = getattr(pattern.callback, "view_class", None)
-                if inspect.isclass(view_class) and issubclass(view_class, HealthCheckView):
-                    yield Endpoint(name=pattern.name, route=prefix + str(pattern.pattern), view=pattern.callback)
-
-    yield from walk(get_resolver(urlconf).url_patterns, "/")

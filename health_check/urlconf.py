@@ -1,0 +1,48 @@
+"""Every health endpoint of the URLconf: what the poller polls and the system checks examine.
+
+An endpoint is a URL pattern whose view class says it is one (``health_check_endpoint = True``, set by
+``HealthCheckView``), so this module needs no view code and the views may come later in the stages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.urls import URLPattern, URLResolver, get_resolver
+
+__all__ = ["Endpoint", "is_endpoint_view", "iter_endpoints"]
+
+
+def is_endpoint_view(view_class: Any) -> bool:
+    """Whether ``view_class`` serves health endpoints (``HealthCheckView`` and its subclasses)."""
+    return inspect.isclass(view_class) and getattr(view_class, "health_check_endpoint", False) is True
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A ``HealthCheckView`` found in the URLconf."""
+
+    name: str | None
+    route: str
+    view: Any  # the callable returned by HealthCheckView.as_view()
+
+    @property
+    def label(self) -> str:
+        return f"{self.name!r} ({self.route})" if self.name else f"at {self.route}"
+
+
+def iter_endpoints(urlconf: str | None = None) -> Iterator[Endpoint]:
+    """Every URL pattern in the URLconf whose view is a ``HealthCheckView``."""
+
+    def walk(patterns: Iterable[Any], prefix: str) -> Iterator[Endpoint]:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                if is_endpoint_view(getattr(pattern.callback, "view_class", None)):
+                    yield Endpoint(name=pattern.name, route=prefix + str(pattern.pattern), view=pattern.callback)
+
+    yield from walk(get_resolver(urlconf).url_patterns, "/")
