@@ -14,14 +14,14 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import diskcache
 
-from health_check.journal import Transition, newest_first
 from health_check.snapshot import Snapshot
 from health_check.store._locks import FileElectionLock
-from health_check.store.base import ElectionLock, Store, StoreError, decode_snapshot
+from health_check.store.base import ElectionLock, JournalEntry, Store, StoreError, decode_snapshot, is_entry, newest_first
 
 __all__ = ["DiskcacheStore", "FileElectionLock"]  # FileElectionLock: its import path before store._locks
 
@@ -35,12 +35,30 @@ _JOURNAL_SEQ = "journal-seq"
 _BACKEND_ERRORS = (OSError, sqlite3.Error, diskcache.Timeout)
 
 
-class _Cache(diskcache.Cache):
-    """A ``diskcache.Cache`` that closes the SQLite connection it opened when opening fails.
+class _ClosedWithItsThread:
+    """Kept in one thread's slot of the cache's ``threading.local``: closes that thread's connection
+    when the thread ends and its slot is dropped."""
 
-    diskcache leaves that connection to the garbage collector: the StoreError (kept while the store
-    is retried every second) holds it, and its file, open through the traceback; Python 3.13 also
-    reports it as an unclosed database.
+    __slots__ = ("connection",)
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def __del__(self) -> None:
+        try:
+            self.connection.close()
+        except Exception:  # another thread's (the cache itself was dropped): left to SQLite's own cleanup
+            pass
+
+
+class _Cache(diskcache.Cache):
+    """A ``diskcache.Cache`` whose SQLite connections are closed, not left to the garbage collector.
+
+    diskcache opens one connection per thread and ``close()`` closes only the caller's. The others
+    (the poller's job threads, a threaded server's request threads) are closed here when their
+    thread ends. A cache that fails to open closes the connection it opened at once: the StoreError,
+    kept while the store is retried every second, would hold it, and its file, open through the
+    traceback. Python 3.13 reports each connection left to the collector as an unclosed database.
     """
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -50,6 +68,14 @@ class _Cache(diskcache.Cache):
             if "_local" in vars(self):  # set before the first connection is opened
                 self.close()
             raise
+
+    @property
+    def _con(self) -> sqlite3.Connection:
+        connection = super()._con
+        closer = getattr(self._local, "closer", None)
+        if closer is None or closer.connection is not connection:
+            self._local.closer = _ClosedWithItsThread(connection)
+        return connection
 
 
 class DiskcacheStore(Store):
@@ -76,7 +102,7 @@ class DiskcacheStore(Store):
         self._seen_generation: int | None = None
         self._local: dict[str, Snapshot | None] = {}
         self._journal_generation: int | None = None
-        self._journal_local: dict[str, tuple[Transition, ...]] = {}
+        self._journal_local: dict[str, tuple[JournalEntry, ...]] = {}
 
     # -- writer side -------------------------------------------------------------------------------
 
@@ -136,20 +162,19 @@ class DiskcacheStore(Store):
 
     # -- journal -----------------------------------------------------------------------------------
 
-    def append_transitions(self, transitions: Sequence[Transition], *, retention: int) -> list[Transition]:
-        stored: list[Transition] = []
+    def append_journal(self, entries: Sequence[Mapping[str, Any]], *, retention: int) -> list[JournalEntry]:
+        stored: list[JournalEntry] = []
         try:
             with self._cache.transact():
-                for transition in transitions:
-                    name = _JOURNAL_PREFIX + transition.key
-                    entries = self._load_journal_payload(name)
-                    if any(entry.get("id") == transition.id for entry in entries):
+                for given in entries:
+                    name = _JOURNAL_PREFIX + given["key"]
+                    kept = self._load_journal_payload(name)
+                    if any(entry.get("id") == given["id"] for entry in kept):
                         continue
-                    seq = self._cache.incr(_JOURNAL_SEQ)
-                    entry = Transition.from_dict({**transition.to_dict(), "seq": seq})
-                    entries.append(entry.to_dict())
-                    self._cache.set(name, json.dumps(entries[-max(1, retention) :], separators=(",", ":")))
-                    stored.append(entry)
+                    entry = {**given, "seq": self._cache.incr(_JOURNAL_SEQ)}
+                    kept.append(entry)
+                    self._cache.set(name, json.dumps(kept[-max(1, retention) :], separators=(",", ":")))
+                    stored.append(dict(entry))
             if stored:
                 self._bump_generation()
         except _BACKEND_ERRORS as error:
@@ -167,30 +192,30 @@ class DiskcacheStore(Store):
             return []
         return [entry for entry in entries if isinstance(entry, dict)] if isinstance(entries, list) else []
 
-    def read_transitions(self, keys: Iterable[str], limit: int) -> list[Transition]:
+    def read_journal(self, keys: Iterable[str], limit: int) -> list[JournalEntry]:
         generation = self._generation()
         local = self._journal_local
         if generation != self._journal_generation:
             local = self._journal_local = {}
             self._journal_generation = generation
-        found: list[Transition] = []
+        found: list[JournalEntry] = []
         for key in keys:
             entries = local.get(key)
             if entries is None:
                 entries = local[key] = self._load_journal(key)
             found.extend(entries)
-        return newest_first(found)[:limit]
+        return [dict(entry) for entry in newest_first(found)[:limit]]
 
-    def _load_journal(self, key: str) -> tuple[Transition, ...]:
+    def _load_journal(self, key: str) -> tuple[JournalEntry, ...]:
         try:
             raw = self._load_journal_payload(_JOURNAL_PREFIX + key)
         except _BACKEND_ERRORS as error:
             raise StoreError(f"cannot read the journal from the {self.description}: {error}") from error
         entries = []
         for item in raw:
-            try:
-                entries.append(Transition.from_dict(item))
-            except (ValueError, KeyError, TypeError, OverflowError):
+            if is_entry(item):
+                entries.append(item)
+            else:
                 logger.warning("Ignoring an unreadable journal entry for %s in the %s", key, self.description)
         return tuple(entries)
 

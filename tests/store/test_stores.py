@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime
+import gc
 import json
 import logging
 import os
 import subprocess
 import sys
 import textwrap
+import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,6 +157,21 @@ def test_diskcache__corrupt_database_raises_store_error(tmp_path):
     with pytest.raises(StoreError) as raised:
         DiskcacheStore(str(tmp_path))
     assert str(raised.value).startswith(f"cannot open the diskcache store at {tmp_path}: ")
+
+
+def test_diskcache__thread_connections_closed_when_the_thread_ends(tmp_path):
+    """A thread that wrote to the store (a poller's job thread) leaves no SQLite connection to the garbage collector."""
+    store = DiskcacheStore(str(tmp_path))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for number in range(5):
+            writer = threading.Thread(target=store.write, args=(snapshot(message=f"run {number}"),))
+            writer.start()
+            writer.join()
+        gc.collect()
+    assert store.read(["check-a"])["check-a"].message == "run 4"
+    store.close()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 def test_diskcache__corrupt_database_leaves_no_file_open(tmp_path):
