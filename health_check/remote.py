@@ -7,7 +7,6 @@ Its failing entries become this check's message, one line each. The request is b
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import dataclasses
 import datetime
@@ -16,7 +15,8 @@ from typing import ClassVar
 
 import httpx
 
-from health_check._urls import scrub, split_userinfo
+from health_check._http import BodyTooLarge, Response, UnreadableBody, fetch
+from health_check._urls import first_line, split_userinfo
 from health_check._version import __version__
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceReturnedUnexpectedResult, ServiceUnavailable
@@ -69,7 +69,7 @@ class RemoteCheck(HealthCheck):
             parsed = httpx.URL(self._url)
             port = parsed.port
         except (httpx.InvalidURL, ValueError, TypeError) as error:
-            raise ValueError(f"RemoteCheck(url=...) is not a valid URL: {scrub(str(error))[:200]}") from None
+            raise ValueError(f"RemoteCheck(url=...) is not a valid URL: {first_line(error, 200)}") from None
         if parsed.scheme not in ("http", "https") or not parsed.host or (port is not None and not 0 < port < 65536):
             raise ValueError("RemoteCheck(url=...) must be an http:// or https:// URL with a host and a valid port")
         self._authorization: str | None = None
@@ -101,33 +101,30 @@ class RemoteCheck(HealthCheck):
             headers["Authorization"] = self._authorization
         return headers
 
-    async def _fetch(self) -> tuple[int, bytes]:
+    async def _fetch(self) -> Response:
         seconds = self.timeout.total_seconds()
-        async with httpx.AsyncClient(headers=self._headers(), timeout=seconds, follow_redirects=True) as client:
-            async with client.stream("GET", self._url) as response:
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_BODY_BYTES:
-                        raise ServiceReturnedUnexpectedResult(
-                            f"Response is larger than {MAX_BODY_BYTES // 1024} KiB (HTTP {response.status_code}); "
-                            "is the URL a health endpoint?"
-                        )
-                return response.status_code, bytes(body)
+        return await fetch(self._url, headers=self._headers(), timeout=seconds, max_bytes=MAX_BODY_BYTES)
 
     async def run(self) -> dict[str, object]:
         try:
-            # httpx bounds each phase; this bounds the whole request, a server dripping bytes included.
-            async with asyncio.timeout(self.timeout.total_seconds()):
-                status, body = await self._fetch()
+            # fetch() bounds the whole request, a server dripping bytes included, and the body's size.
+            response = await self._fetch()
+        except BodyTooLarge as error:
+            raise ServiceReturnedUnexpectedResult(
+                f"Response is larger than {MAX_BODY_BYTES // 1024} KiB (HTTP {error.status_code}); "
+                "is the URL a health endpoint?"
+            ) from None
+        except UnreadableBody as error:
+            raise ServiceReturnedUnexpectedResult(f"Response cannot be read (HTTP {error.status_code}): {error}") from error
         except (httpx.TimeoutException, TimeoutError) as error:
             raise ServiceUnavailable(f"Request timed out after {self.timeout.total_seconds():g} seconds") from error
         except httpx.InvalidURL as error:
             # Not a RequestError: httpx refuses the URL before any request (a bad port, a stray bracket).
-            raise ServiceUnavailable(f"Invalid URL: {scrub(str(error))[:200] or type(error).__name__}") from error
+            raise ServiceUnavailable(f"Invalid URL: {first_line(error, 200) or type(error).__name__}") from error
         except httpx.RequestError as error:
             # httpx's text names the failure ("[Errno 111] Connection refused"); scrubbed all the same.
-            raise ServiceUnavailable(f"Failed to reach URL: {scrub(str(error))[:200] or type(error).__name__}") from error
+            raise ServiceUnavailable(f"Failed to reach URL: {first_line(error, 200) or type(error).__name__}") from error
+        status, body = response.status_code, response.body
         if status in (401, 403):
             fix = (
                 "check the user name and password in url"

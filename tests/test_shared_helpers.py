@@ -1,9 +1,15 @@
-"""The small shared helpers of the "what to check" stage: times, incidents, first lines of errors."""
+"""The small shared helpers of the "what to check" stage: times, incidents, first lines of errors, the HTTP GET."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import gzip
 
+import httpx
+import pytest
+
+from health_check._http import BodyTooLarge, Response, UnreadableBody, fetch
 from health_check._incidents import CLOSED_STATUSES, DETAIL_FIELDS, ERROR, Incident, is_closed
 from health_check._time import isoformat, parse_iso
 from health_check._urls import first_line
@@ -63,3 +69,44 @@ def test_first_line__scrubbed_bounded_first_line():
     assert first_line(error) == "cannot reach https://host/x"
     assert first_line("x" * 50, limit=10) == "x" * 9 + "…"
     assert first_line(TimeoutError()) == ""
+
+
+
+def _get(handler, **kwargs) -> Response:
+    """``fetch`` of a URL that ``handler`` answers, with small bounds."""
+    options = {"headers": {}, "timeout": 5.0, "max_bytes": 1024, "transport": httpx.MockTransport(handler)}
+    return asyncio.run(fetch("http://upstream.test/x", **{**options, **kwargs}))
+
+
+def _reply(status: int, body: bytes, **headers: str) -> httpx.Response:
+    # A stream, as the network gives: fetch reads raw bytes and decodes them itself.
+    return httpx.Response(status, stream=httpx.ByteStream(body), headers=headers)
+
+
+def test_fetch__gzip_is_cut_on_decoded_bytes():
+    """A small gzip body that inflates past max_bytes is refused with its status; a fitting one is decoded."""
+    bomb = gzip.compress(b"0" * 1_000_000)
+    with pytest.raises(BodyTooLarge) as caught:
+        _get(lambda request: _reply(503, bomb, **{"Content-Encoding": "gzip"}))
+    assert caught.value.status_code == 503
+    small = gzip.compress(b'{"ok": true}')
+    assert _get(lambda request: _reply(200, small, **{"Content-Encoding": "gzip"})).body == b'{"ok": true}'
+
+
+def test_fetch__read_body_sees_the_status_first():
+    """``read_body`` returning False skips the body; the request asks only for encodings we can undo."""
+    seen = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.update(request.headers)
+        return _reply(304, b"ignored")
+
+    response = _get(handler, headers={"User-Agent": "probe"}, read_body=lambda response: response.status_code == 200)
+    assert (response.status_code, response.body) == (304, b"")
+    assert (seen["user-agent"], seen["accept-encoding"]) == ("probe", "gzip, deflate")
+
+
+def test_fetch__unknown_encoding_is_unreadable():
+    """A body in an encoding we did not ask for is refused, not read undecoded."""
+    with pytest.raises(UnreadableBody, match="unsupported Content-Encoding 'br'"):
+        _get(lambda request: _reply(200, b"x", **{"Content-Encoding": "br"}))

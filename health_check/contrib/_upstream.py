@@ -20,13 +20,14 @@ import logging
 import random
 import re
 import threading
-import zlib
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 import httpx
 
-from health_check._urls import describe_error, redact_url
+from health_check._http import CHUNK, BodyTooLarge, Response, UnreadableBody, fetch
+from health_check._time import isoformat, utcnow
+from health_check._urls import describe_error, first_line, redact_url
 from health_check._version import __version__
 from health_check.base import HealthCheck
 from health_check.exceptions import HealthCheckError, ServiceReturnedUnexpectedResult, ServiceUnavailable
@@ -38,12 +39,9 @@ __all__ = [
     "UpstreamCheck",
     "describe_markup",
     "html_title",
-    "isoformat",
-    "utcnow",
 ]
 
 logger = logging.getLogger(__name__)
-UTC = datetime.timezone.utc
 T = TypeVar("T")
 
 #: Sent with every request so providers can tell who polls them and find the project.
@@ -57,25 +55,12 @@ MAX_RETRY_AFTER = datetime.timedelta(hours=6)
 #: Longest pause between attempts while a provider keeps failing.
 MAX_BACKOFF = datetime.timedelta(minutes=30)
 
-_CHUNK = 64 * 1024
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
-
-
-def utcnow() -> datetime.datetime:
-    """The default clock of upstream checks (aware, UTC)."""
-    return datetime.datetime.now(UTC)
-
-
-def isoformat(moment: datetime.datetime | None) -> str | None:
-    """``2025-03-12T14:00:00Z``: the form kept in snapshot details and shown in messages."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def html_title(body: bytes) -> str | None:
     """The ``<title>`` of an HTML page, to say *which* page a provider served instead of data."""
-    match = _TITLE.search(body[:_CHUNK])
+    match = _TITLE.search(body[:CHUNK])
     if not match:
         return None
     title = " ".join(match.group(1).decode("utf-8", "replace").split())
@@ -87,7 +72,7 @@ _S3_ERROR = re.compile(rb"<Error>\s*<Code>([^<]{1,80})</Code>(?:\s*<Message>([^<
 
 def describe_markup(body: bytes) -> str | None:
     """What a markup body is, for messages: an HTML page (with its title), an S3 error, a feed; else None."""
-    head = body[:_CHUNK]
+    head = body[:CHUNK]
     if (match := _S3_ERROR.search(head)) is not None:
         code = match.group(1).decode("utf-8", "replace")
         text = (match.group(2) or b"").decode("utf-8", "replace")
@@ -107,50 +92,6 @@ def _describe_size(size: int) -> str:
     return f"{size} bytes"
 
 
-class _Decoder:
-    """Undo ``Content-Encoding`` ourselves so a gzip bomb is cut after ``limit`` decoded bytes.
-
-    httpx decodes a whole network chunk at once, and 64 KB of gzip can expand to 64 MB before any
-    count is taken; ``zlib``'s ``max_length`` bounds every step instead.
-    """
-
-    def __init__(self, encoding: str, limit: int) -> None:
-        self.limit = limit
-        self.size = 0
-        encoding = encoding.strip().lower()
-        if encoding in ("", "identity"):
-            self.inflater = None
-        elif encoding in ("gzip", "x-gzip"):
-            self.inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
-            self.inflater = zlib.decompressobj()
-        else:
-            raise ValueError(f"unsupported Content-Encoding {encoding!r}")
-
-    def feed(self, data: bytes) -> bytes:
-        """Decoded bytes of ``data``; raises ``OverflowError`` once more than ``limit`` bytes came out."""
-        if self.inflater is None:
-            out = data
-        else:
-            parts = [self.inflater.decompress(data, self.limit - self.size + 1)]
-            while self.inflater.unconsumed_tail and self.size + sum(map(len, parts)) <= self.limit:
-                parts.append(self.inflater.decompress(self.inflater.unconsumed_tail, self.limit - self.size + 1))
-            out = b"".join(parts)
-        self.size += len(out)
-        if self.size > self.limit:
-            raise OverflowError
-        return out
-
-
-@dataclasses.dataclass
-class _Download:
-    status_code: int
-    body: bytes
-    content_type: str
-    headers: httpx.Headers
-    url: str
-
-
 class Fetcher:
     """Fetches one URL politely and keeps what it learnt between runs of the same check.
 
@@ -161,6 +102,9 @@ class Fetcher:
         connect_timeout: Budget for opening the connection (capped by the run's total timeout).
         transport: An httpx transport for tests; ``None`` uses httpx's own, which honours
             ``HTTPS_PROXY``/``NO_PROXY`` and ``SSL_CERT_FILE`` (``trust_env``).
+
+    The request itself is ``health_check._http.fetch``, shared with ``RemoteCheck``; this class adds
+    what politeness towards a provider needs: validators, ``Retry-After``, backoff, messages.
         noun: What is fetched, in messages: ``"API"`` (Statuspage) or ``"feed"``, so that they read as
             django-health-check's ("API request timed out", "Failed to fetch feed: ...",
             "HTTP error 404 fetching API from '...'").
@@ -239,7 +183,7 @@ class Fetcher:
         self.not_before = now + delay * random.uniform(0.5, 1.0) if self.failures > 1 else None
 
     async def _fetch(self, url: str, parse: Callable[[bytes, str, str], T], timeout: float) -> T:
-        headers = {"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate"}
+        headers = {"User-Agent": self.user_agent}
         if self.document is not None:
             if self.etag:
                 headers["If-None-Match"] = self.etag
@@ -265,25 +209,27 @@ class Fetcher:
         self.last_modified = download.headers.get("last-modified")
         return document
 
-    async def _download(self, url: str, headers: dict[str, str], timeout: float) -> _Download:
-        limits = httpx.Timeout(timeout, connect=min(self.connect_timeout, timeout))
+    async def _download(self, url: str, headers: dict[str, str], timeout: float) -> Response:
+        connect = min(self.connect_timeout, timeout)
         try:
-            async with (
-                asyncio.timeout(timeout),
-                httpx.AsyncClient(
-                    transport=self.transport,
-                    timeout=limits,
-                    follow_redirects=True,
-                    max_redirects=self.max_redirects,
-                    trust_env=True,
-                ) as client,
-                client.stream("GET", url, headers=headers) as response,
-            ):
-                return await self._read(url, response)
+            return await fetch(
+                url,
+                headers=headers,
+                timeout=timeout,
+                connect_timeout=connect,
+                max_bytes=self.max_bytes,
+                max_redirects=self.max_redirects,
+                transport=self.transport,
+                read_body=lambda response: self._status(url, response),
+            )
+        except BodyTooLarge:
+            raise self._too_big(url) from None
+        except UnreadableBody as error:
+            raise ServiceReturnedUnexpectedResult(f"{url}: {error}") from error
         # Each message starts with django-health-check's words for the same failure.
         except httpx.ConnectTimeout as error:
             raise ServiceUnavailable(
-                f"{self._Noun} request timed out: could not connect to {url} within {limits.connect:g} s"
+                f"{self._Noun} request timed out: could not connect to {url} within {connect:g} s"
             ) from error
         except (TimeoutError, httpx.TimeoutException) as error:  # the whole fetch's deadline, or a read
             raise ServiceUnavailable(f"{self._Noun} request timed out after {timeout:g} s: {url}") from error
@@ -308,38 +254,15 @@ class Fetcher:
     def _Noun(self) -> str:  # noqa: N802 - the capitalised noun
         return self.noun[:1].upper() + self.noun[1:]
 
-    async def _read(self, url: str, response: httpx.Response) -> _Download:
+    def _status(self, url: str, response: httpx.Response) -> bool:
+        """Whether to read the body: only a 200's; a 429 or any status but 304 raises."""
         status = response.status_code
         if status == 429:
             raise self._rate_limited(url, response)
         if status not in (200, 304):
             reason = f" ({response.reason_phrase})" if response.reason_phrase else ""
             raise ServiceUnavailable(f"HTTP error {status} fetching {self.noun} from {url!r}{reason}")
-        body = b""
-        if status == 200:
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_bytes:
-                raise self._too_big(url)
-            try:
-                decoder = _Decoder(response.headers.get("content-encoding", ""), self.max_bytes)
-            except ValueError as error:
-                raise ServiceReturnedUnexpectedResult(f"{url}: {error}") from error
-            chunks = []
-            try:
-                async for chunk in response.aiter_raw(_CHUNK):
-                    chunks.append(decoder.feed(chunk))
-            except OverflowError:
-                raise self._too_big(url) from None
-            except zlib.error as error:
-                raise ServiceReturnedUnexpectedResult(f"{url}: corrupt compressed body ({error})") from error
-            body = b"".join(chunks)
-        return _Download(
-            status_code=status,
-            body=body,
-            content_type=response.headers.get("content-type", ""),
-            headers=response.headers,
-            url=str(response.url),
-        )
+        return status == 200
 
     def _too_big(self, url: str) -> ServiceReturnedUnexpectedResult:
         return ServiceReturnedUnexpectedResult(f"response from {url} exceeds {_describe_size(self.max_bytes)}; not parsed")
@@ -381,8 +304,7 @@ class _RateLimited(ServiceUnavailable):
 
 
 def _reason(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0][:200]
+    return first_line(error, 200) or type(error).__name__
 
 
 def _run(coroutine: Any) -> Any:
