@@ -9,125 +9,42 @@ future) are never incidents by themselves.
 AWS feeds carry one item per update, so items are grouped into events by service and subject, and
 an event ends with its ``Service is operating normally: [RESOLVED] ...`` item.
 
+Reading a feed and judging its events live in ``contrib/_feeds.py``; this module only declares feeds.
 Polled every 5 minutes by default. Point ``feed_url=`` (or ``base_url=`` for AWS) at a mirror to test
 or run offline. Needs feedparser: ``pip install "django-health-snapshot[rss]"``.
 """
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
 import datetime
 import re
-import xml.sax
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-try:
-    import feedparser
-except ImportError as error:  # pragma: no cover - depends on the environment
-    raise ImportError('health_check.contrib.rss needs feedparser: pip install "django-health-snapshot[rss]"') from error
+from health_check._incidents import Incident
 
-from health_check.contrib._upstream import UpstreamCheck, describe_markup, isoformat
-from health_check.exceptions import ServiceReturnedUnexpectedResult, ServiceUnavailable, StatusPageWarning
+# Item, Document and parse_feed stay importable from here, as they always were.
+from health_check.contrib._feeds import (
+    Document,
+    Item,
+    aws_events,
+    describe_aws_event,
+    describe_event,
+    judge_feed,
+    parse_feed,
+    recent_items,
+)
+from health_check.contrib._upstream import UpstreamCheck
 
 __all__ = ["AWS", "Azure", "Document", "Feed", "FeedProvider", "GoogleCloud", "Heroku", "Hetzner", "Item", "parse_feed"]
 
-UTC = datetime.timezone.utc
 _TEN_SECONDS = datetime.timedelta(seconds=10)
 _EIGHT_HOURS = datetime.timedelta(hours=8)
-#: Items dated later than now plus this are misdated (a wrong zone, a typo), never incidents.
-FUTURE_TOLERANCE = datetime.timedelta(hours=1)
-#: Events kept in a snapshot's details.
-MAX_INCIDENTS = 20
-
-_RESOLVED_TITLE = re.compile(r"\[resolved\]|^\s*resolved\b|operating normally", re.IGNORECASE)
-# Statuspage and similar feeds write the latest update first: "<strong>Resolved</strong> - ...".
-_LATEST_STATUS = re.compile(r"<(?:strong|b)>\s*([A-Za-z][A-Za-z ]{1,30}?)\s*</(?:strong|b)>", re.IGNORECASE)
-_CLOSED_STATUSES = frozenset({"resolved", "completed", "postmortem"})
 #: How people write the providers whose class names are identifiers.
 PROVIDER_NAMES = {"GoogleCloud": "Google Cloud"}
-
-
-@dataclasses.dataclass(frozen=True)
-class Item:
-    """One feed entry, as much of it as the verdict needs."""
-
-    id: str
-    title: str
-    link: str | None
-    published_at: datetime.datetime | None  # None: missing, unreadable or far in the future
-    summary: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Document:
-    """A parsed feed: its title and items."""
-
-    title: str | None
-    items: tuple[Item, ...]
-    undated: int
-
-
-def _moment(entry: Any) -> datetime.datetime | None:
-    # dict.get: feedparser's own get() maps a missing "updated" to "published" with a DeprecationWarning.
-    parsed = dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
-    if not parsed:
-        return None
-    try:
-        return datetime.datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
-    except (OverflowError, ValueError, OSError):
-        return None
-
-
-def parse_feed(body: bytes, content_type: str, url: str) -> Document:
-    """Read an RSS/Atom body; raise ``ServiceReturnedUnexpectedResult`` saying what it is instead."""
-    if not body.strip():
-        raise ServiceReturnedUnexpectedResult(f"{url}: empty response body, expected an RSS or Atom feed")
-    parsed = feedparser.parse(body, response_headers={"content-type": content_type or "application/xml"})
-    problem = parsed.get("bozo_exception")
-    if not parsed.get("version"):
-        what = describe_markup(body)
-        if what is not None:
-            hint = " (a bot check, login or maintenance page?)" if "HTML" in what else ""
-            raise ServiceReturnedUnexpectedResult(f"{url}: returned {what} instead of a feed{hint}")
-        if body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
-            raise ServiceReturnedUnexpectedResult(f"{url}: returned JSON instead of an RSS or Atom feed")
-        raise ServiceReturnedUnexpectedResult(f"{url}: not an RSS or Atom feed")
-    if isinstance(problem, xml.sax.SAXParseException):
-        # A feed that is not well-formed may be cut short: its missing part could be the resolution.
-        raise ServiceReturnedUnexpectedResult(
-            f"{url}: feed is not well-formed XML (line {problem.getLineNumber()}: {problem.getMessage()}); "
-            "cut off or broken upstream"
-        )
-    items = []
-    undated = 0
-    for index, entry in enumerate(parsed.entries):
-        moment = _moment(entry)
-        if moment is None:
-            undated += 1
-        items.append(
-            Item(
-                id=str(entry.get("id") or entry.get("link") or f"item-{index}"),
-                title=" ".join(str(entry.get("title") or "").split())[:200],
-                link=entry.get("link") or None,
-                published_at=moment,
-                summary=str(entry.get("summary") or "")[:4000],
-            )
-        )
-    title = " ".join(str(parsed.feed.get("title") or "").split()) or None
-    return Document(title=title, items=tuple(items), undated=undated)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Event:
-    id: str
-    name: str
-    impact: str
-    link: str | None
-    started_at: datetime.datetime
-    updated_at: datetime.datetime
-    severity: int  # 1 warning, 2 failing
+#: What ``events()`` returns, by the name it had when feed events had their own type (keywords unchanged).
+_Event = Incident
 
 
 @dataclasses.dataclass
@@ -164,71 +81,22 @@ class Feed(UpstreamCheck):
             return repr(self)
         return PROVIDER_NAMES.get(type(self).__name__, type(self).__name__)
 
-    def events(self, items: Iterable[Item], now: datetime.datetime) -> list[_Event]:
+    def events(self, items: Iterable[Item], now: datetime.datetime) -> list[Incident]:
         """Open events: here one per item, open unless it says it is resolved; dated and recent."""
-        events = []
-        for item in items:
-            if item.published_at is None or item.published_at > now + FUTURE_TOLERANCE:
-                continue
-            if now - item.published_at > self.max_age or _resolved(item):
-                continue
-            events.append(
-                _Event(
-                    id=item.id,
-                    name=item.title or "Unknown Incident",
-                    impact="incident",
-                    link=item.link,
-                    started_at=item.published_at,
-                    updated_at=item.published_at,
-                    severity=1,
-                )
-            )
-        return events
+        return recent_items(items, now, self.max_age)
 
-    def describe(self, event: _Event) -> str:
-        # django-health-check's "<title>: <link>" first (the feed's URL when the item has no link).
-        return f"{event.name}: {event.link or self.source_url} (since {isoformat(event.started_at)})"
+    def describe(self, event: Incident) -> str:
+        return describe_event(event, self.source_url)
 
     def judge(self, document: Document, now: datetime.datetime) -> dict[str, Any]:
-        events = sorted(self.events(document.items, now), key=lambda event: event.updated_at, reverse=True)
-        details = {
-            "source": self.source_url,
-            "incidents": [
-                {
-                    "id": event.id,
-                    "name": event.name,
-                    "impact": event.impact,
-                    "status": "open",
-                    "link": event.link,
-                    "started_at": isoformat(event.started_at),
-                    "updated_at": isoformat(event.updated_at),
-                }
-                for event in events[:MAX_INCIDENTS]
-            ],
-        }
-        if not events:
-            return details
-        texts = [self.describe(event) for event in events]
-        shown = "; ".join(texts[:6]) + (f"; and {len(texts) - 6} more" if len(texts) > 6 else "")
-        if document.undated:
-            shown += f" ({document.undated} items with unreadable dates ignored)"
-        message = f"{document.title or type(self).__name__}: {shown}"
-        if max(event.severity for event in events) >= 2 and self.fail_on_outage:
-            raise ServiceUnavailable(message, details=details)
-        raise StatusPageWarning(message, timestamp=events[0].updated_at, details=details)
-
-
-def _resolved(item: Item) -> bool:
-    if _RESOLVED_TITLE.search(item.title):
-        return True
-    match = _LATEST_STATUS.search(item.summary)
-    return bool(match and match.group(1).strip().lower() in _CLOSED_STATUSES)
-
-
-# AWS writes "<kind>: <subject>"; the kind says how bad it is.
-_AWS_TITLE = re.compile(r"^\s*(?P<kind>[^:\[]{3,40}):\s*(?P<subject>.*)$")
-_AWS_FAILING = ("service disruption", "service impact")
-_AWS_KEY = re.compile(r"#(?P<key>[a-z0-9-]+)_\d+$")
+        return judge_feed(
+            self.events(document.items, now),
+            document,
+            source_url=self.source_url,
+            fail_on_outage=self.fail_on_outage,
+            describe=self.describe,
+            unnamed=type(self).__name__,
+        )
 
 
 @dataclasses.dataclass
@@ -271,50 +139,11 @@ class AWS(Feed):
     def title(self) -> str:
         return f"AWS {self.service} {self.region}"
 
-    def events(self, items: Iterable[Item], now: datetime.datetime) -> list[_Event]:
-        wanted = f"{self.service}-{self.region}"
-        groups: dict[tuple[str, str], list[Item]] = {}
-        for item in items:
-            if item.published_at is None or item.published_at > now + FUTURE_TOLERANCE:
-                continue  # cannot be placed in time: not an incident by itself
-            key = _AWS_KEY.search(item.id)
-            if key and key.group("key") != wanted:
-                continue  # an all-services feed: someone else's event
-            match = _AWS_TITLE.match(item.title)
-            subject = match.group("subject") if match else item.title
-            subject = re.sub(r"\[resolved\]\s*", "", subject, flags=re.IGNORECASE).strip()
-            groups.setdefault((key.group("key") if key else wanted, subject.lower()), []).append(item)
-        events = []
-        for updates in groups.values():
-            updates.sort(key=lambda item: item.published_at)  # type: ignore[arg-type, return-value]
-            # The same subject recurs across months: an event is the run of updates since the last resolution.
-            current: list[Item] = []
-            for item in updates:
-                current = [] if _resolved(item) else [*current, item]
-            if not current or now - current[-1].published_at > self.max_age:  # type: ignore[operator]
-                continue
-            first, latest = current[0], current[-1]
-            match = _AWS_TITLE.match(latest.title)
-            kind = match.group("kind").strip() if match else "Event"
-            subject = match.group("subject").strip() if match else latest.title
-            events.append(
-                _Event(
-                    id=first.id.rsplit("#", 1)[-1],
-                    name=subject or "untitled event",
-                    impact=kind,
-                    link=latest.link,
-                    started_at=first.published_at,  # type: ignore[arg-type]
-                    updated_at=latest.published_at,  # type: ignore[arg-type]
-                    severity=2 if kind.lower() in _AWS_FAILING else 1,
-                )
-            )
-        return events
+    def events(self, items: Iterable[Item], now: datetime.datetime) -> list[Incident]:
+        return aws_events(items, now, service=self.service, region=self.region, max_age=self.max_age)
 
-    def describe(self, event: _Event) -> str:
-        return (
-            f"{event.impact}: {event.name}: {event.link or self.source_url} ({self.service}-{self.region}, "
-            f"since {isoformat(event.started_at)}, last update {isoformat(event.updated_at)})"
-        )
+    def describe(self, event: Incident) -> str:
+        return describe_aws_event(event, self.source_url, f"{self.service}-{self.region}")
 
 
 @dataclasses.dataclass
