@@ -1,4 +1,6 @@
-"""What every process of one host shares about a Redis store: the last snapshots seen, and whether it is down.
+"""What every process of one host shares about a store's server: the last snapshots seen, and whether it is down.
+
+Part of ``ResilientStore`` (``store._resilient``); the Redis store's files are named ``redis-...``.
 
 Each web worker has its own connection and read cache, so without a shared record two workers of one
 host notice an outage at different moments and answer it from different memories: one fresh, one
@@ -27,11 +29,11 @@ import fcntl
 import json
 import logging
 import os
-import re
 import tempfile
 from collections.abc import Iterable, Iterator
 
 from health_check.snapshot import Snapshot
+from health_check.store._locks import safe_name
 
 __all__ = ["HostRecord"]
 
@@ -42,20 +44,22 @@ MAX_ENTRIES = 1000
 
 
 class HostRecord:
-    """The host-shared outage flag and last-seen snapshots of one Redis store.
+    """The host-shared outage flag and last-seen snapshots of one store.
 
     Args:
         directory: The host's ``STORE_LOCATION``.
         host_id: The host's identity (file names).
         description: The store's description, for log lines.
+        name: First part of the file names: ``<name>-down@<host>``, ``<name>-last-seen@<host>.json``.
     """
 
-    def __init__(self, directory: str, host_id: str, description: str) -> None:
-        safe_host = re.sub(r"[^A-Za-z0-9._-]", "_", host_id or "host")
+    def __init__(self, directory: str, host_id: str, description: str, *, name: str = "redis") -> None:
+        safe_host = safe_name(host_id)
         self.directory = directory
         self.description = description
-        self.flag_path = os.path.join(directory, f"redis-down@{safe_host}")
-        self.path = os.path.join(directory, f"redis-last-seen@{safe_host}.json")
+        self.name = name
+        self.flag_path = os.path.join(directory, f"{name}-down@{safe_host}")
+        self.path = os.path.join(directory, f"{name}-last-seen@{safe_host}.json")
         self._lock_path = f"{self.path}.lock"
         self._flag_stat: tuple[int, int, int] | None = None
         self._flag_reason: str | None = None
@@ -69,7 +73,7 @@ class HostRecord:
     # -- the outage flag ---------------------------------------------------------------------------
 
     def outage(self) -> str | None:
-        """The reason Redis does not answer, as recorded by some process of the host; ``None`` when it answers."""
+        """The reason the server does not answer, as recorded by some process of the host; ``None`` when it answers."""
         try:
             found = os.stat(self.flag_path)
         except FileNotFoundError:
@@ -93,12 +97,12 @@ class HostRecord:
         return self._flag_reason
 
     def raise_outage(self, reason: str) -> None:
-        """Record that Redis does not answer, unless another process already did (the first reason stays)."""
+        """Record that the server does not answer, unless another process already did (the first reason stays)."""
         if self.outage() is not None:
             return
         try:
             self._make_directory()
-            with tempfile.NamedTemporaryFile("w", dir=self.directory, prefix=".redis-down-", delete=False) as file:
+            with tempfile.NamedTemporaryFile("w", dir=self.directory, prefix=f".{self.name}-down-", delete=False) as file:
                 file.write(reason)
             try:
                 os.link(file.name, self.flag_path)  # atomic create-if-absent: readers never see half a file
@@ -110,7 +114,7 @@ class HostRecord:
             self._trouble(error)
 
     def clear_outage(self) -> None:
-        """Record that Redis answers again: every process of the host leaves its outage answer."""
+        """Record that the server answers again: every process of the host leaves its outage answer."""
         try:
             os.unlink(self.flag_path)
         except FileNotFoundError:
@@ -209,7 +213,7 @@ class HostRecord:
 
     def _write_atomically(self, raw: dict) -> None:
         # Readers open the file without the lock: they see the old content or the new, never half.
-        with tempfile.NamedTemporaryFile("w", dir=self.directory, prefix=".redis-last-seen-", delete=False) as file:
+        with tempfile.NamedTemporaryFile("w", dir=self.directory, prefix=f".{self.name}-last-seen-", delete=False) as file:
             try:
                 json.dump(raw, file, separators=(",", ":"))
             except BaseException:

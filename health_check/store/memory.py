@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from health_check.journal import Transition, newest_first
 from health_check.snapshot import Snapshot
-from health_check.store.base import ElectionLock, Store
+from health_check.store.base import ElectionLock, JournalEntry, Store, newest_first
 
 __all__ = ["MemoryStore"]
 
@@ -42,7 +41,7 @@ class MemoryStore(Store):
         self._snapshots: dict[str, Snapshot] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        self._journal: dict[str, list[Transition]] = {}
+        self._journal: dict[str, list[JournalEntry]] = {}
         self._seq = 0
 
     def write(self, snapshot: Snapshot) -> None:
@@ -52,23 +51,24 @@ class MemoryStore(Store):
         snapshots = self._snapshots
         return {key: snapshots[key] for key in keys if key in snapshots}
 
-    def append_transitions(self, transitions: Sequence[Transition], *, retention: int) -> list[Transition]:
-        stored: list[Transition] = []
+    def append_journal(self, entries: Sequence[Mapping[str, Any]], *, retention: int) -> list[JournalEntry]:
+        stored: list[JournalEntry] = []
         with self._guard:
-            for transition in transitions:
-                entries = self._journal.setdefault(transition.key, [])
-                if any(entry.id == transition.id for entry in entries):
+            for given in entries:
+                kept = self._journal.setdefault(given["key"], [])
+                if any(entry["id"] == given["id"] for entry in kept):
                     continue
                 self._seq += 1
-                entry = dataclasses.replace(transition, seq=self._seq)
-                entries.append(entry)
-                del entries[: max(0, len(entries) - max(1, retention))]
-                stored.append(entry)
+                entry = {**given, "seq": self._seq}
+                kept.append(entry)
+                del kept[: max(0, len(kept) - max(1, retention))]
+                stored.append(dict(entry))
         return stored
 
-    def read_transitions(self, keys: Iterable[str], limit: int) -> list[Transition]:
+    def read_journal(self, keys: Iterable[str], limit: int) -> list[JournalEntry]:
         journal = self._journal
-        return newest_first(entry for key in keys for entry in list(journal.get(key, ())))[:limit]
+        # Copies: a caller changing what it was given must not change the journal.
+        return [dict(entry) for entry in newest_first(entry for key in keys for entry in list(journal.get(key, ())))[:limit]]
 
     def lock(self, name: str) -> ElectionLock:
         with self._guard:

@@ -1,0 +1,72 @@
+"""The Lua scripts of the Redis store and its lease, and how their errors are worded.
+
+Each script is one atomic step Redis runs for us: a write that never replaces a newer snapshot, a
+journal append that skips known ids, and compare-and-set on the lease token.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["APPEND_TRANSITIONS", "RELEASE", "RENEW", "SET_IF_NEWER", "describe"]
+
+# Writes a snapshot unless the stored one was taken at the same moment or later: buffered writes
+# flushed after an outage must not replace what the fleet's poller wrote meanwhile.
+SET_IF_NEWER = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, stored = pcall(cjson.decode, current)
+  if ok and type(stored) == 'table' and tonumber(stored['checked_at'])
+     and tonumber(stored['checked_at']) >= tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
+
+# Appends journal entries "<seq>\\t<id>\\t<json>", skipping ids the list holds, trimming to the retention.
+APPEND_TRANSITIONS = """
+local retention = tonumber(ARGV[1])
+local result = {}
+for i = 2, #KEYS do
+  local id = ARGV[2 * (i - 1)]
+  local body = ARGV[2 * (i - 1) + 1]
+  local found = false
+  for _, item in ipairs(redis.call('LRANGE', KEYS[i], 0, -1)) do
+    if string.find(item, '\\t' .. id .. '\\t', 1, true) then found = true break end
+  end
+  if found then
+    table.insert(result, 0)
+  else
+    local seq = redis.call('INCR', KEYS[1])
+    redis.call('RPUSH', KEYS[i], seq .. '\\t' .. id .. '\\t' .. body)
+    redis.call('LTRIM', KEYS[i], -retention, -1)
+    table.insert(result, seq)
+  end
+end
+return result
+"""
+
+# Compare-and-set on the lease token: only the holder renews or releases its lease. A lease that is
+# gone altogether (Redis restarted empty) is held by nobody: its holder takes it again, atomically, so
+# the fleet's checks keep their poller instead of waiting out an election.
+RENEW = """
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if not current then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def describe(error: Exception) -> str:
+    # redis-py's messages can embed the URL it was given; keep only the part after the address.
+    text = str(error) or type(error).__name__
+    return re.sub(r"\b(rediss?|unix)://[^\s@/]*@", r"\1://", text)
