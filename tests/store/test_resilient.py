@@ -1,0 +1,152 @@
+"""ResilientStore around a store that fails on demand: outage answers, buffers and write-back, without Redis."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from health_check.snapshot import Snapshot, Status
+from health_check.store._resilient import ResilientStore
+from health_check.store.base import JournalEntry, StoreError
+from health_check.store.memory import MemoryStore
+from tests.store.test_stores import snapshot
+
+
+class FlakyStore(MemoryStore):
+    """A memory store that raises StoreError while ``down`` and can lose everything, as a restarted server does."""
+
+    description = "flaky store"
+    host_id = "host-a"
+    can_lose_writes = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.reads = 0
+        self._markers: set[str] = set()
+
+    def _answer(self) -> None:
+        if self.down:
+            raise StoreError("cannot reach the flaky store: refused", reason="refused")
+
+    def write(self, snapshot: Snapshot) -> None:
+        self._answer()
+        super().write(snapshot)
+
+    def read(self, keys: Iterable[str]) -> dict[str, Snapshot]:
+        self._answer()
+        self.reads += 1
+        return super().read(keys)
+
+    def append_journal(self, entries: Sequence[Mapping[str, Any]], *, retention: int) -> list[JournalEntry]:
+        self._answer()
+        return super().append_journal(entries, retention=retention)
+
+    def read_journal(self, keys: Iterable[str], limit: int) -> list[JournalEntry]:
+        self._answer()
+        return super().read_journal(keys, limit)
+
+    def renew_marker(self, name: str) -> bool:
+        self._answer()
+        held = name in self._markers
+        self._markers.add(name)
+        return held
+
+    def lose_everything(self) -> None:
+        self.clear()
+        self._markers.clear()
+
+
+def entry(key: str, number: int) -> dict[str, Any]:
+    return {"id": f"id-{number}", "key": key, "at": 1_900_000_000.0 + number, "seq": 0, "title": f"entry {number}"}
+
+
+@pytest.fixture
+def backend() -> FlakyStore:
+    return FlakyStore()
+
+
+@pytest.fixture(params=["per-process", "host-record"])
+def store(request, backend, tmp_path) -> ResilientStore:
+    """The wrapper without a host record (each process on its own) and with one in ``tmp_path``."""
+    location = str(tmp_path) if request.param == "host-record" else None
+    return ResilientStore(backend, location=location, read_cache_seconds=0, retry_seconds=0.05)
+
+
+def test_resilient_store__outage_answers_last_seen(store, backend):
+    """Backend down: reads answer at once the last snapshot seen, marked, the same object each time; never raise."""
+    backend.write(seen := snapshot("fleet-check", message="OK"))
+    assert store.read(["fleet-check"]) == {"fleet-check": seen}
+    backend.down = True
+    during = store.read(["fleet-check"])["fleet-check"]
+    assert during.message == "OK (last seen: the flaky store does not answer)"
+    assert store.read(["fleet-check"])["fleet-check"] is during, "the same marked object: views reuse their frame"
+    backend.down = False
+    time.sleep(0.06)  # past retry_seconds
+    assert store.read(["fleet-check"]) == {"fleet-check": seen}, "unmarked once the backend answers"
+
+
+def test_resilient_store__nothing_known_raises(store, backend):
+    """Backend down and nothing ever seen: StoreError naming the store and the reason."""
+    backend.down = True
+    with pytest.raises(StoreError) as raised:
+        store.read(["check-a"])
+    assert str(raised.value) == "cannot read the flaky store: refused"
+    assert raised.value.reason == "refused"
+
+
+def test_resilient_store__writes_kept_and_flushed(store, backend):
+    """Writes during an outage are read back fresh, and written once the backend answers; never raise."""
+    backend.down = True
+    store.write(snapshot("before@host-a"))  # the outage begins
+    time.sleep(1)  # this host's poller takes a snapshot a second later
+    store.write(local := snapshot("host-check@host-a", status=Status.WARNING, message="Warning: disk 91 % full", seconds_ago=0))
+    assert store.read(["host-check@host-a"]) == {"host-check@host-a": local}
+    assert store.append_journal([entry("host-check@host-a", 7)], retention=5) == [entry("host-check@host-a", 7)]
+    assert [e["id"] for e in store.read_journal(["host-check@host-a"], 5)] == ["id-7"], "buffered entries are read"
+    backend.down = False
+    time.sleep(0.06)
+    store.write(snapshot("other@host-a"))
+    assert backend.read(["host-check@host-a"]) == {"host-check@host-a": local}
+    assert [(e["id"], e["seq"]) for e in backend.read_journal(["host-check@host-a"], 5)] == [("id-7", 1)]
+
+
+def test_resilient_store__flush_never_replaces_newer(store, backend):
+    """A snapshot kept during an outage is not written over a newer one another writer wrote meanwhile."""
+    backend.down = True
+    store.write(snapshot("fleet-check", message="old", seconds_ago=30))
+    backend.down = False
+    backend.write(newer := snapshot("fleet-check", message="newer", seconds_ago=1))
+    time.sleep(0.06)
+    store.write(snapshot("unrelated"))  # flushes what was kept
+    assert backend.read(["fleet-check"]) == {"fleet-check": newer}
+
+
+def test_resilient_store__write_back_after_loss(store, backend):
+    """The backend lost everything: watch() counts the loss and writes back the snapshots and journal entries."""
+    store.write(written := snapshot("check-a"))
+    store.append_journal([entry("check-a", 1)], retention=5)
+    assert store.watch() == 0
+    backend.lose_everything()
+    time.sleep(1)  # watch() asks at most once a second
+    assert store.watch() == 1
+    assert store.last_written("check-a") == written
+    assert backend.read(["check-a"]) == {"check-a": written}
+    assert [e["id"] for e in backend.read_journal(["check-a"], 5)] == ["id-1"]
+
+
+def test_resilient_store__read_cache(backend):
+    """Within read_cache_seconds a read asks the backend nothing; an unchanged snapshot keeps its object."""
+    store = ResilientStore(backend, read_cache_seconds=60)
+    backend.write(snapshot("check-a"))
+    first = store.read(["check-a"])["check-a"]
+    reads = backend.reads
+    for _ in range(5):
+        assert store.read(["check-a"])["check-a"] is first
+    assert backend.reads == reads
+    store.read_cache_seconds = 0
+    assert store.read(["check-a"])["check-a"] is first, "re-read, unchanged: the same object"
+    assert backend.reads == reads + 1
