@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from health_check.base import HealthCheck
 from health_check.specs import CheckSpec
 from health_check.snapshot import Snapshot
+from tests.support import free_port, port_open
 
 #: In CI (.ci/run sets it) a missing service is a failure, never a silent skip.
 REQUIRE_SERVICES = os.environ.get("HEALTH_SNAPSHOT_REQUIRE_SERVICES") == "1" or os.environ.get("CI") == "true"
@@ -23,14 +23,6 @@ SERVICES = {
 }
 
 
-def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def require_service(name: str) -> tuple[str, int]:
     """Return (host, port) of a local service; skip (or fail in CI) with a clear reason when it is down."""
     host, port = SERVICES[name]
@@ -40,12 +32,6 @@ def require_service(name: str) -> tuple[str, int]:
             pytest.fail(f"{message}; CI requires it (see .ci/run for how services are started)")
         pytest.skip(f"{message}; start it to run this test")
     return host, port
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

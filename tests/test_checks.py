@@ -33,7 +33,8 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from health_check.checks import DNS, Cache, Database, Mail, Storage
 from health_check.specs import CheckSpec
 from health_check.snapshot import Status
-from tests.conftest import free_port, require_service
+from tests.conftest import require_service
+from tests.support import free_port
 
 SECONDS = datetime.timedelta(seconds=1)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -8,15 +8,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.support import free_port, try_get, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -37,14 +34,6 @@ def _gunicorn() -> list[str]:
     # The console script makes argv[0] "gunicorn", which autostart recognises as a web server.
     script = Path(sys.executable).parent / "gunicorn"
     return [str(script)] if script.exists() else [sys.executable, "-m", "gunicorn"]
-
-
-def _get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback URL built here
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
 
 
 @pytest.fixture
@@ -129,17 +118,15 @@ def test_example_project__health_check_command_exits_0(example_server):
 
 
 def _wait_for(url: str, predicate, deadline: float = START_DEADLINE) -> tuple[int, bytes]:
-    end = time.monotonic() + deadline
-    status, body = 0, b""
-    while time.monotonic() < end:
-        try:
-            status, body = _get(url)
-        except (urllib.error.URLError, ConnectionError):
-            status, body = 0, b""
-        if predicate(status, body):
-            break
-        time.sleep(0.3)
-    return status, body
+    """(status, body) of the first answer from ``url`` that satisfies ``predicate``; fails with the last one."""
+    last: list[tuple[int, bytes]] = [(0, b"")]
+
+    def answered() -> tuple[int, bytes] | None:
+        response = try_get(url)
+        last[0] = (0, b"") if response is None else (response.status, response.body.encode())
+        return last[0] if predicate(*last[0]) else None
+
+    return wait_for(answered, timeout=deadline, what=lambda: f"{url} answering as awaited; last: {last[0]}", interval=0.3)
 
 
 def test_example_project__application_tier_green_with_redis_rabbitmq_and_a_worker(example_server, tmp_path):

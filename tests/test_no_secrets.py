@@ -42,11 +42,12 @@ from health_check.contrib.redis import Redis
 from health_check.store import get_store, reset_store
 from health_check.views import HealthCheckView
 from scheduler.jobs import CheckRunner, run_all_once
-from tests.conftest import free_port, require_service
+from tests.conftest import require_service
 from tests.contrib.celery_app import make_app
 from tests.contrib.conftest import SilentListener
 from tests.contrib.upstream_server import FakeUpstream, Reply
 from tests.redis_server import RedisServer
+from tests.support import free_port
 
 PASSWORD = "s3cr3t-Pa55/w0rd-X9"
 QUOTED = urllib.parse.quote(PASSWORD, safe="")

@@ -19,8 +19,8 @@ import pytest
 
 from health_check.store import StoreError, build_store
 from tests.conftest import ServerProcess, free_port, start_server
-from tests.integration.conftest import http_get, try_get, wait_for
 from tests.redis_server import RedisServer
+from tests.support import http_get, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASSWORD = "s3cret-Pa55"

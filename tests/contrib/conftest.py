@@ -7,28 +7,15 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from health_check.specs import CheckSpec
 from health_check.snapshot import Snapshot
-from tests.conftest import free_port, port_open
+from tests.support import free_port, port_open, wait_for
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def wait_for(condition: Callable[[], object], timeout: float, interval: float = 0.05) -> object:
-    """Poll ``condition`` until it returns something truthy; fail with the deadline when it never does."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout:g} s")
-        time.sleep(interval)
 
 
 class RedisServer:
@@ -51,7 +38,7 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
         )
         try:
-            wait_for(lambda: port_open("127.0.0.1", self.port, 0.2), timeout=10)
+            wait_for(lambda: port_open("127.0.0.1", self.port, 0.2), timeout=10, what=f"redis-server on port {self.port}")
         except BaseException:
             self.kill()  # never leave a half-started server behind for later tests
             raise

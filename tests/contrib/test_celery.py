@@ -16,7 +16,7 @@ from health_check.contrib.celery import Ping
 from health_check.specs import CheckSpec
 from tests.conftest import require_service
 from tests.contrib.celery_app import make_app
-from tests.contrib.conftest import wait_for
+from tests.support import wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -53,7 +53,8 @@ def start_worker(control) -> Iterator[Callable[..., subprocess.Popen]]:
         process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         workers.append(process)
         app = make_app(broker, control, queues)
-        wait_for(lambda: process.poll() is not None or app.control.ping(timeout=0.5), timeout=60, interval=0.2)
+        wait_for(lambda: process.poll() is not None or app.control.ping(timeout=0.5), timeout=60, interval=0.2,
+                 what="the celery worker answering a ping or exiting")
         assert process.poll() is None, process.stderr.read().decode(errors="replace")[-2000:]
         return process
 

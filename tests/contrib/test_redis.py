@@ -19,7 +19,8 @@ from health_check.contrib.redis import Redis
 from health_check.specs import CheckSpec
 from scheduler.jobs import CheckRunner
 from tests.conftest import require_service
-from tests.contrib.conftest import latest, seconds, wait_for
+from tests.contrib.conftest import latest, seconds
+from tests.support import wait_for
 
 
 def connected_clients(port: int) -> int:
@@ -136,7 +137,7 @@ def test_redis__hanging_server_times_out_and_others_stay_on_schedule(start_polle
     tick = Tick(poll_interval=seconds(0.2))
     started = time.monotonic()
     start_poller(hanging, tick)
-    snapshot = wait_for(lambda: latest(memory_store, hanging), timeout=15)
+    snapshot = wait_for(lambda: latest(memory_store, hanging), timeout=15, what="a snapshot of the hanging check")
     assert snapshot.message == "Unavailable: Timed out after 5 seconds"
     assert time.monotonic() - started < 10
     # While the Redis run hung for 5 s, the fast check went on: at least one run per second.
@@ -149,18 +150,18 @@ def test_redis__down_then_back_within_one_interval(start_poller, memory_store, r
     interval = 1.0
     check = Redis(client_factory=lambda: RedisClient.from_url(redis_server.url), poll_interval=seconds(interval))
     start_poller(check)
-    wait_for(lambda: (s := latest(memory_store, check)) and s.status == "ok", timeout=10)
+    wait_for(lambda: (s := latest(memory_store, check)) and s.status == "ok", timeout=10, what="the check reporting OK")
 
     redis_server.kill()
     killed = time.monotonic()
-    down = wait_for(lambda: (s := latest(memory_store, check)) and s.status == "error" and s, timeout=10)
+    down = wait_for(lambda: (s := latest(memory_store, check)) and s.status == "error" and s, timeout=10, what="an error while Redis is down")
     # One interval, plus the run itself and the scheduler's wake-up, on a noisy machine.
     assert time.monotonic() - killed < interval + 2
     assert down.message == f"Unavailable: Unable to connect to Redis: Connection was refused. (Redis at 127.0.0.1:{redis_server.port}; is the server running?)"
 
     redis_server.start()
     restarted = time.monotonic()
-    wait_for(lambda: (s := latest(memory_store, check)) and s.status == "ok", timeout=10)
+    wait_for(lambda: (s := latest(memory_store, check)) and s.status == "ok", timeout=10, what="the check reporting OK")
     assert time.monotonic() - restarted < interval + 2
 
 

@@ -22,8 +22,8 @@ from health_check.specs import CheckSpec
 from health_check.views import HealthCheckView
 from scheduler.jobs import CheckRunner
 from scheduler.poller import Poller
-from tests.conftest import free_port
-from tests.contrib.upstream_server import FakeUpstream, FrozenClock, Reply, fixture, upstream, wait_until  # noqa: F401
+from tests.contrib.upstream_server import FakeUpstream, FrozenClock, Reply, fixture, upstream  # noqa: F401
+from tests.support import free_port, wait_for
 
 SUMMARY = "/api/v2/summary.json"
 FIVE_MB = 5 * 1024 * 1024
@@ -223,20 +223,21 @@ def test_upstream_http__one_request_per_poll_however_often_the_endpoint_is_asked
     options = {"base_url": upstream.url, "component": "Actions", "poll_interval": datetime.timedelta(seconds=1)}
     urlpatterns[:] = [path("pipeline/", HealthCheckView.as_view(checks=[(GitHub, options)]))]
     clear_url_caches()
-    runner = CountingRunner(memory_store)
+    runner = CountingRunner(SnapshotRecorder(memory_store).record)
     poller = Poller([CheckSpec.of(GitHub(**options))], runner, jitter=0.0)
     poller.start()
     try:
-        assert wait_until(lambda: runner.runs >= 1)
+        wait_for(lambda: runner.runs >= 1, timeout=10, what="a first poll", interval=0.02)
         client = Client()
         statuses = {client.get("/pipeline/", HTTP_ACCEPT="application/json").status_code for _ in range(500)}
-        assert wait_until(lambda: runner.runs >= 2)
+        wait_for(lambda: runner.runs >= 2, timeout=10, what="a second poll", interval=0.02)
     finally:
         poller.shutdown()
         urlpatterns.clear()
         clear_url_caches()
     # A run may still be finishing after shutdown: let its request and its count meet.
-    wait_until(lambda: upstream.count(SUMMARY) == runner.runs, timeout=3)
+    wait_for(lambda: upstream.count(SUMMARY) == runner.runs, timeout=3, what="the provider's request count meeting the polls",
+             interval=0.02)
     polls = runner.runs
     assert statuses == {200}
     assert upstream.count(SUMMARY) == polls

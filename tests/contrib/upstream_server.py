@@ -11,7 +11,6 @@ import gzip
 import http.server
 import pathlib
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -158,12 +157,3 @@ class FrozenClock:
         import datetime
 
         self.now += datetime.timedelta(**delta)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()

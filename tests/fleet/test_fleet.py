@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -24,6 +24,7 @@ from tests.conftest import ServerProcess, start_server
 from tests.contrib.upstream_server import FakeUpstream, Reply, fixture
 from tests.redis_server import RedisServer
 from tests.scheduler.conftest import ROOT, Child
+from tests.support import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -35,16 +36,6 @@ SUMMARY = "/api/v2/summary.json"
 LEASE_KEY = "health_check:lock:poller-fleet"
 NODE_NAME = "WhoAmI()"
 UPSTREAM_NAME = "FakeProvider()"
-
-
-class Lazy:
-    """A failure message built when shown, from what the test saw last."""
-
-    def __init__(self, build: Callable[[], str]) -> None:
-        self.build = build
-
-    def __str__(self) -> str:
-        return self.build()
 
 
 @dataclass
@@ -86,18 +77,6 @@ class Fleet:
         return "\n".join(f"--- {host.name} poller ---\n{host.poller.output[-3000:]}" for host in self.hosts)
 
 
-def wait_for(condition: Callable[[], object], timeout: float, message: object, fleet: Fleet | None = None) -> float:
-    """Poll ``condition`` until true; returns the seconds it took, fails with ``message`` (and logs) at the deadline."""
-    started = time.monotonic()
-    last = None
-    while time.monotonic() - started < timeout:
-        last = condition()
-        if last:
-            return time.monotonic() - started
-        time.sleep(0.05)
-    pytest.fail(f"{message} within {timeout} s" + (f"\n{fleet.logs()}" if fleet else "") + f"\nlast: {last}")
-
-
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory) -> Iterator[Fleet]:
     # Everything that can fail (a missing fixture, a port) comes before the redis-server starts, or
@@ -129,7 +108,7 @@ def fleet(tmp_path_factory) -> Iterator[Fleet]:
             wait_for(
                 lambda: host.get("/health/node/")[1] == {NODE_NAME: f"Warning: polled on {host.name}"}
                 and host.get("/health/upstream/")[1] == {UPSTREAM_NAME: "OK"},
-                30, f"{host.name} did not report its node and the upstream", built,
+                timeout=30, what=lambda: f"{host.name} reporting its node and the upstream\n{built.logs()}",
             )
         yield built
     finally:
@@ -173,10 +152,13 @@ def test_fleet__killed_leader_hands_over_within_lease(fleet):
     victim.poller.process.wait(timeout=10)
     killed_at = time.monotonic()
     survivors = {host.poller.pid for host in fleet.hosts if host is not victim}
-    took = wait_for(lambda: fleet.leader_pid() in survivors, LEASE + RETRY + 5, "no survivor took the lease", fleet)
+    wait_for(lambda: fleet.leader_pid() in survivors, timeout=LEASE + RETRY + 5,
+             what=lambda: f"a survivor taking the lease\n{fleet.logs()}")
+    took = time.monotonic() - killed_at
     assert took <= LEASE + RETRY + 1.0, f"took {took:.1f} s over a {LEASE} s lease"
     count = fleet.upstream.count(SUMMARY)
-    wait_for(lambda: fleet.upstream.count(SUMMARY) > count, 5, "the new leader did not poll the upstream", fleet)
+    wait_for(lambda: fleet.upstream.count(SUMMARY) > count, timeout=5,
+             what=lambda: f"the new leader polling the upstream\n{fleet.logs()}")
     window = 6.0
     seen = requests_over(fleet, window)
     assert window / INTERVAL * 0.5 <= seen <= window / INTERVAL * 1.5, (
@@ -194,7 +176,8 @@ def test_fleet__redis_down_views_answer_then_pollers_resume(fleet):
     where = fleet.redis_server.url
     # Probes came in just before: each process has seen a fresh upstream snapshot (what it serves next).
     for host in fleet.hosts:
-        wait_for(lambda: host.get("/health/upstream/")[:2] == (200, {UPSTREAM_NAME: "OK"}), 5, f"{host.name} not fresh")
+        wait_for(lambda: host.get("/health/upstream/")[:2] == (200, {UPSTREAM_NAME: "OK"}), timeout=5,
+                 what=f"{host.name} fresh")
     fleet.redis_server.kill()
     slowest = 0.0
 
@@ -208,7 +191,8 @@ def test_fleet__redis_down_views_answer_then_pollers_resume(fleet):
         return status == 200 and body == {UPSTREAM_NAME: f"OK (last seen: the Redis store at {where} does not answer)"}
 
     # Each view's read cache lives a second; the upstream snapshot stays fresh for 4 s: all hosts at once.
-    wait_for(lambda: all([marked(host) for host in fleet.hosts]), 3.5, Lazy(lambda: f"not every host served the last upstream snapshot, marked: {answers}"))
+    wait_for(lambda: all([marked(host) for host in fleet.hosts]), timeout=3.5,
+             what=lambda: f"every host serving the last upstream snapshot, marked: {answers}")
     assert len(answers) == len(fleet.hosts), answers
 
     def stale(host: Host) -> bool:
@@ -219,7 +203,7 @@ def test_fleet__redis_down_views_answer_then_pollers_resume(fleet):
 
     # Allowance: 1 s interval x 3 + 1 s timeout.
     for host in fleet.hosts:
-        wait_for(lambda: stale(host), 15, f"{host.name} never reported the upstream stale")
+        wait_for(lambda: stale(host), timeout=15, what=f"{host.name} reporting the upstream stale")
         status, body, took = host.get("/health/node/")
         slowest = max(slowest, took)
         assert status == 200 and body[NODE_NAME].startswith(f"Warning: polled on {host.name}")
@@ -231,6 +215,6 @@ def test_fleet__redis_down_views_answer_then_pollers_resume(fleet):
         wait_for(
             lambda: host.get("/health/node/")[1] == {NODE_NAME: f"Warning: polled on {host.name}"}
             and host.get("/health/upstream/")[:2] == (200, {UPSTREAM_NAME: "OK"}),
-            20, f"{host.name} did not recover once Redis was back", fleet,
+            timeout=20, what=lambda: f"{host.name} recovering once Redis was back\n{fleet.logs()}",
         )
     assert fleet.leader_pid() in {host.poller.pid for host in fleet.hosts}

@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import ServerProcess
 from tests.redis_server import RedisServer
 from tests.scheduler.conftest import ROOT, Child
+from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -36,16 +37,6 @@ def get(port: int, path: str) -> tuple[int, dict[str, str]]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
-
-
-def wait_for(condition: Callable[[], object], timeout: float, message: Callable[[], str]) -> float:
-    """Poll ``condition`` until true; returns the seconds it took."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if condition():
-            return time.monotonic() - started
-        time.sleep(0.02)
-    pytest.fail(f"{message()} within {timeout} s")
 
 
 class Host:
@@ -94,7 +85,7 @@ def start_host(tmp_path) -> Iterator[Callable[..., tuple[RedisServer, Host]]]:
         host.web.wait_ready()
         wait_for(
             lambda: get(host.port, "/health/both/") == (200, {NODE: "OK", UPSTREAM: "OK"}),
-            30, lambda: f"the host never answered OK\n{host.logs()}",
+            timeout=30, what=lambda: f"the host answering OK\n{host.logs()}", interval=0.02,
         )
         return server, host
 
@@ -120,7 +111,8 @@ def test_redis_store__empty_restart_recovers_in_seconds(start_host):
     """Redis killed for 3 s and restarted empty, checks polled every 30 s: within a few seconds every
     endpoint answers 200 and Redis holds every snapshot again, each as old as it was (not re-dated)."""
     server, host = start_host(interval=30, autostart=False)
-    wait_for(lambda: len(snapshots_in(server)) == 2, 10, lambda: f"snapshots never reached Redis\n{host.logs()}")
+    wait_for(lambda: len(snapshots_in(server)) == 2, timeout=10, what=lambda: f"snapshots reaching Redis\n{host.logs()}",
+             interval=0.02)
     before = snapshots_in(server)
     server.kill()
     time.sleep(3)
@@ -133,8 +125,11 @@ def test_redis_store__empty_restart_recovers_in_seconds(start_host):
         answers.update({path: get(host.port, path) for path in endpoints})
         return all(status == 200 for status, _ in answers.values())
 
-    green = wait_for(all_green, 30, lambda: f"endpoints did not recover: {answers}\n{host.logs()}")
-    restored = wait_for(lambda: len(snapshots_in(server)) == 2, 30, lambda: f"snapshots not written back\n{host.logs()}")
+    wait_for(all_green, timeout=30, what=lambda: f"endpoints recovering: {answers}\n{host.logs()}", interval=0.02)
+    green = time.monotonic() - back
+    wait_for(lambda: len(snapshots_in(server)) == 2, timeout=30, what=lambda: f"snapshots written back\n{host.logs()}",
+             interval=0.02)
+    restored = time.monotonic() - back - green
     total = time.monotonic() - back
     after = snapshots_in(server)
     print(f"\nempty Redis restart, 30 s intervals: endpoints 200 after {green:.2f} s, Redis holds every snapshot after {total:.2f} s")
@@ -144,7 +139,10 @@ def test_redis_store__empty_restart_recovers_in_seconds(start_host):
     }, "written back as old as they are: no check ran again, no snapshot made to look newer"
     assert answers["/health/both/"] == (200, {NODE: "OK", UPSTREAM: "OK"})
     client = redis.Redis.from_url(server.url, socket_timeout=2)
-    lease = wait_for(lambda: client.get("health_check:lock:poller-fleet"), 10, lambda: "nobody holds the fleet lease")
+    asked = time.monotonic()
+    wait_for(lambda: client.get("health_check:lock:poller-fleet"), timeout=10, what="somebody holding the fleet lease",
+             interval=0.02)
+    lease = time.monotonic() - asked
     assert restored >= 0 and lease < 10
     client.close()
 

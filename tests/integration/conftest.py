@@ -18,16 +18,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES, free_port
+from tests.conftest import REQUIRE_SERVICES
+from tests.support import Response, free_port, http_get, try_get, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DIR = ROOT / "example_project"
@@ -36,8 +33,6 @@ PYTHON = sys.executable
 
 #: Settings of the sidecar variant: the example's own, with the poller in a separate process.
 SIDECAR_SETTINGS = "tests.integration.sidecar_settings"
-
-T = TypeVar("T")
 
 #: Headers of the tests' own requests straight to gunicorn. "localhost" is in the ALLOWED_HOSTS of the
 #: example and of every recipe, so these requests work whichever environment a recipe sets.
@@ -65,43 +60,6 @@ def render(name: str, replacements: dict[str, str], *, prepend: str = "") -> str
             pytest.fail(f"docs/recipes/files/{name} no longer contains {old!r}: update the recipe or this test")
         text = text.replace(old, new)
     return prepend + text
-
-
-def wait_for(condition: Callable[[], T], *, timeout: float, what: str, interval: float = 0.1) -> T:
-    """Poll ``condition`` until it returns a truthy value; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached within {timeout:g} s")
-        time.sleep(interval)
-
-
-@dataclasses.dataclass
-class Response:
-    status: int
-    headers: dict[str, str]
-    body: str
-
-
-def http_get(url: str, *, headers: dict[str, str] | None = None, timeout: float = 5) -> Response:
-    """GET ``url``; HTTP error statuses are returned, not raised. Connection errors raise ``OSError``."""
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback test URL
-            return Response(response.status, dict(response.headers), response.read().decode())
-    except urllib.error.HTTPError as error:
-        return Response(error.code, dict(error.headers), error.read().decode())
-
-
-def try_get(url: str, **kwargs: Any) -> Response | None:
-    """``http_get``, or None while nothing answers (a server still starting)."""
-    try:
-        return http_get(url, **kwargs)
-    except OSError:
-        return None
 
 
 class Service:
@@ -200,7 +158,7 @@ class ExampleSite:
             return response if response is not None and response.status == status else None
 
         try:
-            return wait_for(reached, timeout=timeout, what=f"node tier answering {status}")
+            return wait_for(reached, timeout=timeout, what=f"node tier answering {status}", interval=0.1)
         except AssertionError as error:
             logs = self.gunicorn.log_tail()
             if self.poller is not None:
@@ -312,11 +270,3 @@ def haproxy_stat(socket_path: Path) -> list[dict[str, str]]:
             chunks.append(chunk)
     text = b"".join(chunks).decode().lstrip("# ")
     return list(csv.DictReader(io.StringIO(text)))
-
-
-def port_listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import ExampleSite, free_port, render, require_binary, try_get, wait_for
+from tests.integration.conftest import ExampleSite, render, require_binary
+from tests.support import free_port, try_get, wait_for
 
 pytestmark = pytest.mark.slow
 

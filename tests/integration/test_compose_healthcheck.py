@@ -15,7 +15,8 @@ import time
 import pytest
 import yaml
 
-from tests.integration.conftest import EXAMPLE_DIR, PYTHON, RECIPES, ExampleSite, http_get
+from tests.integration.conftest import EXAMPLE_DIR, PYTHON, RECIPES, ExampleSite
+from tests.support import http_get
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,8 @@ import feedparser
 import pytest
 
 from tests.contrib.upstream_server import FakeUpstream, Reply, fixture
-from tests.integration.conftest import ExampleSite, http_get, try_get, wait_for
+from tests.integration.conftest import ExampleSite
+from tests.support import http_get, try_get, wait_for
 
 pytestmark = pytest.mark.slow
 

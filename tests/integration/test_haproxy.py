@@ -12,17 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import (
-    ExampleSite,
-    free_port,
-    haproxy_stat,
-    http_get,
-    port_listening,
-    render,
-    require_binary,
-    try_get,
-    wait_for,
-)
+from tests.integration.conftest import ExampleSite, haproxy_stat, render, require_binary
+from tests.support import free_port, http_get, port_open, try_get, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +46,7 @@ def start_haproxy(site: ExampleSite, tmp_path: Path, start_service) -> tuple[int
 
     def ready() -> bool:
         haproxy.assert_running()
-        return port_listening(port) and sock.exists()
+        return port_open("127.0.0.1", port) and sock.exists()
 
     wait_for(ready, timeout=10, what="HAProxy listening")
     return port, sock

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import RECIPES, ExampleSite, port_listening, try_get, wait_for
+from tests.integration.conftest import RECIPES, ExampleSite
+from tests.support import port_open, try_get, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -138,7 +139,7 @@ def test_kubernetes__all_probes_pass_on_a_healthy_pod(make_site, pod_env):
 def test_kubernetes__startup_probe_covers_pending_snapshots(make_site, pod_env):
     """Before the first poll the node tier is pending: startup fails, liveness passes; startup passes after a poll."""
     site = make_site(sidecar=True, start_poller=False, wait_healthy=False, env=pod_env)
-    wait_for(lambda: port_listening(site.port), timeout=30, what="gunicorn listening")
+    wait_for(lambda: port_open("127.0.0.1", site.port), timeout=30, what="gunicorn listening")
     startup = Prober.from_manifest("startupProbe", site)
     liveness = Prober.from_manifest("livenessProbe", site)
     # gunicorn listens before its workers have booted; on a loaded machine the first answer can take

@@ -12,15 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import (
-    ExampleSite,
-    free_port,
-    http_get,
-    port_listening,
-    render,
-    require_binary,
-    wait_for,
-)
+from tests.integration.conftest import ExampleSite, render, require_binary
+from tests.support import free_port, http_get, port_open, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +60,7 @@ http {{
 
     def ready() -> bool:
         nginx.assert_running()
-        return port_listening(port)
+        return port_open("127.0.0.1", port)
 
     wait_for(ready, timeout=10, what="nginx listening")
     return port, tmp_path / "access.log"

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -88,16 +87,6 @@ def spawn(tmp_path) -> Iterator[Callable[..., Child]]:
     yield start
     for child in children:
         child.stop()
-
-
-def wait_for(condition: Callable[[], object], timeout: float, step: float = 0.05) -> object:
-    """Poll ``condition`` until it returns something truthy (returned) or ``timeout`` passes (None)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value or None
-        time.sleep(step)
 
 
 def flock_holders(path: Path) -> set[int]:

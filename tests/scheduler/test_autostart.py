@@ -11,7 +11,6 @@ import pytest
 
 from health_check import autostart
 from health_check.store.diskcache import DiskcacheStore
-from tests.conftest import free_port, port_open
 from tests.scheduler.conftest import (
     PYTHON,
     Child,
@@ -20,8 +19,8 @@ from tests.scheduler.conftest import (
     flock_holders,
     lock_file_pid,
     needs_proc,
-    wait_for,
 )
+from tests.support import free_port, port_open, wait_for
 
 GUNICORN_SCRIPT = Path(PYTHON).parent / "gunicorn"
 STEADY_PENDING = {"Steady()": "Unavailable: pending, no result yet (is the health check poller running?)"}
@@ -38,10 +37,14 @@ def get_steady(port: int) -> httpx.Response | None:
 
 def assert_turns_green(server: Child, port: int, within: float = 20.0) -> float:
     """Wait for the port, then for /health/steady/ to answer 200 {"Steady()": "OK"}; return the seconds it took."""
-    assert wait_for(lambda: port_open("127.0.0.1", port, 0.2) or not server.alive(), timeout=30)
+    wait_for(lambda: port_open("127.0.0.1", port, 0.2) or not server.alive(), timeout=30,
+             what=lambda: f"port {port} listening or the server exiting\n{server.output}")
     assert server.alive(), server.output
     listening = time.monotonic()
-    response = wait_for(lambda: (r := get_steady(port)) is not None and r.status_code == 200 and r, timeout=within)
+    response = wait_for(
+        lambda: (r := get_steady(port)) is not None and r.status_code == 200 and r, timeout=within,
+        what=lambda: f"/health/steady/ answering 200; last: {(last := get_steady(port)) and last.text}\n{server.output}",
+    )
     last = get_steady(port)
     assert response, f"not green within {within} s; last: {last and last.text}\n{server.output}"
     assert response.json() == {"Steady()": "OK"}
@@ -75,7 +78,8 @@ def test_autostart__gunicorn_one_poller(spawn, tmp_path, preload, module):
     port = free_port()
     server = spawn(*gunicorn_argv(port, *(["--preload"] if preload else []), module=module), HEALTH_SNAPSHOT_AUTOSTART="1")
     assert_turns_green(server, port)
-    workers = wait_for(lambda: (found := children_of(server.pid)) and len(found) == 2 and found, timeout=10)
+    workers = wait_for(lambda: (found := children_of(server.pid)) and len(found) == 2 and found, timeout=10,
+                       what=lambda: f"two gunicorn workers\n{server.output}")
     assert workers, server.output
     lock = tmp_path / "store" / "poller.lock"
     holder = the_one_holder(lock, workers | {server.pid})
@@ -95,7 +99,7 @@ def test_autostart__gunicorn_disabled(spawn, tmp_path):
     """POLLER_AUTOSTART False: nothing polls, even after requests; the endpoint stays pending (500)."""
     port = free_port()
     server = spawn(*gunicorn_argv(port), HEALTH_SNAPSHOT_AUTOSTART="0")
-    assert wait_for(lambda: port_open("127.0.0.1", port, 0.2), timeout=30), server.output
+    wait_for(lambda: port_open("127.0.0.1", port, 0.2), timeout=30, what=lambda: f"port {port} listening\n{server.output}")
     for _ in range(4):
         response = get_steady(port)
         assert (response.status_code, response.json()) == (500, STEADY_PENDING)

@@ -18,7 +18,8 @@ from health_check.store.memory import MemoryStore
 from scheduler.election import Election
 from scheduler.jobs import CheckRunner
 from scheduler.poller import Poller
-from tests.scheduler.conftest import PYTHON, flock_holders, lock_file_pid, needs_proc, wait_for
+from tests.scheduler.conftest import PYTHON, flock_holders, lock_file_pid, needs_proc
+from tests.support import wait_for
 
 UTC = datetime.timezone.utc
 
@@ -49,13 +50,13 @@ def test_election__one_leader_then_takeover(store):
     second = Election(store.lock("poller"), poller_factory(store), retry=0.05)
     try:
         first.start()
-        assert wait_for(lambda: first.leading, timeout=5)
+        wait_for(lambda: first.leading, timeout=5, what="the first candidate leading")
         second.start()
         time.sleep(0.2)  # four retries: enough for a wrongly granted second lock to show
         assert (first.leading, second.leading) == (True, False)
         first.stop()
         assert not first.leading and not first.lock.held
-        assert wait_for(lambda: second.leading, timeout=5)
+        wait_for(lambda: second.leading, timeout=5, what="the second candidate taking over")
     finally:
         first.stop()
         second.stop()
@@ -73,14 +74,14 @@ def test_election__poller_that_cannot_start_releases_lock(store, caplog):
     election = Election(store.lock("poller"), broken, retry=0.05)
     with caplog.at_level(logging.ERROR, logger="scheduler.election"):
         election.start()
-        assert wait_for(lambda: len(attempts) >= 2, timeout=5)
+        wait_for(lambda: len(attempts) >= 2, timeout=5, what="a second attempt to start a poller")
         election.stop()
     assert not election.lock.held and not election.leading
     assert store.lock("poller").acquire() is True
     assert [(r.getMessage(), r.exc_info) for r in caplog.records] == [
         (
             "The health check poller could not start: RuntimeError: no threads left "
-            "(raised at tests.scheduler.test_election:broken:71); retrying",
+            "(raised at tests.scheduler.test_election:broken:72); retrying",
             None,
         )
     ], "one line, once, without a traceback"
@@ -135,7 +136,10 @@ def test_election__poller_processes(spawn, tmp_path):
         pid = lock_file_pid(lock_path)
         return pid if holders == {pid} and pid in pollers and pollers[pid].alive() else None
 
-    first = wait_for(lambda: leader() if _fresh_since(store_dir, keys, started) else None, timeout=30)
+    first = wait_for(
+        lambda: leader() if _fresh_since(store_dir, keys, started) else None, timeout=30,
+        what=lambda: "no poller won the election: " + " / ".join(p.output for p in pollers.values()),
+    )
     assert first, "no poller won the election: " + " / ".join(p.output for p in pollers.values())
     assert all(p.alive() for p in pollers.values())
     assert flock_holders(lock_path) == {first}
@@ -144,7 +148,8 @@ def test_election__poller_processes(spawn, tmp_path):
     killed_at = datetime.datetime.now(UTC)
     started_waiting = time.monotonic()
     second = wait_for(
-        lambda: (pid := leader()) and pid != first and _fresh_since(store_dir, keys, killed_at) and pid, timeout=10
+        lambda: (pid := leader()) and pid != first and _fresh_since(store_dir, keys, killed_at) and pid, timeout=10,
+        what=lambda: "no survivor took over: " + " / ".join(p.output for p in pollers.values()),
     )
     took = time.monotonic() - started_waiting
     assert second, "no survivor took over: " + " / ".join(p.output for p in pollers.values())
@@ -154,7 +159,7 @@ def test_election__poller_processes(spawn, tmp_path):
     assert pollers[second].process.wait(timeout=5) == 0, pollers[second].output
     assert pollers[second].output.rstrip().endswith("Health check poller stopped.")
     [third] = set(pollers) - {first, second}
-    assert wait_for(lambda: leader() == third, timeout=3), "the last poller did not take over after SIGTERM"
+    wait_for(lambda: leader() == third, timeout=3, what="the last poller did not take over after SIGTERM")
 
 
 def test_file_lock__pid_line_that_cannot_be_written_keeps_the_lock(tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ from health_check.snapshot import Snapshot
 from health_check.store.memory import MemoryStore
 from scheduler.jobs import CheckRunner
 from scheduler.poller import Poller
+from tests.support import wait_for
 
 UTC = datetime.timezone.utc
 FIFTH = datetime.timedelta(seconds=0.2)
@@ -77,22 +78,13 @@ def start_poller(store) -> Iterator:
     release_hung.set()
 
 
-def wait_for(condition, timeout: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step)
-    return True
-
-
 @pytest.mark.slow
 def test_poller__hung_check_does_not_delay_others(start_poller, store, caplog):
     """While one check hangs past its budget, a fast one keeps getting fresh snapshots every interval."""
     fast, hung = CheckSpec.of(Fast(poll_interval=FIFTH)), CheckSpec.of(Hangs(poll_interval=FIFTH))
     caplog.set_level(logging.INFO)
     start_poller(fast, hung)
-    assert wait_for(lambda: len(store.of(hung)) >= 3, timeout=6), "the hung check reports its timeout"
+    wait_for(lambda: len(store.of(hung)) >= 3, timeout=6, what="the hung check reports its timeout")
     fast_runs = store.of(fast)
     assert len(fast_runs) >= 6, f"only {len(fast_runs)} runs of the fast check while the other hung"
     gaps = [(b.checked_at - a.checked_at).total_seconds() for a, b in zip(fast_runs, fast_runs[1:])]
@@ -122,7 +114,7 @@ def test_poller__jitter_keeps_runs_within_bounds(start_poller):
     poller.scheduler.add_listener(record, EVENT_JOB_SUBMITTED)
     poller.start()
     try:
-        assert wait_for(lambda: len(submitted) >= 12, timeout=10)
+        wait_for(lambda: len(submitted) >= 12, timeout=10, what="12 submitted runs")
     finally:
         poller.shutdown()
     first_delay = (submitted[0] - started).total_seconds()
@@ -153,7 +145,7 @@ def test_poller__shutdown_stops_runs(start_poller, store):
     """After shutdown() no check runs again."""
     spec = CheckSpec.of(Fast(poll_interval=FIFTH))
     poller = start_poller(spec)
-    assert wait_for(lambda: len(store.of(spec)) >= 2, timeout=5)
+    wait_for(lambda: len(store.of(spec)) >= 2, timeout=5, what="two snapshots")
     poller.shutdown()
     assert not poller.running
     count = len(store.of(spec))
@@ -168,12 +160,12 @@ def test_poller__stopping_while_a_run_is_submitted_logs_no_traceback(store, capl
     caplog.set_level(logging.DEBUG)
     poller.start()
     try:
-        assert wait_for(lambda: len(store.of(spec)) >= 1, timeout=5)
+        wait_for(lambda: len(store.of(spec)) >= 1, timeout=5, what="a first snapshot")
         # What shutdown() does first, while the scheduler thread goes on submitting due runs: the
         # window in which APScheduler used to log "RuntimeError: cannot schedule new futures after shutdown".
         poller.scheduler._executors["health_check"]._pool.shutdown(wait=False)
         dropped = lambda: any("the poller is stopping" in r.getMessage() for r in caplog.records)  # noqa: E731
-        assert wait_for(dropped, timeout=5), "a run fell due after the pool closed"
+        wait_for(dropped, timeout=5, what="a run fell due after the pool closed")
     finally:
         poller.shutdown()
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info] == []
