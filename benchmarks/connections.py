@@ -115,7 +115,7 @@ def main() -> None:
     from health_check.contrib.redis import Redis
     from health_check.specs import CheckSpec
     from health_check.store.memory import MemoryStore
-    from scheduler.jobs import CheckRunner
+    from health_check.recorder import store_runner
     from scheduler.poller import Poller
     from tests.contrib.celery_app import make_app
 
@@ -150,7 +150,7 @@ def main() -> None:
 
     store = MemoryStore()
     runs: dict[str, int] = {}
-    runner = CheckRunner(store)
+    runner = store_runner(store)
     original = runner.run
 
     def counting_run(spec: CheckSpec):

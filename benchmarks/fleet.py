@@ -133,7 +133,7 @@ def main() -> None:
     from health_check.specs import resolve_entries
     from health_check.store.redis import RedisStore
     from scheduler.election import Election
-    from scheduler.jobs import CheckRunner
+    from health_check.recorder import store_runner
     from scheduler.poller import Poller
 
     @dataclasses.dataclass
@@ -152,7 +152,7 @@ def main() -> None:
         lease = store.lock("poller-fleet")
 
         def factory(chosen, gate=None, store=store):
-            return lambda: Poller(chosen, CheckRunner(store), threads=2, gate=gate)
+            return lambda: Poller(chosen, store_runner(store), threads=2, gate=gate)
 
         elections = [
             Election(store.host_lock("poller"), factory(host_specs), retry=1.0),
@@ -212,7 +212,7 @@ def main() -> None:
         store_module._store = built
         endpoint = HealthCheckView.as_view(checks=node_entries)
         specs, _ = endpoint.view.get_check_specs()
-        runner = CheckRunner(built)
+        runner = store_runner(built)
         for spec in specs:
             runner.run(spec)
         for _ in range(200):

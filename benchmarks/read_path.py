@@ -106,7 +106,8 @@ def poll_once() -> None:
     """One poll fills the store, as the background poller would."""
     from health_check.autostart import collect_checks
     from health_check.store import get_store
-    from scheduler.jobs import CheckRunner, run_all_once
+    from health_check.recorder import store_runner
+    from scheduler.jobs import run_all_once
 
     from django.urls import resolve
 
@@ -117,7 +118,7 @@ def poll_once() -> None:
     application_keys = {spec.key for spec in resolve("/application/").func.view.get_check_specs()[0]}
     store = get_store()
     polled = [spec for spec in specs if spec.key not in application_keys]
-    snapshots = run_all_once(CheckRunner(store), polled)
+    snapshots = run_all_once(store_runner(store), polled)
     bad = [s.message for s in snapshots if s.status.value != "ok"]
     assert not bad, f"checks not OK before timing: {bad}"
     now = datetime.datetime.now(datetime.timezone.utc)

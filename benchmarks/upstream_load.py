@@ -100,6 +100,7 @@ def main() -> None:
 
     from health_check.contrib.atlassian import GitHub
     from health_check.contrib.rss import AWS
+    from health_check.recorder import SnapshotRecorder
     from health_check.specs import CheckSpec
     from health_check.store import get_store
     from health_check.views import HealthCheckView
@@ -124,7 +125,7 @@ def main() -> None:
                 polls["count"] += 1
             return snapshot
 
-    poller = Poller([CheckSpec.of(cls(**kwargs)) for cls, kwargs in entries], CountingRunner(get_store()))
+    poller = Poller([CheckSpec.of(cls(**kwargs)) for cls, kwargs in entries], CountingRunner(SnapshotRecorder(get_store()).record))
     poller.start()
     server = make_server("127.0.0.1", 0, WSGIHandler(), server_class=ThreadedWSGIServer, handler_class=QuietHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

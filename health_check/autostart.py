@@ -22,6 +22,7 @@ from typing import Any
 
 from django.core.signals import request_started
 
+from health_check._urls import describe_error
 from health_check.conf import get_config, seconds
 from health_check.specs import CheckSpec, EntryError, resolve_entries
 from health_check.store import StoreError, get_store
@@ -76,6 +77,9 @@ def build_election(scopes: Sequence[str] | None = None) -> Any:
     for the fleet (a Redis lease) for the fleet-scoped checks. ``scopes`` (default
     ``HEALTH_CHECK["POLLER_SCOPES"]``) limits which of the two this process campaigns for.
     """
+    # Imported here, not at the top: APScheduler is only needed by a process that polls, and every
+    # management command (``health_check --no-http`` in a container probe) would pay for it.
+    from health_check.recorder import SnapshotRecorder
     from scheduler import CheckRunner, Election, Poller
     from scheduler.election import Elections
 
@@ -90,23 +94,35 @@ def build_election(scopes: Sequence[str] | None = None) -> Any:
                 for endpoint, error in errors:
                     logger.error("Health check endpoint %s: entry %s: %s", endpoint.label, error.entry, error.message)
             specs = [spec for spec in specs if scope is None or spec.scope == scope]
-            runner = CheckRunner(store, max_stuck_runs=int(config["MAX_STUCK_RUNS"]))
+            recorder = SnapshotRecorder(store)
+            runner = CheckRunner(recorder.record, max_stuck_runs=int(config["MAX_STUCK_RUNS"]))
             return Poller(
-                specs, runner, jitter=float(config["POLL_JITTER"]), threads=int(config["POLLER_THREADS"]), gate=gate
+                specs,
+                runner,
+                jitter=float(config["POLL_JITTER"]),
+                threads=int(config["POLLER_THREADS"]),
+                gate=gate,
+                rerun=recorder.rerun,
             )
 
         return make_poller
 
     retry = seconds(config["ELECTION_RETRY"])
     if store.host_id is None:
-        return Election(store.lock(ELECTION_LOCK), poller_factory(None), retry=retry)
+        return Election(store.lock(ELECTION_LOCK), poller_factory(None), retry=retry, describe=_describe)
     elections = []
     if "host" in wanted:
-        elections.append(Election(store.host_lock(ELECTION_LOCK), poller_factory("host"), retry=retry))
+        host_lock = store.host_lock(ELECTION_LOCK)
+        elections.append(Election(host_lock, poller_factory("host"), retry=retry, describe=_describe))
     if "fleet" in wanted:
         lease = store.lock(FLEET_ELECTION_LOCK)
-        elections.append(Election(lease, poller_factory("fleet", gate=lambda: lease.held), retry=retry))
+        elections.append(Election(lease, poller_factory("fleet", gate=lambda: lease.held), retry=retry, describe=_describe))
     return Elections(elections)
+
+
+def _describe(error: BaseException) -> str:
+    """A store's own message (it names the store, never a credential); anything else in one scrubbed line."""
+    return str(error) if isinstance(error, StoreError) else describe_error(error)
 
 
 class BackgroundPoller:

@@ -1,10 +1,10 @@
 """Transitions: one journal entry per change of what readers are told, with an id that never moves.
 
-The poller turns each raw run into the *reported* snapshot (two-sided hysteresis: a check may need N
-failures, or failures lasting a while, before it is reported failing, and M successes before it is
-reported healthy again), compares it with the previous one and records what changed: a status change,
-a gap long enough for readers to have called the check stale, an upstream incident that appeared,
-changed or ended. Feeds, the status page and the ``transition`` signal all read these entries.
+Pure functions of snapshots: ``changes()`` compares a check's previous reported snapshot with its new
+one (after hysteresis, ``health_check.hysteresis``) and says what changed: a status change, a gap long
+enough for readers to have called the check stale, an upstream incident that appeared, changed or
+ended. The poller records them (``health_check.recorder``); feeds, the status page and the
+``transition`` signal read them.
 
 Ids are digests of what happened (check, moment, from, to, incident), never of "now" or of a counter,
 so a feed re-rendered by any process, or after a restart, gives every item the guid it had before.
@@ -15,28 +15,14 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
-import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from health_check._urls import describe_error
 from health_check.snapshot import Snapshot, State, Status, describe_age
 
-if TYPE_CHECKING:
-    from health_check.specs import CheckSpec
-    from health_check.store.base import Store
+__all__ = ["Transition", "changes", "merge_recent", "newest_first", "stale_transition"]
 
-__all__ = [
-    "JournalRecorder",
-    "Transition",
-    "apply_hysteresis",
-    "changes",
-    "merge_recent",
-    "stale_transition",
-]
-
-logger = logging.getLogger(__name__)
 UTC = datetime.timezone.utc
 
 STATUS = "status"
@@ -144,61 +130,6 @@ class Transition:
 
 def newest_first(transitions: Iterable[Transition]) -> list[Transition]:
     return sorted(transitions, key=lambda t: (t.at, t.seq, t.id), reverse=True)
-
-
-# -- hysteresis -------------------------------------------------------------------------------------
-
-
-def _thresholds(check: Any) -> tuple[int, int, datetime.timedelta | None]:
-    failure = max(1, int(getattr(check, "failure_threshold", 1) or 1))
-    success = max(1, int(getattr(check, "success_threshold", 1) or 1))
-    duration = getattr(check, "failure_duration", None)
-    return failure, success, duration if isinstance(duration, datetime.timedelta) else None
-
-
-def apply_hysteresis(check: Any, previous: Snapshot | None, raw: Snapshot, *, stale_intervals: float) -> Snapshot:
-    """The snapshot to report for ``raw``, given the check's thresholds and the previous snapshot.
-
-    A new failure is reported once ``failure_threshold`` consecutive runs failed (and, with
-    ``failure_duration``, once they have failed that long); a recovery once ``success_threshold``
-    consecutive runs passed. While failing, warning and error follow the run at once. After a gap
-    readers saw as stale, or without a previous snapshot, the run is reported as it is.
-    """
-    at = raw.checked_at
-    # Observation began at the first run ever reported; a gap does not restart it (it shows as stale).
-    observed = at if previous is None else (previous.observed_since or previous.since or previous.checked_at)
-    fresh = dataclasses.replace(
-        raw, raw_status=None, raw_message=None, streak=1, streak_started_at=at, since=at, observed_since=observed
-    )
-    if previous is None or (at - previous.checked_at).total_seconds() > previous.allowance_seconds(stale_intervals):
-        return fresh
-    failing = raw.status is not Status.OK
-    if failing == (previous.run_status is not Status.OK):
-        streak = previous.streak + 1
-        started = previous.streak_started_at or previous.checked_at
-    else:
-        streak, started = 1, at
-    failure_threshold, success_threshold, failure_duration = _thresholds(check)
-    reported_failing = previous.status is not Status.OK
-    if failing and not reported_failing:
-        due = streak >= failure_threshold and (failure_duration is None or at - started >= failure_duration)
-    elif not failing and reported_failing:
-        due = streak >= success_threshold
-    else:
-        due = True
-    status, message = (raw.status, raw.message) if due else (previous.status, previous.message)
-    since = (previous.since or previous.checked_at) if status is previous.status else at
-    return dataclasses.replace(
-        raw,
-        status=status,
-        message=message,
-        raw_status=None if status is raw.status else raw.status,
-        raw_message=None if message == raw.message else raw.message,
-        streak=streak,
-        streak_started_at=started,
-        since=since,
-        observed_since=observed,
-    )
 
 
 # -- what changed -----------------------------------------------------------------------------------
@@ -430,135 +361,3 @@ def merge_recent(stored: Iterable[Transition], synthesized: Iterable[Transition]
     for transition in list(stored) + list(synthesized):
         by_id.setdefault(transition.id, transition)
     return newest_first(by_id.values())[:limit]
-
-
-# -- the poller's side ------------------------------------------------------------------------------
-
-#: Longest message a transition's log line carries; the full one is in the snapshot and the journal.
-LOG_MESSAGE_CHARS = 300
-
-
-def log_transitions(transitions: Iterable[Transition]) -> None:
-    """One WARNING line per change of a check's reported status, in the poller, once per transition.
-
-    Recoveries are WARNING too, not INFO: Django configures no handler for our loggers, so Python's
-    last-resort handler shows WARNING and above only, and a log that says "db: ok -> error" must also
-    say "db: error -> ok", or whoever reads it believes the outage never ended. The stale entry the
-    poller records on its return is not logged on its own: the same run logs "stale -> ok" (or
-    "stale -> error"), one line for one run. Incident updates that do not change a status are feed
-    items, not log lines.
-    """
-    for entry in transitions:
-        if entry.kind != STATUS or entry.to_state == State.STALE:
-            continue
-        message = " ".join(entry.message.split())  # one line, whatever the check's message holds
-        if len(message) > LOG_MESSAGE_CHARS:
-            message = message[: LOG_MESSAGE_CHARS - 1] + "…"
-        logger.warning("Health check %s: %s -> %s: %s", entry.name, entry.from_state, entry.to_state, message)
-
-
-
-class JournalRecorder:
-    """Applies hysteresis to each run, stores the snapshot and its transitions, and sends the signal.
-
-    One per ``CheckRunner``: it remembers each check's previous snapshot, reading it from the store
-    on a check's first run so that a restarted poller continues debouncing where the last one stopped.
-
-    Args:
-        store: Where snapshots and transitions go.
-        retention: Transitions kept per check; ``None`` reads ``HEALTH_CHECK["JOURNAL_RETENTION"]``.
-        stale_intervals: ``None`` reads ``HEALTH_CHECK["STALE_AFTER_INTERVALS"]``.
-    """
-
-    def __init__(self, store: Store, *, retention: int | None = None, stale_intervals: float | None = None) -> None:
-        self.store = store
-        self.retention = retention
-        self.stale_intervals = stale_intervals
-        self._previous: dict[str, Snapshot | None] = {}
-
-    def _settings(self) -> tuple[int, float]:
-        retention, stale_intervals = self.retention, self.stale_intervals
-        if retention is None or stale_intervals is None:
-            from health_check.conf import get_config
-
-            config = get_config()
-            retention = int(config.get("JOURNAL_RETENTION", 200)) if retention is None else retention
-            stale_intervals = float(config["STALE_AFTER_INTERVALS"]) if stale_intervals is None else stale_intervals
-        return retention, stale_intervals
-
-    def _previous_of(self, key: str) -> Snapshot | None:
-        if key not in self._previous:
-            from health_check.store.base import StoreError
-
-            try:
-                self._previous[key] = self.store.read([key]).get(key)
-            except StoreError as error:
-                logger.warning("Cannot read the previous snapshot of %s: %s", key, error)
-                return None
-        return self._previous[key]
-
-    def record(self, spec: CheckSpec, raw: Snapshot) -> Snapshot:
-        """Store what readers should be told after ``raw``; returns the reported snapshot. Never raises."""
-        from health_check.store.base import StoreError
-
-        retention, stale_intervals = self._settings()
-        previous = self._previous_of(spec.key)
-        snapshot = apply_hysteresis(spec.check, previous, raw, stale_intervals=stale_intervals)
-        title = spec.title or spec.name
-        outage_started_at = None
-        if previous is not None and snapshot.status is Status.OK:
-            outage_started_at = self._outage_start(spec.key)
-        transitions = changes(
-            previous, snapshot, spec.name, stale_intervals=stale_intervals, title=title,
-            outage_started_at=outage_started_at,
-        )
-        try:
-            self.store.write(snapshot)
-            stored = self.store.append_transitions(transitions, retention=retention) if transitions else []
-        except StoreError as error:
-            logger.error("Cannot store the snapshot of %s: %s", spec.name, error)
-            return snapshot
-        self._previous[spec.key] = snapshot
-        log_transitions(stored)
-        self.send(spec, stored)
-        return snapshot
-
-    def _outage_start(self, key: str) -> datetime.datetime | None:
-        """When the current outage began, from the journal; ``None`` when the check is not in one.
-
-        That is the oldest of the status entries since the last recovery: the one that left "ok" (to
-        warning, error or stale) or, for a check that failed from its first run, ``pending -> error``.
-        Entries in between (error -> stale, stale -> error after the poller came back) are part of
-        the same outage, so a reader is never told "recovered after 2 s" about an outage that lasted
-        through a dead poller.
-        """
-        from health_check.store.base import StoreError
-
-        try:
-            recent = self.store.read_transitions([key], 50)
-        except StoreError:
-            return None
-        started = None
-        for entry in recent:  # newest first
-            if entry.kind != STATUS:
-                continue
-            if entry.to_state == State.OK:
-                break  # the previous outage ended here
-            started = entry.at
-            if entry.from_state in (State.OK, State.PENDING):
-                break
-        return started
-
-    @staticmethod
-    def send(spec: CheckSpec, transitions: Sequence[Transition]) -> None:
-        """Send the ``transition`` signal once per stored transition; a failing receiver is only logged."""
-        from health_check.signals import transition as signal
-
-        for entry in transitions:
-            for receiver, result in signal.send_robust(sender=type(spec.check), transition=entry, check=spec.check):
-                if isinstance(result, BaseException):
-                    # One line, no traceback: a receiver's frames may hold its webhook URL or token.
-                    logger.error(
-                        "Receiver %r of health_check.signals.transition failed for %s: %s",
-                        receiver, entry.title, describe_error(result),
-                    )

@@ -13,11 +13,30 @@ import os
 import threading
 from collections.abc import Callable
 
+from typing import Protocol
+
 from health_check._urls import describe_error
-from health_check.store.base import ElectionLock, StoreError
 from scheduler.poller import Poller
 
-__all__ = ["MAX_BACKOFF_SECONDS", "Election", "Elections", "describe"]
+__all__ = ["MAX_BACKOFF_SECONDS", "Election", "ElectionLock", "Elections"]
+
+
+class ElectionLock(Protocol):
+    """What an election needs of its lock; the stores provide them (``Store.lock()``, ``host_lock()``).
+
+    ``acquire()`` is non-blocking: ``True`` when this process holds the lock now (renewing it when
+    it already did); it may raise, and the election retries. ``renew_interval`` is ``None`` for a
+    lock held until released (a file lock), else how often a lease must be renewed.
+    """
+
+    renew_interval: float | None
+
+    @property
+    def held(self) -> bool: ...
+
+    def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +44,6 @@ logger = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 5.0
 
 
-def describe(error: BaseException) -> str:
-    """One line for a log: a ``StoreError``'s own message (it names the store, never a credential), or
-    the exception's type, scrubbed first line and origin. Never a traceback.
-    """
-    return str(error) if isinstance(error, StoreError) else describe_error(error)
 
 
 class Election:
@@ -39,11 +53,21 @@ class Election:
         lock: The election lock (from the store).
         make_poller: Builds the poller; called once, when this process first wins.
         retry: Seconds between attempts while another process leads.
+        describe: The one log line for a failure of the lock or of ``make_poller`` (never a traceback);
+            by default the exception's type, scrubbed first line and origin.
     """
 
-    def __init__(self, lock: ElectionLock, make_poller: Callable[[], Poller], *, retry: float = 1.0) -> None:
+    def __init__(
+        self,
+        lock: ElectionLock,
+        make_poller: Callable[[], Poller],
+        *,
+        retry: float = 1.0,
+        describe: Callable[[BaseException], str] = describe_error,
+    ) -> None:
         self.lock = lock
         self.make_poller = make_poller
+        self.describe = describe
         self.retry = max(0.05, retry)  # never a busy loop, whatever the caller passes
         self.poller: Poller | None = None
         self._stop = threading.Event()
@@ -74,7 +98,7 @@ class Election:
                 won = self.lock.acquire()
             except Exception as error:  # noqa: BLE001 - the election thread must outlive any failure
                 failures += 1
-                text = describe(error)
+                text = self.describe(error)
                 if text != last_error:  # once per distinct failure, not once per retry
                     logger.warning("Health check poller election: %s; retrying", text)
                     last_error = text
@@ -96,7 +120,7 @@ class Election:
                     poller_error, poller_failures = None, 0
                 except Exception as error:  # noqa: BLE001 - as above
                     poller_failures += 1
-                    text = describe(error)
+                    text = self.describe(error)
                     if text != poller_error:
                         logger.error("The health check poller could not start: %s; retrying", text)
                         poller_error = text

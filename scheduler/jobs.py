@@ -1,4 +1,7 @@
-"""Run one check once: bounded in time, with database hygiene, and store its snapshot.
+"""Run one check once: bounded in time, with database hygiene, and hand its ``Run`` to a callback.
+
+Neutral: no settings, no store, no signals. What becomes of a run (a snapshot in the store, a journal
+entry, a signal) is the ``record`` callback's business (``health_check.recorder`` at the Django edge).
 
 A run is ``HealthCheck.get_result()``, the one way to run a check (a project's own tests call it too),
 driven on its own event loop by an executor that starts a fresh daemon thread per call and closes the
@@ -15,31 +18,52 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import datetime
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.db import close_old_connections, connections
 
 from health_check._urls import describe_error
 from health_check.base import TIMEOUT_GRACE_SECONDS, HealthCheck, HealthCheckResult
+from health_check.exceptions import HealthCheckError, ServiceUnavailable
 from health_check.specs import CheckSpec
-from health_check.exceptions import HealthCheckError, ServiceUnavailable, ServiceWarning
-from health_check.journal import JournalRecorder
-from health_check.snapshot import Snapshot, Status
-from health_check.store.base import Store
 
-__all__ = ["CheckRunner", "Outcome"]
+__all__ = ["CheckRunner", "Run", "run_all_once"]
 
 logger = logging.getLogger(__name__)
 _UTC = datetime.timezone.utc
+T = TypeVar("T")
 
-#: (status, message, details)
-Outcome = tuple[Status, str, dict[str, Any]]
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Run:
+    """What one run found, as the ``record`` callback gets it.
+
+    Args:
+        spec: The check.
+        error: ``None`` when it passed; else what it raised, or why it timed out or was not run.
+        details: The bounded, JSON-safe details the run reported.
+        finished_at: When the run ended (aware).
+        duration_seconds: How long it took.
+        budget_seconds: The check's time budget.
+    """
+
+    spec: CheckSpec
+    error: HealthCheckError | None
+    details: dict[str, Any]
+    finished_at: datetime.datetime
+    duration_seconds: float
+    budget_seconds: float
+
+
+#: (error or None, details)
+Outcome = tuple[HealthCheckError | None, dict[str, Any]]
 
 #: How much longer than ``get_result()`` the supervisor waits: enough for a cancelled async run to
 #: unwind and report its timeout itself, so only a run that blocks its event loop is left behind.
@@ -50,7 +74,7 @@ MAX_DETAILS_BYTES = 64 * 1024
 
 
 def _timed_out(seconds: float) -> Outcome:
-    return Status.ERROR, str(ServiceUnavailable(f"Timed out after {seconds:g} seconds")), {}
+    return ServiceUnavailable(f"Timed out after {seconds:g} seconds"), {}
 
 
 def _bounded_details(details: Any, spec: CheckSpec) -> dict[str, Any]:
@@ -73,13 +97,12 @@ def _bounded_details(details: Any, spec: CheckSpec) -> dict[str, Any]:
 
 
 def _outcome_of(result: HealthCheckResult, spec: CheckSpec) -> Outcome:
-    """The snapshot's status, message and details for what ``get_result()`` reported."""
+    """The error and bounded details of what ``get_result()`` reported."""
     error = result.error
     if error is None:
         # ``run()`` may return a dict of JSON-safe details (a measurement, the incidents it saw).
-        return Status.OK, "OK", _bounded_details(result.details, spec)
-    status = Status.WARNING if isinstance(error, ServiceWarning) else Status.ERROR
-    return status, str(error), _bounded_details(getattr(error, "details", None), spec)
+        return None, _bounded_details(result.details, spec)
+    return error, _bounded_details(getattr(error, "details", None), spec)
 
 
 class _RunThreads(concurrent.futures.Executor):
@@ -149,56 +172,28 @@ def _get_result(check: HealthCheck, executor: _RunThreads) -> HealthCheckResult:
     return asyncio.run(check.get_result(executor))
 
 
-class CheckRunner:
-    """Runs checks in their own threads within their budgets and writes their snapshots to a store.
+class CheckRunner(Generic[T]):
+    """Runs checks in their own threads within their budgets and hands each ``Run`` to ``record``.
 
     Args:
-        store: Where snapshots go.
+        record: Called with every run, in the run's supervising thread; what it returns, ``run()``
+            returns (the edge's recorder stores a snapshot and returns it).
         max_stuck_runs: How many hung runs may hold a thread before new runs are refused.
         clock: Returns "now" (aware); tests pass a fake one.
     """
 
     def __init__(
         self,
-        store: Store,
+        record: Callable[[Run], T],
         *,
         max_stuck_runs: int = 8,
         clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(_UTC),
     ) -> None:
-        self.store = store
+        self.record = record
         self.max_stuck_runs = max_stuck_runs
         self.clock = clock
         self._stuck: dict[str, tuple[threading.Thread, float]] = {}
         self._guard = threading.Lock()
-        # Hysteresis, the transition journal and the transition signal (health_check/journal.py).
-        self.journal = JournalRecorder(store)
-        self._losses_seen = store.losses  # a loss before this runner existed is not its to repair
-
-    def restore(self, specs: Sequence[CheckSpec]) -> list[CheckSpec]:
-        """After the store lost its snapshots (Redis restarted empty): the specs to run again now.
-
-        The store has written back what this process wrote (``Store.watch()``); a check it had
-        nothing for, or nothing fresh (older than its stale allowance), must run again at once rather
-        than answer "pending" or "stale" until its next interval, minutes away for an upstream page.
-        Called by the poller every second; cheap when nothing was lost.
-        """
-        losses = self.store.watch()
-        if losses == self._losses_seen:
-            return []
-        self._losses_seen = losses
-        from health_check.conf import get_config
-
-        stale_intervals = self.journal.stale_intervals
-        if stale_intervals is None:
-            stale_intervals = float(get_config()["STALE_AFTER_INTERVALS"])
-        now = self.clock()
-        again = []
-        for spec in specs:
-            written = self.store.last_written(spec.key)
-            if written is None or (now - written.checked_at).total_seconds() > written.allowance_seconds(stale_intervals):
-                again.append(spec)
-        logger.info("Running %d of %d checks again after the %s lost their snapshots", len(again), len(specs), self.store.description)
-        return again
 
     def stuck_runs(self) -> dict[str, float]:
         """Keys of checks whose previous run still hangs, with how long (seconds) it has hung."""
@@ -208,41 +203,35 @@ class CheckRunner:
                 del self._stuck[key]
             return {key: now - started for key, (_, started) in self._stuck.items()}
 
-    def run(self, spec: CheckSpec) -> Snapshot:
-        """Run ``spec`` once, store and return its snapshot. Never raises for the check's failures."""
+    def run(self, spec: CheckSpec) -> T:
+        """Run ``spec`` once and return what ``record`` made of it. Never raises for the check's failures."""
         budget = spec.check.timeout_budget.total_seconds()
         started = time.monotonic()
-        outcome = self._refusal(spec) or self._supervise(spec, budget, started)
-        snapshot = Snapshot(
-            key=spec.key,
-            status=outcome[0],
-            message=outcome[1],
-            checked_at=self.clock(),
-            duration_seconds=time.monotonic() - started,
-            interval_seconds=spec.check.schedule_interval.total_seconds(),
-            timeout_seconds=budget,
-            details=outcome[2],
+        error, details = self._refusal(spec) or self._supervise(spec, budget, started)
+        logger.debug("Health check %s: %s", spec.name, "OK" if error is None else error)
+        return self.record(
+            Run(
+                spec=spec,
+                error=error,
+                details=details,
+                finished_at=self.clock(),
+                duration_seconds=time.monotonic() - started,
+                budget_seconds=budget,
+            )
         )
-        self._log_change(spec, snapshot)
-        # Stores the reported (debounced) snapshot and its transitions; logs a StoreError, never raises.
-        return self.journal.record(spec, snapshot)
 
     def _refusal(self, spec: CheckSpec) -> Outcome | None:
         stuck = self.stuck_runs()
         if spec.key in stuck:
             return (
-                Status.ERROR,
-                str(ServiceUnavailable(f"Still hung: the previous run has not returned after {stuck[spec.key]:.0f} seconds")),
+                ServiceUnavailable(f"Still hung: the previous run has not returned after {stuck[spec.key]:.0f} seconds"),
                 {},
             )
         if len(stuck) >= self.max_stuck_runs:
             return (
-                Status.ERROR,
-                str(
-                    ServiceUnavailable(
-                        f"Not run: {len(stuck)} hung checks hold their threads (limit {self.max_stuck_runs}); "
-                        "fix or remove the hanging checks, then restart the poller"
-                    )
+                ServiceUnavailable(
+                    f"Not run: {len(stuck)} hung checks hold their threads (limit {self.max_stuck_runs}); "
+                    "fix or remove the hanging checks, then restart the poller"
                 ),
                 {},
             )
@@ -275,15 +264,10 @@ class CheckRunner:
     def _unexpected(spec: CheckSpec, error: BaseException) -> Outcome:
         # The same one line as get_result() logs for an exception of run(): no traceback.
         logger.error("Health check %s raised an unexpected exception: %s", spec.name, describe_error(error))
-        return Status.ERROR, str(HealthCheckError("unknown error")), {}
-
-    def _log_change(self, spec: CheckSpec, snapshot: Snapshot) -> None:
-        # Changes are logged once, at WARNING, where they are recorded (JournalRecorder), which knows
-        # the reported state across restarts; a line per run here would only repeat them.
-        logger.debug("Health check %s: %s", spec.name, snapshot.message)
+        return HealthCheckError("unknown error"), {}
 
 
-def run_all_once(runner: CheckRunner, specs: list[CheckSpec]) -> list[Snapshot]:
+def run_all_once(runner: CheckRunner[T], specs: list[CheckSpec]) -> list[T]:
     """Run every check once, concurrently; used by ``health_check_poller --once`` and tests."""
     snapshots: list[Any] = [None] * len(specs)
 

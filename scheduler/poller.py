@@ -71,6 +71,8 @@ class Poller:
         threads: Size of the scheduler's supervising thread pool.
         gate: Asked before every run; a run is skipped when it returns ``False`` (the fleet poller's
             lease may have expired: nobody must poll while another host may already lead).
+        rerun: Asked every second (behind ``gate``) which of ``specs`` must run at once, e.g. because
+            the store lost their snapshots (Redis restarted empty); ``None`` asks nothing.
     """
 
     def __init__(
@@ -81,9 +83,11 @@ class Poller:
         jitter: float = 0.1,
         threads: int = 10,
         gate: Callable[[], bool] | None = None,
+        rerun: Callable[[Sequence[CheckSpec]], Sequence[CheckSpec]] | None = None,
     ):
         self.specs = list(specs)
         self.gate = gate
+        self.rerun = rerun
         self.runner = runner
         self.jitter = max(0.0, jitter)
         self.scheduler = BackgroundScheduler(
@@ -107,9 +111,9 @@ class Poller:
                 name=spec.name[:200],
                 next_run_time=now + datetime.timedelta(seconds=random.uniform(0, min(1.0, seconds / 2))),
             )
-        if self.runner.store.can_lose_writes:
-            # Every second: did the store lose what was written (Redis restarted empty)? It writes
-            # back what this process wrote, and the checks it had nothing fresh for run at once.
+        if self.rerun is not None:
+            # Every second: must a check run now (the store lost what was written, Redis restarted
+            # empty, and what it had nothing fresh for runs at once)?
             self.scheduler.add_job(
                 self._restore, IntervalTrigger(seconds=1, timezone=_UTC), id=RESTORE_JOB, executor=EXECUTOR,
                 name="health check store watch",
@@ -121,7 +125,10 @@ class Poller:
         if self.gate is not None and not self.gate():
             return
         now = datetime.datetime.now(_UTC)
-        for spec in self.runner.restore(self.specs):
+        rerun = self.rerun
+        if rerun is None:
+            return
+        for spec in rerun(self.specs):
             self.scheduler.modify_job(spec.key, next_run_time=now)
 
     def _gated_run(self, spec: CheckSpec) -> None:

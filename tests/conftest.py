@@ -10,7 +10,7 @@ import pytest
 from health_check.base import HealthCheck
 from health_check.specs import CheckSpec
 from health_check.snapshot import Snapshot
-from tests.support import free_port, port_open
+from tests.support import RedisServer, port_open
 
 #: In CI (.ci/run sets it) a missing service is a failure, never a silent skip.
 REQUIRE_SERVICES = os.environ.get("HEALTH_SNAPSHOT_REQUIRE_SERVICES") == "1" or os.environ.get("CI") == "true"
@@ -35,6 +35,16 @@ def require_service(name: str) -> tuple[str, int]:
 
 
 @pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server on a free port (kill and start it at will), always stopped afterwards."""
+    server = RedisServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
 def memory_store(settings) -> Iterator:
     """A fresh in-process store installed as the project's store."""
     from health_check.store import get_store, reset_store
@@ -49,9 +59,9 @@ def memory_store(settings) -> Iterator:
 @pytest.fixture
 def run_check(memory_store) -> Callable[[HealthCheck], Snapshot]:
     """Run a check once through the real runner (thread, budget, hygiene) and return its snapshot."""
-    from scheduler.jobs import CheckRunner
+    from health_check.recorder import store_runner
 
-    runner = CheckRunner(memory_store)
+    runner = store_runner(memory_store)
 
     def run(check: HealthCheck) -> Snapshot:
         return runner.run(CheckSpec.of(check))
@@ -91,71 +101,3 @@ def make_snapshot(
         interval_seconds=interval_seconds,
         timeout_seconds=timeout_seconds,
     )
-
-
-class ServerProcess:
-    """A server subprocess on 127.0.0.1:``port``; ``stop()`` terminates it and returns its output."""
-
-    def __init__(self, argv: list[str], port: int, env: dict[str, str], cwd: str) -> None:
-        import subprocess
-        import tempfile
-
-        self.port = port
-        self.argv = argv
-        self._log = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-
-    @property
-    def output(self) -> str:
-        if self._log.closed:
-            return self._final_output
-        self._log.seek(0)
-        return self._log.read().decode("utf-8", "replace")
-
-    def wait_ready(self, deadline_seconds: float = 30.0) -> None:
-        """Poll until the port accepts connections; fail with the server's output when it never does."""
-        import time
-
-        deadline = time.monotonic() + deadline_seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"{self.argv[2:4]} exited with {self.process.returncode}:\n{self.output}")
-            if port_open("127.0.0.1", self.port, timeout=0.2):
-                return
-            time.sleep(0.05)
-        self.stop()
-        pytest.fail(f"{self.argv[2:4]} did not listen on port {self.port} within {deadline_seconds} s:\n{self.output}")
-
-    def stop(self) -> None:
-        import subprocess
-
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        if not self._log.closed:
-            self._final_output = self.output
-            self._log.close()
-
-
-def start_server(kind: str, app: str, env_overrides: dict[str, str] | None = None) -> ServerProcess:
-    """Start ``gunicorn`` (WSGI) or ``uvicorn`` (ASGI) serving ``app`` from the repository root."""
-    import sys
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    port = free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.testapp.settings", "PYTHONPATH": root}
-    env.pop("PYTEST_CURRENT_TEST", None)
-    env.update(env_overrides or {})
-    if kind == "gunicorn":
-        argv = [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", "--workers", "1"]
-    elif kind == "uvicorn":
-        argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-    else:
-        raise ValueError(f"unknown server kind {kind!r}")
-    server = ServerProcess(argv, port, env, cwd=root)
-    server.wait_ready()
-    return server

@@ -107,9 +107,9 @@ def try_get(url: str, **kwargs: Any) -> Response | None:
 class Process:
     """A subprocess in its own process group, its combined output in a file (no pipe to fill up).
 
-    ``stop()`` reaches the whole group (gunicorn's workers, runserver's serving child): SIGCONT (a paused
-    process cannot handle SIGTERM) and SIGTERM, then SIGKILL to whatever is left. It is idempotent, and
-    the output stays readable after it.
+    ``stop()``: SIGCONT to the group (a paused process cannot handle SIGTERM), SIGTERM to the process, then
+    SIGKILL to whatever is left in its group (runserver's serving child, a worker that hung). It is
+    idempotent, and the output stays readable after it.
     """
 
     def __init__(
@@ -174,7 +174,7 @@ class Process:
     def stop(self) -> None:
         if self.alive():
             self.signal(signal.SIGCONT)
-            self.signal(signal.SIGTERM)
+            self.process.terminate()  # the leader only, as a process manager does: gunicorn stops its workers
             try:
                 self.process.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from tests.conftest import ServerProcess, start_server
+from tests.support import Server, start_server
 
 BURST_SECONDS = 10.0
 # A poll lands every 5 s: keep asking that long after the burst, so the runs that measured it are read.
@@ -37,7 +37,7 @@ def ask(port: int, path: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-def polling_server(tmp_path) -> Iterator[ServerProcess]:
+def polling_server(tmp_path) -> Iterator[Server]:
     """gunicorn serving the test project with its in-process poller on a diskcache store."""
     server = start_server(
         "gunicorn",

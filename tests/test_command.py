@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ServerProcess, free_port, start_server
+from tests.support import Server, free_port, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,7 @@ def poll_once(store_dir: str | Path) -> None:
     assert "Steady(): OK\n" in result.stdout, result.stdout + result.stderr
 
 
-def serve(store_dir: Path, token: str | None = None) -> ServerProcess:
+def serve(store_dir: Path, token: str | None = None) -> Server:
     env = {"DJANGO_SETTINGS_MODULE": "tests.testapp.settings_diskcache", "HEALTH_SNAPSHOT_STORE_DIR": str(store_dir)}
     if token:
         env["HEALTH_SNAPSHOT_AUTH_TOKEN"] = token
@@ -77,7 +77,7 @@ def polled_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def polled_server(polled_dir) -> Iterator[ServerProcess]:
+def polled_server(polled_dir) -> Iterator[Server]:
     """gunicorn reading a store the poller fills (tests call poll_once() right before asking)."""
     server = serve(polled_dir)
     yield server
@@ -85,7 +85,7 @@ def polled_server(polled_dir) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture(scope="module")
-def empty_server(tmp_path_factory) -> Iterator[ServerProcess]:
+def empty_server(tmp_path_factory) -> Iterator[Server]:
     """gunicorn reading a store no poller ever wrote."""
     server = serve(tmp_path_factory.mktemp("empty-store"))
     yield server
@@ -93,7 +93,7 @@ def empty_server(tmp_path_factory) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture(scope="module")
-def token_server(tmp_path_factory) -> Iterator[tuple[ServerProcess, Path]]:
+def token_server(tmp_path_factory) -> Iterator[tuple[Server, Path]]:
     """gunicorn whose endpoints require TOKEN, on a polled store."""
     store_dir = tmp_path_factory.mktemp("token-store")
     server = serve(store_dir, token=TOKEN)

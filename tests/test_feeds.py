@@ -18,6 +18,7 @@ from health_check.exceptions import ServiceUnavailable, ServiceWarning
 from health_check.store import get_store
 from health_check.store.diskcache import DiskcacheStore
 from health_check.views import HealthCheckView
+from health_check.recorder import store_runner
 from scheduler.jobs import CheckRunner
 
 UTC = datetime.timezone.utc
@@ -132,7 +133,7 @@ def day(memory_store):
         Database(script=database_script, clock=clock, poll_interval=MINUTE, success_threshold=3),
         Cache(script=cache_script, clock=clock, poll_interval=MINUTE),
     ]
-    runner = CheckRunner(memory_store, clock=clock)
+    runner = store_runner(memory_store, clock=clock)
     endpoint = ClockedView.as_view(checks=checks, clock=clock)
     return clock, checks, runner, endpoint
 
@@ -211,7 +212,7 @@ def test_feeds__valid_with_stable_guids_and_dates(day, fmt):
     assert titles == [
         "Database(alias='default'): failing - Unavailable: connection refused",
     ]
-    assert [entry.id for entry in feed.entries] == [f"urn:uuid:{t.id}" for t in runner.store.read_transitions([CheckSpec.of(checks[1]).key], 9)]
+    assert [entry.id for entry in feed.entries] == [f"urn:uuid:{t.id}" for t in get_store().read_transitions([CheckSpec.of(checks[1]).key], 9)]
     assert [entry.published_parsed[3:5] for entry in feed.entries] == [(13, 0)]
     assert [[tag.term for tag in entry.tags] for entry in feed.entries] == [["error", "status"]]
 
@@ -223,7 +224,7 @@ def test_feeds__guids_identical_from_another_store(tmp_path):
     for store in stores:
         clock = Clock(DAY)
         check = Database(script=database_script, clock=clock, poll_interval=MINUTE)
-        runner = CheckRunner(store, clock=clock)
+        runner = store_runner(store, clock=clock)
         for minute in range(at(12, 58), at(13, 5)):
             clock.now = DAY + minute * MINUTE
             runner.run(CheckSpec.of(check))
@@ -308,7 +309,7 @@ def test_feeds__feed_without_items_dated_by_the_last_change(day, settings, fmt, 
     """No item to date the feed (ANONYMOUS_DETAIL="status", or nothing changed yet): the last change dates it, never 1970."""
     settings.HEALTH_CHECK = {**settings.HEALTH_CHECK, "ANONYMOUS_DETAIL": detail}
     clock, checks, _, endpoint = day
-    runner = CheckRunner(get_store(), clock=clock)  # the settings change gave the project a new store
+    runner = store_runner(get_store(), clock=clock)  # the settings change gave the project a new store
     # The cache passes from its first run on (no journal entry); at "status" GitHub also degrades at
     # 09:05, an entry readers at that level do not see.
     polled = [checks[2], checks[0]] if detail == "status" else [checks[2]]

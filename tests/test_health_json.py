@@ -12,7 +12,7 @@ from health_check.contrib.psutil import Disk
 from health_check.specs import CheckSpec
 from health_check.store import get_store
 from health_check.views import HealthCheckView
-from scheduler.jobs import CheckRunner
+from health_check.recorder import store_runner
 from tests.scenarios import NAMES, REFUSED, SPECS, write_scenario
 
 pytestmark = pytest.mark.urls("tests.testapp.urls_views")
@@ -69,7 +69,7 @@ def test_health_json__overall_status(client, memory_store, scenario, lenient, st
 def test_health_json__psutil_measurement(memory_store, tmp_path):
     """A Disk check's usage is its observedValue in percent, with the observation time of its run."""
     check = Disk(str(tmp_path), max_disk_usage_percent=None)
-    snapshot = CheckRunner(memory_store).run(CheckSpec.of(check))
+    snapshot = store_runner(memory_store).run(CheckSpec.of(check))
     endpoint = HealthCheckView.as_view(checks=[check])
     body = json.loads(endpoint(RequestFactory().get("/health/", HTTP_ACCEPT=HEALTH_JSON)).content)
     (entry,) = body["checks"][repr(check)]

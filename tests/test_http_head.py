@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import pytest
 
 from health_check.store.diskcache import DiskcacheStore
-from tests.conftest import ServerProcess, free_port, start_server
 from tests.scenarios import write_scenario
+from tests.support import Server, free_port, start_server
 from tests.testapp.urls_views import TOKEN
 
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ WSGIREF = (
 )
 
 
-def raw(server: ServerProcess, method: str, target: str, **headers: str) -> tuple[str, dict[str, str], bytes]:
+def raw(server: Server, method: str, target: str, **headers: str) -> tuple[str, dict[str, str], bytes]:
     """Send one request and read until the server closes: (status line, headers, every byte after them)."""
     lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
     lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
@@ -58,7 +58,7 @@ def body_length(headers: dict[str, str], rest: bytes) -> int:
 
 
 @pytest.fixture(scope="module", params=sorted(SERVERS))
-def server(request, tmp_path_factory) -> Iterator[ServerProcess]:
+def server(request, tmp_path_factory) -> Iterator[Server]:
     """A server with startproject's middleware, reading snapshots this process writes (failing scenario)."""
     location = str(tmp_path_factory.mktemp("head-store"))
     store = DiskcacheStore(location)
@@ -67,7 +67,7 @@ def server(request, tmp_path_factory) -> Iterator[ServerProcess]:
     if request.param == "wsgiref":
         port = free_port()
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        process = ServerProcess([sys.executable, "-c", WSGIREF, str(port)], port, {**os.environ, **env, "PYTHONPATH": root}, root)
+        process = Server([sys.executable, "-c", WSGIREF, str(port)], port, env={**os.environ, **env, "PYTHONPATH": root}, cwd=root)
         process.wait_ready()
     else:
         process = start_server(request.param, SERVERS[request.param], env)
@@ -78,7 +78,7 @@ def server(request, tmp_path_factory) -> Iterator[ServerProcess]:
         store.close()
 
 
-def assert_head_matches(server: ServerProcess, target: str, **headers: str) -> tuple[str, dict[str, str]]:
+def assert_head_matches(server: Server, target: str, **headers: str) -> tuple[str, dict[str, str]]:
     """HEAD has GET's status, no body, and GET's Content-Length (or none); returns HEAD's status and headers."""
     get_status, get_headers, get_rest = raw(server, "GET", target, **headers)
     head_status, head_headers, head_rest = raw(server, "HEAD", target, **headers)

@@ -17,6 +17,7 @@ from health_check.journal import Transition, stale_transition
 from health_check.signals import transition as transition_signal
 from health_check.store.diskcache import DiskcacheStore
 from health_check.store.memory import MemoryStore
+from health_check.recorder import SnapshotRecorder, store_runner
 from scheduler.jobs import CheckRunner
 
 UTC = datetime.timezone.utc
@@ -55,8 +56,7 @@ def play(store: Any, check: Scripted, outcomes: list[Any], clock: Clock, step: d
          runner: CheckRunner | None = None) -> list[str]:
     """Run ``check`` once per outcome, ``step`` apart; returns the reported statuses."""
     if runner is None:
-        runner = CheckRunner(store, clock=clock)
-        runner.journal.retention, runner.journal.stale_intervals = 200, 3
+        runner = store_runner(store, clock=clock, retention=200, stale_intervals=3)
     spec = CheckSpec.of(check)
     check.outcomes.extend(outcomes)
     reported = []
@@ -92,7 +92,7 @@ def test_hysteresis__failure_threshold(store):
     """failure_threshold=3: two failures stay ok (raw result kept), the third is reported; one entry."""
     check = Scripted(poll_interval=MINUTE, failure_threshold=3)
     clock = Clock()
-    runner = CheckRunner(store, clock=clock)
+    runner = store_runner(store, clock=clock)
     assert play(store, check, ["ok", "fail", "fail"], clock, runner=runner) == ["ok", "ok", "ok"]
     latest = store.read([CheckSpec.of(check).key])[CheckSpec.of(check).key]
     assert (latest.status.value, latest.message) == ("ok", "OK")
@@ -143,11 +143,11 @@ def test_journal__retention_bound():
     """At most JOURNAL_RETENTION entries per check are kept, the newest ones."""
     store = MemoryStore()
     clock = Clock()
-    runner = CheckRunner(store, clock=clock)
-    runner.journal.retention, runner.journal.stale_intervals = 200, 3
+    recorder = SnapshotRecorder(store, retention=200, stale_intervals=3)
+    runner = CheckRunner(recorder.record, clock=clock)
     check = Scripted(poll_interval=MINUTE)
     play(store, check, ["ok", "fail"] * 10, clock, runner=runner)
-    runner.journal.retention = 4
+    recorder.journal.retention = 4
     play(store, check, ["ok"], clock, runner=runner)
     entries = store.read_transitions([CheckSpec.of(check).key], 100)
     assert len(entries) == 4
@@ -178,7 +178,7 @@ def test_journal__stale_gap_recorded_with_the_readers_id(store):
     """After a gap past the allowance the poller records the stale entry readers showed (same id) and the recovery."""
     clock = Clock()
     check = Scripted(poll_interval=MINUTE)
-    runner = CheckRunner(store, clock=clock)
+    runner = store_runner(store, clock=clock)
     play(store, check, ["ok"], clock, runner=runner)
     key = CheckSpec.of(check).key
     last = store.read([key])[key]
@@ -198,7 +198,7 @@ def test_journal__recovery_spans_a_dead_poller_after_a_first_failure(store):
     """Failing from its first run, poller dead 15 min, back still failing, then ok: recovered after the whole 16 min."""
     clock = Clock()
     check = Scripted(poll_interval=MINUTE)
-    runner = CheckRunner(store, clock=clock)
+    runner = store_runner(store, clock=clock)
     play(store, check, ["fail"], clock, runner=runner)  # 09:00, pending -> error
     clock.now = START + datetime.timedelta(minutes=15)  # the poller was dead; readers saw it stale at 09:03:05
     play(store, check, ["fail", "ok"], clock, runner=runner)
@@ -215,7 +215,7 @@ def test_journal__recovery_spans_every_gap_of_one_outage(store):
     """ok, failing at 09:01, poller dead twice while it fails, then ok at 09:30: recovered after 29 min, not 15."""
     clock = Clock()
     check = Scripted(poll_interval=MINUTE)
-    runner = CheckRunner(store, clock=clock)
+    runner = store_runner(store, clock=clock)
     play(store, check, ["ok", "fail"], clock, runner=runner)
     clock.now = START + datetime.timedelta(minutes=15)
     play(store, check, ["fail"], clock, runner=runner)
@@ -232,7 +232,7 @@ def test_journal__recovery_after_a_stale_ok_check_counts_from_when_it_went_stale
     """ok, poller dead, back failing, then ok: the outage began when readers saw it stale, not at the first failure."""
     clock = Clock()
     check = Scripted(poll_interval=MINUTE)
-    runner = CheckRunner(store, clock=clock)
+    runner = store_runner(store, clock=clock)
     play(store, check, ["ok"], clock, runner=runner)
     clock.now = START + datetime.timedelta(minutes=15)
     play(store, check, ["fail", "ok"], clock, runner=runner)

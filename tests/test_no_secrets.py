@@ -41,13 +41,12 @@ from health_check.contrib.rabbitmq import RabbitMQ
 from health_check.contrib.redis import Redis
 from health_check.store import get_store, reset_store
 from health_check.views import HealthCheckView
-from scheduler.jobs import CheckRunner, run_all_once
+from health_check.recorder import store_runner
+from scheduler.jobs import run_all_once
 from tests.conftest import require_service
 from tests.contrib.celery_app import make_app
-from tests.contrib.conftest import SilentListener
 from tests.contrib.upstream_server import FakeUpstream, Reply
-from tests.redis_server import RedisServer
-from tests.support import free_port
+from tests.support import RedisServer, SilentListener, free_port
 
 PASSWORD = "s3cr3t-Pa55/w0rd-X9"
 QUOTED = urllib.parse.quote(PASSWORD, safe="")
@@ -317,7 +316,7 @@ def test_no_secrets__every_check_fails_without_showing_the_password(
     specs, errors = resolve(reverse(ENDPOINT)).func.view.get_check_specs()
     assert len(errors) == 5, errors  # the unparsable URLs, the userinfo + token combination, the Kafka entry
     with django_db_blocker.unblock():  # the Database checks open their own connections (and fail)
-        run_all_once(CheckRunner(memory_store), list(specs))
+        run_all_once(store_runner(memory_store), list(specs))
 
     shown = everything_shown(wsgi_server)
 
@@ -355,7 +354,7 @@ def test_no_secrets__redis_store_url(case, settings, endpoint, every_log, capfd,
         endpoint(["tests.testapp.probes.Steady"])
         try:
             specs, _ = resolve(reverse(ENDPOINT)).func.view.get_check_specs()
-            run_all_once(CheckRunner(get_store()), list(specs))
+            run_all_once(store_runner(get_store()), list(specs))
         except Exception as error:  # a store that cannot be opened: what the user sees is below
             logging.getLogger(__name__).error("poll failed", exc_info=error)
         shown = everything_shown(wsgi_server)

@@ -2,7 +2,8 @@
 
 Django's default LOGGING sends every django.request ERROR to ``mail_admins`` when ``DEBUG`` is off and
 ``ADMINS`` is set; a load balancer probing a failing endpoint every few seconds would fill the admins'
-inboxes. The poller logs each change of a check once, at WARNING (health_check/journal.py).
+inboxes. The poller logs each change of a check once, at WARNING (health_check/recorder.py, logger
+health_check.journal).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from health_check.exceptions import ServiceUnavailable
 from health_check.renderers import DEFAULT_RENDERERS, JSONRenderer
 from health_check.store import get_store
 from health_check.views import HealthCheckView
-from scheduler.jobs import CheckRunner
+from health_check.recorder import store_runner
 from tests.scenarios import write_scenario
 from tests.testapp.urls_views import SAMPLES
 
@@ -117,7 +118,7 @@ def test_probes__poller_logs_one_warning_per_change(admins, client, mailoutbox, 
     """A run that changes a check's state logs exactly one WARNING (one line); runs that change nothing log nothing."""
     caplog.set_level(logging.DEBUG)
     clock = {"now": datetime.datetime(2026, 3, 1, 12, 0, tzinfo=UTC)}
-    runner = CheckRunner(get_store(), clock=lambda: clock["now"])
+    runner = store_runner(get_store(), clock=lambda: clock["now"])
     spec = CheckSpec.of(Flaky())
 
     def run(down: bool) -> list[logging.LogRecord]:

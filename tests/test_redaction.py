@@ -14,7 +14,7 @@ from health_check.specs import CheckSpec
 from health_check.exceptions import ServiceUnavailable
 from health_check.store import get_store, reset_store
 from health_check.views import HealthCheckView
-from scheduler.jobs import CheckRunner
+from health_check.recorder import store_runner
 
 SECRET = "hunter2-db-password"
 TOKEN = "t0ken-for-redaction"
@@ -38,7 +38,7 @@ def endpoints(settings):
         settings.HEALTH_CHECK = {"STORE": "memory", "POLLER_AUTOSTART": False, "ANONYMOUS_DETAIL": detail}
         reset_store()
         check = Postgres()
-        CheckRunner(get_store()).run(CheckSpec.of(check))
+        store_runner(get_store()).run(CheckSpec.of(check))
         return (
             HealthCheckView.as_view(checks=[check]),
             HealthCheckView.as_view(checks=[check], auth_token=TOKEN, allow_anonymous=True),

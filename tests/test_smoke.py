@@ -6,7 +6,8 @@ import pytest
 from django.test import Client
 
 from health_check.autostart import collect_checks
-from scheduler.jobs import CheckRunner, run_all_once
+from health_check.recorder import store_runner
+from scheduler.jobs import run_all_once
 
 
 @pytest.mark.django_db(transaction=True)
@@ -18,7 +19,7 @@ def test_node_endpoint__answers_from_one_poll(memory_store):
     assert all(message.startswith("Unavailable: pending") for message in before.json().values())
     specs, errors = collect_checks()
     assert errors == []
-    run_all_once(CheckRunner(memory_store), specs)
+    run_all_once(store_runner(memory_store), specs)
     after = client.get("/health/node/?format=json").json()
     host = socket.gethostname()
     assert after[f"Memory(hostname={host!r})"] == "OK"

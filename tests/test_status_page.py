@@ -16,7 +16,7 @@ from health_check.base import HealthCheck
 from health_check.specs import CheckSpec
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
 from health_check.views import HealthCheckView
-from scheduler.jobs import CheckRunner
+from health_check.recorder import store_runner
 from tests.conftest import REQUIRE_SERVICES
 
 CHROMIUM = "/usr/bin/chromium"
@@ -86,7 +86,7 @@ def history(store: Any) -> None:
     """
     now = datetime.datetime.now(UTC)
     clock = {"now": now}
-    runner = CheckRunner(store, clock=lambda: clock["now"])
+    runner = store_runner(store, clock=lambda: clock["now"])
     script = [(-300, "ok", "ok", "ok"), (-299, "fail", "ok", "ok"), (-280, "ok", "ok", "ok"), (-4, "fail", "ok", "warn")]
     for index, (offset, database, cache, queue) in enumerate(script):
         # One run a minute from each point until the next, so no gap looks stale.

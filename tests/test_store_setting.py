@@ -18,9 +18,7 @@ import psutil
 import pytest
 
 from health_check.store import StoreError, build_store
-from tests.conftest import ServerProcess, free_port, start_server
-from tests.redis_server import RedisServer
-from tests.support import http_get, wait_for
+from tests.support import RedisServer, Server, free_port, http_get, start_server, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASSWORD = "s3cret-Pa55"
@@ -38,7 +36,7 @@ WRONG_STORES = [
 ]
 
 
-def serve(tmp_path, config: dict, *, workers: int = 1) -> ServerProcess:
+def serve(tmp_path, config: dict, *, workers: int = 1) -> Server:
     env = {
         "DJANGO_SETTINGS_MODULE": "tests.testapp.settings_store",
         "HEALTH_SNAPSHOT_STORE_DIR": str(tmp_path / "store"),
@@ -52,7 +50,7 @@ def serve(tmp_path, config: dict, *, workers: int = 1) -> ServerProcess:
                 "--workers", str(workers)]
         full_env = {**os.environ, "PYTHONPATH": ROOT, **env}
         full_env.pop("PYTEST_CURRENT_TEST", None)
-        server = ServerProcess(argv, port, full_env, cwd=ROOT)
+        server = Server(argv, port, env=full_env, cwd=ROOT)
         server.wait_ready()
     return server
 

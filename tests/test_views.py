@@ -29,7 +29,7 @@ from health_check.journal import changes
 from health_check.store import StoreError, get_store
 from health_check.store.memory import MemoryStore
 from health_check.views import HealthCheckView
-from tests.conftest import make_snapshot, start_server
+from tests.conftest import make_snapshot
 from tests.scenarios import (
     DEGRADED,
     FRESH_AGE,
@@ -44,6 +44,7 @@ from tests.scenarios import (
     state_of,
     write_scenario,
 )
+from tests.support import start_server
 from tests.testapp.urls_views import TOKEN
 
 pytestmark = pytest.mark.urls("tests.testapp.urls_views")

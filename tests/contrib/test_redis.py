@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from health_check.base import HealthCheck
 from health_check.contrib.redis import Redis
 from health_check.specs import CheckSpec
-from scheduler.jobs import CheckRunner
+from health_check.recorder import store_runner
 from tests.conftest import require_service
 from tests.contrib.conftest import latest, seconds
 from tests.support import wait_for
@@ -178,7 +178,7 @@ def test_redis__connection_count_stays_flat_over_1000_polls(redis_server, memory
         client = RedisClient.from_url(url) if kind == "deprecated async client" else redis.Redis.from_url(url)
         with pytest.warns(DeprecationWarning):
             check = Redis(client=client)
-    runner = CheckRunner(memory_store)
+    runner = store_runner(memory_store)
     spec = CheckSpec.of(check)
     peak = 0
     for index in range(1000):

@@ -20,6 +20,7 @@ from health_check.contrib.atlassian import GitHub
 from health_check.contrib.rss import AWS
 from health_check.specs import CheckSpec
 from health_check.views import HealthCheckView
+from health_check.recorder import SnapshotRecorder
 from scheduler.jobs import CheckRunner
 from scheduler.poller import Poller
 from tests.contrib.upstream_server import FakeUpstream, FrozenClock, Reply, fixture, upstream  # noqa: F401

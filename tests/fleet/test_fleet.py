@@ -20,11 +20,9 @@ from dataclasses import dataclass
 import pytest
 import redis
 
-from tests.conftest import ServerProcess, start_server
 from tests.contrib.upstream_server import FakeUpstream, Reply, fixture
-from tests.redis_server import RedisServer
-from tests.scheduler.conftest import ROOT, Child
-from tests.support import wait_for
+from tests.scheduler.conftest import ROOT
+from tests.support import Process, RedisServer, Server, start_server, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -41,8 +39,8 @@ UPSTREAM_NAME = "FakeProvider()"
 @dataclass
 class Host:
     name: str
-    poller: Child
-    web: ServerProcess
+    poller: Process
+    web: Server
 
     def get(self, path: str) -> tuple[int, dict[str, str], float]:
         """GET ``path`` as JSON: status, body and seconds taken."""
@@ -100,7 +98,7 @@ def fleet(tmp_path_factory) -> Iterator[Fleet]:
                 "HS_FLEET_LEASE": str(LEASE),
             }
             env.pop("PYTEST_CURRENT_TEST", None)
-            poller = Child([sys.executable, "-m", "django", "health_check_poller"], env)
+            poller = Process([sys.executable, "-m", "django", "health_check_poller"], env=env)
             web = start_server("gunicorn", "tests.testapp.wsgi:application", {k: env[k] for k in env if k.startswith(("HS_", "DJANGO"))})
             hosts.append(Host(name, poller, web))
         built = Fleet(server, upstream, hosts)

@@ -18,10 +18,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from tests.conftest import ServerProcess
-from tests.redis_server import RedisServer
-from tests.scheduler.conftest import ROOT, Child
-from tests.support import free_port, wait_for
+from tests.scheduler.conftest import ROOT
+from tests.support import Process, RedisServer, Server, free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -55,11 +53,11 @@ class Host:
             "HS_OUTAGE_AUTOSTART": "1" if autostart else "0",
         }
         env.pop("PYTEST_CURRENT_TEST", None)
-        self.poller = None if autostart else Child([sys.executable, "-m", "django", "health_check_poller"], env)
+        self.poller = None if autostart else Process([sys.executable, "-m", "django", "health_check_poller"], env=env)
         self.port = free_port()
         argv = [sys.executable, "-m", "gunicorn", "tests.testapp.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
                 "--workers", "2"]
-        self.web = ServerProcess(argv, self.port, env, cwd=str(ROOT))
+        self.web = Server(argv, self.port, env=env, cwd=ROOT)
 
     def logs(self) -> str:
         poller = self.poller.output[-3000:] if self.poller else ""

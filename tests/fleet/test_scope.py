@@ -18,7 +18,7 @@ from health_check.specs import CheckSpec, resolve_entries
 from health_check.identity import check_key
 from health_check.remote import RemoteCheck
 from scheduler.election import Election
-from scheduler.jobs import CheckRunner
+from health_check.recorder import store_runner
 from scheduler.poller import Poller
 from tests.store.test_redis import redis_store
 
@@ -82,7 +82,7 @@ def test_election__lost_lease_stops_the_poller(tmp_path):
         lease = store.lock("poller-fleet")
 
         def make() -> Poller:
-            return Poller([CheckSpec.of(check)], CheckRunner(store), jitter=0, gate=lambda: lease.held)
+            return Poller([CheckSpec.of(check)], store_runner(store), jitter=0, gate=lambda: lease.held)
 
         election = Election(lease, make, retry=0.05)
         try:

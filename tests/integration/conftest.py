@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REQUIRE_SERVICES
-from tests.support import Response, free_port, http_get, try_get, wait_for
+from tests.support import Process, Response, free_port, http_get, try_get, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DIR = ROOT / "example_project"
@@ -62,41 +62,6 @@ def render(name: str, replacements: dict[str, str], *, prepend: str = "") -> str
     return prepend + text
 
 
-class Service:
-    """A subprocess in its own process group, its output in a log file; stopped by ``stop()``."""
-
-    def __init__(self, name: str, args: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> None:
-        self.name = name
-        self.log = log
-        self._log_file = log.open("wb")
-        self.process = subprocess.Popen(  # noqa: S603 - our own fixed arguments
-            args, cwd=cwd, env=env, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def assert_running(self) -> None:
-        if self.process.poll() is not None:
-            raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
-
-    def signal(self, signum: int) -> None:
-        os.killpg(self.process.pid, signum)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            try:
-                self.signal(signal.SIGCONT)  # a paused process cannot handle SIGTERM
-                self.signal(signal.SIGTERM)
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.signal(signal.SIGKILL)
-                self.process.wait(timeout=10)
-            except ProcessLookupError:
-                pass
-        self._log_file.close()
-
-
 @dataclasses.dataclass
 class ExampleSite:
     """The example project served by gunicorn, and (sidecar variant) its separate poller."""
@@ -105,8 +70,8 @@ class ExampleSite:
     secret: str
     env: dict[str, str]
     tmp: Path
-    gunicorn: Service
-    poller: Service | None = None
+    gunicorn: Process
+    poller: Process | None = None
 
     @property
     def address(self) -> str:
@@ -129,11 +94,11 @@ class ExampleSite:
             [PYTHON, "manage.py", *args], cwd=EXAMPLE_DIR, env=self.env, capture_output=True, text=True, timeout=timeout
         )
 
-    def start_poller(self) -> Service:
+    def start_poller(self) -> Process:
         """``manage.py health_check_poller`` as its own process: the Kubernetes sidecar of the recipes."""
-        self.poller = Service(
-            "health_check_poller",
+        self.poller = Process(
             [PYTHON, "manage.py", "health_check_poller"],
+            name="health_check_poller",
             cwd=EXAMPLE_DIR,
             env=self.env,
             log=self.tmp / "poller.log",
@@ -202,7 +167,7 @@ def make_site(tmp_path: Path) -> Iterator[Callable[..., ExampleSite]]:
     ``wait_healthy`` waits for the first poll (node tier 200); ``env`` adds environment variables.
     Everything started is stopped afterwards.
     """
-    started: list[Service] = []
+    started: list[Process] = []
     sites: list[ExampleSite] = []
 
     def make(
@@ -214,7 +179,7 @@ def make_site(tmp_path: Path) -> Iterator[Callable[..., ExampleSite]]:
         settings_module = SIDECAR_SETTINGS if sidecar else "example_project.settings"
         env = {**example_env(tmp, settings_module=settings_module, secret=secret), **(env or {})}
         port = free_port()
-        gunicorn = Service("gunicorn", gunicorn_args(port, tmp), cwd=EXAMPLE_DIR, env=env, log=tmp / "gunicorn.log")
+        gunicorn = Process(gunicorn_args(port, tmp), name="gunicorn", cwd=EXAMPLE_DIR, env=env, log=tmp / "gunicorn.log")
         started.append(gunicorn)
         site = ExampleSite(port=port, secret=secret, env=env, tmp=tmp, gunicorn=gunicorn)
         sites.append(site)
@@ -245,12 +210,12 @@ def sidecar_site(make_site: Callable[..., ExampleSite]) -> ExampleSite:
 
 
 @pytest.fixture
-def start_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
-    """Start a client program (a proxy) as a ``Service``; stopped afterwards."""
-    started: list[Service] = []
+def start_service(tmp_path: Path) -> Iterator[Callable[..., Process]]:
+    """Start a client program (a proxy) as a ``Process``; stopped afterwards."""
+    started: list[Process] = []
 
-    def start(name: str, args: list[str], *, env: dict[str, str] | None = None) -> Service:
-        service = Service(name, args, cwd=tmp_path, env=env or dict(os.environ), log=tmp_path / f"{name}.log")
+    def start(name: str, args: list[str], *, env: dict[str, str] | None = None) -> Process:
+        service = Process(args, name=name, cwd=tmp_path, env=env or dict(os.environ), log=tmp_path / f"{name}.log")
         started.append(service)
         return service
 

@@ -3,74 +3,26 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support import Process
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 
 
-class Child:
-    """A subprocess whose combined output goes to a temporary file (no pipe to fill up)."""
-
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
-        self.argv = argv
-        self._log = tempfile.TemporaryFile()
-        # Its own session, so stop() also reaches what it spawned (runserver's serving child).
-        self.process = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.pid = self.process.pid
-
-    @property
-    def output(self) -> str:
-        if self._log.closed:
-            return self._final_output
-        self._log.seek(0)
-        return self._log.read().decode("utf-8", "replace")
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def signal(self, signum: int) -> None:
-        if self.alive():
-            self.process.send_signal(signum)
-
-    def stop(self) -> None:
-        """Terminate the process and its group (killed if still there after 10 s)."""
-        self._signal_group(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        self._signal_group(signal.SIGKILL)
-        self.process.wait(timeout=5)
-        if not self._log.closed:
-            self._final_output = self.output
-            self._log.close()
-
-
-    def _signal_group(self, signum: int) -> None:
-        try:
-            os.killpg(self.pid, signum)
-        except ProcessLookupError:
-            pass
-
-
 @pytest.fixture
-def spawn(tmp_path) -> Iterator[Callable[..., Child]]:
+def spawn(tmp_path) -> Iterator[Callable[..., Process]]:
     """Start subprocesses (full argv) from the repository root with the diskcache test settings; all
     stopped afterwards. The store directory is ``tmp_path / "store"``; keywords become environment variables.
     """
-    children: list[Child] = []
+    children: list[Process] = []
 
-    def start(*argv: str, **env: str) -> Child:
+    def start(*argv: str, **env: str) -> Process:
         environment = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
@@ -80,7 +32,7 @@ def spawn(tmp_path) -> Iterator[Callable[..., Child]]:
             **env,
         }
         environment.pop("PYTEST_CURRENT_TEST", None)
-        child = Child(list(argv), environment)
+        child = Process(list(argv), env=environment, cwd=ROOT)
         children.append(child)
         return child
 

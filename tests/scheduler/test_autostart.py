@@ -13,14 +13,13 @@ from health_check import autostart
 from health_check.store.diskcache import DiskcacheStore
 from tests.scheduler.conftest import (
     PYTHON,
-    Child,
     children_of,
     fds_open_on,
     flock_holders,
     lock_file_pid,
     needs_proc,
 )
-from tests.support import free_port, port_open, wait_for
+from tests.support import Process, free_port, port_open, wait_for
 
 GUNICORN_SCRIPT = Path(PYTHON).parent / "gunicorn"
 STEADY_PENDING = {"Steady()": "Unavailable: pending, no result yet (is the health check poller running?)"}
@@ -35,7 +34,7 @@ def get_steady(port: int) -> httpx.Response | None:
         return None
 
 
-def assert_turns_green(server: Child, port: int, within: float = 20.0) -> float:
+def assert_turns_green(server: Process, port: int, within: float = 20.0) -> float:
     """Wait for the port, then for /health/steady/ to answer 200 {"Steady()": "OK"}; return the seconds it took."""
     wait_for(lambda: port_open("127.0.0.1", port, 0.2) or not server.alive(), timeout=30,
              what=lambda: f"port {port} listening or the server exiting\n{server.output}")

@@ -16,7 +16,7 @@ from health_check.specs import CheckSpec
 from health_check.store.diskcache import DiskcacheStore
 from health_check.store.memory import MemoryStore
 from scheduler.election import Election
-from scheduler.jobs import CheckRunner
+from health_check.recorder import store_runner
 from scheduler.poller import Poller
 from tests.scheduler.conftest import PYTHON, flock_holders, lock_file_pid, needs_proc
 from tests.support import wait_for
@@ -32,7 +32,7 @@ class Fine(HealthCheck):
 
 def poller_factory(store) -> callable:
     def make() -> Poller:
-        return Poller([CheckSpec.of(Fine(poll_interval=datetime.timedelta(seconds=5)))], CheckRunner(store))
+        return Poller([CheckSpec.of(Fine(poll_interval=datetime.timedelta(seconds=5)))], store_runner(store))
 
     return make
 

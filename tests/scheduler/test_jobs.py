@@ -20,6 +20,7 @@ from health_check.checks import Database
 from health_check.specs import CheckSpec
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
 from health_check.snapshot import Status
+from health_check.recorder import store_runner
 from scheduler.jobs import CheckRunner, run_all_once
 from tests.conftest import require_service
 
@@ -85,7 +86,7 @@ class Fine(HealthCheck):
 
 @pytest.fixture
 def runner(memory_store) -> CheckRunner:
-    return CheckRunner(memory_store, max_stuck_runs=2)
+    return store_runner(memory_store, max_stuck_runs=2)
 
 
 def test_runner__ok_snapshot_stored(runner, memory_store):
@@ -122,7 +123,7 @@ def test_runner__unexpected_exception(runner, caplog):
     assert record.name == "health_check.base"
     assert record.getMessage() == (
         f"Health check {spec.name} raised an unexpected exception: ZeroDivisionError: division by zero "
-        f"(raised at {__name__}:run:65)"
+        f"(raised at {__name__}:run:{Divides.run.__code__.co_firstlineno + 1})"  # the line of 1 / 0
     )
     assert record.exc_info is None and "Traceback" not in caplog.text
     assert "Traceback" not in snapshot.message and "ZeroDivisionError" not in repr(snapshot)

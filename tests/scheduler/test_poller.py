@@ -17,7 +17,7 @@ from health_check.base import HealthCheck
 from health_check.specs import CheckSpec
 from health_check.snapshot import Snapshot
 from health_check.store.memory import MemoryStore
-from scheduler.jobs import CheckRunner
+from health_check.recorder import store_runner
 from scheduler.poller import Poller
 from tests.support import wait_for
 
@@ -67,7 +67,7 @@ def start_poller(store) -> Iterator:
     release_hung.clear()
 
     def start(*specs: CheckSpec, jitter: float = 0.1) -> Poller:
-        poller = Poller(specs, CheckRunner(store), jitter=jitter)
+        poller = Poller(specs, store_runner(store), jitter=jitter)
         pollers.append(poller)
         poller.start()
         return poller
@@ -110,7 +110,7 @@ def test_poller__jitter_keeps_runs_within_bounds(start_poller):
         submitted.extend(event.scheduled_run_times)
 
     started = datetime.datetime.now(UTC)
-    poller = Poller([spec], CheckRunner(MemoryStore()), jitter=jitter)
+    poller = Poller([spec], store_runner(MemoryStore()), jitter=jitter)
     poller.scheduler.add_listener(record, EVENT_JOB_SUBMITTED)
     poller.start()
     try:
@@ -127,7 +127,7 @@ def test_poller__jitter_keeps_runs_within_bounds(start_poller):
 def test_poller__each_check_on_its_own_interval(store):
     """One job per check, each with its own interval and a jitter proportional to it."""
     slow, quick = CheckSpec.of(Fast(poll_interval=datetime.timedelta(seconds=30))), CheckSpec.of(Hangs())
-    poller = Poller([slow, quick], CheckRunner(store), jitter=0.1)
+    poller = Poller([slow, quick], store_runner(store), jitter=0.1)
     poller.start()
     try:
         jobs = {job.id: job.trigger for job in poller.scheduler.get_jobs()}
@@ -156,7 +156,7 @@ def test_poller__shutdown_stops_runs(start_poller, store):
 def test_poller__stopping_while_a_run_is_submitted_logs_no_traceback(store, caplog):
     """A run that falls due as the poller stops (its pool already closed) is dropped without a logged error."""
     spec = CheckSpec.of(Fast(poll_interval=datetime.timedelta(seconds=0.05)))
-    poller = Poller([spec], CheckRunner(store), jitter=0.0)
+    poller = Poller([spec], store_runner(store), jitter=0.0)
     caplog.set_level(logging.DEBUG)
     poller.start()
     try:

@@ -18,7 +18,7 @@ from health_check.store import StoreError, build_store
 from health_check.store.redis import RedisStore
 from tests.conftest import require_service
 from tests.store.test_stores import snapshot
-from tests.redis_server import RedisServer, redis_server  # noqa: F401 - fixture
+from tests.support import RedisServer
 
 UTC = datetime.timezone.utc
 TEST_DB_URL = "redis://127.0.0.1:6379/14"

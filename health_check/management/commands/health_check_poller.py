@@ -56,9 +56,10 @@ class Command(BaseCommand):
             )
             sys.exit(2)
         if options["once"]:
-            from scheduler.jobs import CheckRunner, run_all_once
+            from health_check.recorder import store_runner
+            from scheduler.jobs import run_all_once
 
-            runner = CheckRunner(store, max_stuck_runs=int(get_config()["MAX_STUCK_RUNS"]))
+            runner = store_runner(store, max_stuck_runs=int(get_config()["MAX_STUCK_RUNS"]))
             snapshots = run_all_once(runner, specs)
             for spec, snapshot in zip(specs, snapshots):
                 self.stdout.write(f"{spec.name}: {snapshot.message}")

@@ -1,0 +1,227 @@
+"""The poller's record of each run: the reported snapshot, its journal entries, a log line, the signal.
+
+The Django edge of the scheduler: ``scheduler.jobs.CheckRunner`` runs checks and hands each ``Run`` to
+``SnapshotRecorder.record``, which applies hysteresis (``health_check.hysteresis``), stores the
+snapshot and the transitions ``health_check.journal.changes()`` finds, logs each change once, and sends
+the ``transition`` signal. Settings are read here, never in ``scheduler/``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable, Iterable, Sequence
+
+from health_check._urls import describe_error
+from health_check.conf import get_config
+from health_check.exceptions import ServiceWarning
+from health_check.hysteresis import apply_hysteresis
+from health_check.journal import STATUS, Transition, changes
+from health_check.signals import transition as signal
+from health_check.snapshot import Snapshot, State, Status
+from health_check.specs import CheckSpec
+from health_check.store.base import Store, StoreError
+from scheduler.jobs import CheckRunner, Run
+
+__all__ = ["JournalRecorder", "SnapshotRecorder", "log_transitions", "store_runner"]
+
+# The name this logging had before it moved here with the recorder: projects' LOGGING configs name it.
+logger = logging.getLogger("health_check.journal")
+_UTC = datetime.timezone.utc
+
+
+#: Longest message a transition's log line carries; the full one is in the snapshot and the journal.
+LOG_MESSAGE_CHARS = 300
+
+
+def log_transitions(transitions: Iterable[Transition]) -> None:
+    """One WARNING line per change of a check's reported status, in the poller, once per transition.
+
+    Recoveries are WARNING too, not INFO: Django configures no handler for our loggers, so Python's
+    last-resort handler shows WARNING and above only, and a log that says "db: ok -> error" must also
+    say "db: error -> ok", or whoever reads it believes the outage never ended. The stale entry the
+    poller records on its return is not logged on its own: the same run logs "stale -> ok" (or
+    "stale -> error"), one line for one run. Incident updates that do not change a status are feed
+    items, not log lines.
+    """
+    for entry in transitions:
+        if entry.kind != STATUS or entry.to_state == State.STALE:
+            continue
+        message = " ".join(entry.message.split())  # one line, whatever the check's message holds
+        if len(message) > LOG_MESSAGE_CHARS:
+            message = message[: LOG_MESSAGE_CHARS - 1] + "…"
+        logger.warning("Health check %s: %s -> %s: %s", entry.name, entry.from_state, entry.to_state, message)
+
+
+
+class JournalRecorder:
+    """Applies hysteresis to each run, stores the snapshot and its transitions, and sends the signal.
+
+    One per ``CheckRunner``: it remembers each check's previous snapshot, reading it from the store
+    on a check's first run so that a restarted poller continues debouncing where the last one stopped.
+
+    Args:
+        store: Where snapshots and transitions go.
+        retention: Transitions kept per check; ``None`` reads ``HEALTH_CHECK["JOURNAL_RETENTION"]``.
+        stale_intervals: ``None`` reads ``HEALTH_CHECK["STALE_AFTER_INTERVALS"]``.
+    """
+
+    def __init__(self, store: Store, *, retention: int | None = None, stale_intervals: float | None = None) -> None:
+        self.store = store
+        self.retention = retention
+        self.stale_intervals = stale_intervals
+        self._previous: dict[str, Snapshot | None] = {}
+
+    def _settings(self) -> tuple[int, float]:
+        retention, stale_intervals = self.retention, self.stale_intervals
+        if retention is None or stale_intervals is None:
+            config = get_config()
+            retention = int(config.get("JOURNAL_RETENTION", 200)) if retention is None else retention
+            stale_intervals = float(config["STALE_AFTER_INTERVALS"]) if stale_intervals is None else stale_intervals
+        return retention, stale_intervals
+
+    def _previous_of(self, key: str) -> Snapshot | None:
+        if key not in self._previous:
+            try:
+                self._previous[key] = self.store.read([key]).get(key)
+            except StoreError as error:
+                logger.warning("Cannot read the previous snapshot of %s: %s", key, error)
+                return None
+        return self._previous[key]
+
+    def record(self, spec: CheckSpec, raw: Snapshot) -> Snapshot:
+        """Store what readers should be told after ``raw``; returns the reported snapshot. Never raises."""
+        retention, stale_intervals = self._settings()
+        previous = self._previous_of(spec.key)
+        snapshot = apply_hysteresis(spec.check, previous, raw, stale_intervals=stale_intervals)
+        title = spec.title or spec.name
+        outage_started_at = None
+        if previous is not None and snapshot.status is Status.OK:
+            outage_started_at = self._outage_start(spec.key)
+        transitions = changes(
+            previous, snapshot, spec.name, stale_intervals=stale_intervals, title=title,
+            outage_started_at=outage_started_at,
+        )
+        try:
+            self.store.write(snapshot)
+            stored = self.store.append_transitions(transitions, retention=retention) if transitions else []
+        except StoreError as error:
+            logger.error("Cannot store the snapshot of %s: %s", spec.name, error)
+            return snapshot
+        self._previous[spec.key] = snapshot
+        log_transitions(stored)
+        self.send(spec, stored)
+        return snapshot
+
+    def _outage_start(self, key: str) -> datetime.datetime | None:
+        """When the current outage began, from the journal; ``None`` when the check is not in one.
+
+        That is the oldest of the status entries since the last recovery: the one that left "ok" (to
+        warning, error or stale) or, for a check that failed from its first run, ``pending -> error``.
+        Entries in between (error -> stale, stale -> error after the poller came back) are part of
+        the same outage, so a reader is never told "recovered after 2 s" about an outage that lasted
+        through a dead poller.
+        """
+        try:
+            recent = self.store.read_transitions([key], 50)
+        except StoreError:
+            return None
+        started = None
+        for entry in recent:  # newest first
+            if entry.kind != STATUS:
+                continue
+            if entry.to_state == State.OK:
+                break  # the previous outage ended here
+            started = entry.at
+            if entry.from_state in (State.OK, State.PENDING):
+                break
+        return started
+
+    @staticmethod
+    def send(spec: CheckSpec, transitions: Sequence[Transition]) -> None:
+        """Send the ``transition`` signal once per stored transition; a failing receiver is only logged."""
+        for entry in transitions:
+            for receiver, result in signal.send_robust(sender=type(spec.check), transition=entry, check=spec.check):
+                if isinstance(result, BaseException):
+                    # One line, no traceback: a receiver's frames may hold its webhook URL or token.
+                    logger.error(
+                        "Receiver %r of health_check.signals.transition failed for %s: %s",
+                        receiver, entry.title, describe_error(result),
+                    )
+
+
+class SnapshotRecorder:
+    """Turns each ``Run`` into its snapshot and records it (``JournalRecorder``); the runner's ``record``.
+
+    Args:
+        store: Where snapshots and transitions go.
+        retention: As ``JournalRecorder``.
+        stale_intervals: As ``JournalRecorder``.
+    """
+
+    def __init__(self, store: Store, *, retention: int | None = None, stale_intervals: float | None = None) -> None:
+        self.store = store
+        self.journal = JournalRecorder(store, retention=retention, stale_intervals=stale_intervals)
+        self._losses_seen = store.losses  # a loss before this recorder existed is not its to repair
+
+    def record(self, run: Run) -> Snapshot:
+        """The run's raw snapshot, then hysteresis and the store; returns the reported snapshot. Never raises."""
+        error = run.error
+        status = Status.OK if error is None else Status.WARNING if isinstance(error, ServiceWarning) else Status.ERROR
+        raw = Snapshot(
+            key=run.spec.key,
+            status=status,
+            message="OK" if error is None else str(error),
+            checked_at=run.finished_at,
+            duration_seconds=run.duration_seconds,
+            interval_seconds=run.spec.check.schedule_interval.total_seconds(),
+            timeout_seconds=run.budget_seconds,
+            details=run.details,
+        )
+        return self.journal.record(run.spec, raw)
+
+    @property
+    def rerun(self) -> Callable[[Sequence[CheckSpec]], list[CheckSpec]] | None:
+        """The poller's ``rerun``: only for a store that can lose what was written (Redis)."""
+        return self.lost if self.store.can_lose_writes else None
+
+    def lost(self, specs: Sequence[CheckSpec]) -> list[CheckSpec]:
+        """After the store lost its snapshots (Redis restarted empty): the specs to run again now.
+
+        The store has written back what this process wrote (``Store.watch()``); a check it had
+        nothing for, or nothing fresh (older than its stale allowance), must run again at once rather
+        than answer "pending" or "stale" until its next interval, minutes away for an upstream page.
+        Called by the poller every second; cheap when nothing was lost.
+        """
+        losses = self.store.watch()
+        if losses == self._losses_seen:
+            return []
+        self._losses_seen = losses
+        stale_intervals = self.journal.stale_intervals
+        if stale_intervals is None:
+            stale_intervals = float(get_config()["STALE_AFTER_INTERVALS"])
+        now = datetime.datetime.now(_UTC)
+        again = []
+        for spec in specs:
+            written = self.store.last_written(spec.key)
+            if written is None or (now - written.checked_at).total_seconds() > written.allowance_seconds(stale_intervals):
+                again.append(spec)
+        logger.info(
+            "Running %d of %d checks again after the %s lost their snapshots", len(again), len(specs), self.store.description
+        )
+        return again
+
+
+def store_runner(
+    store: Store,
+    *,
+    max_stuck_runs: int = 8,
+    clock: Callable[[], datetime.datetime] | None = None,
+    retention: int | None = None,
+    stale_intervals: float | None = None,
+) -> CheckRunner[Snapshot]:
+    """A runner whose runs go to ``store``: what the poller, ``health_check_poller --once`` and tests use."""
+    record = SnapshotRecorder(store, retention=retention, stale_intervals=stale_intervals).record
+    if clock is None:
+        return CheckRunner(record, max_stuck_runs=max_stuck_runs)
+    return CheckRunner(record, max_stuck_runs=max_stuck_runs, clock=clock)
