@@ -15,14 +15,25 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+import logging
 import uuid
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 from health_check.snapshot import Snapshot, State, Status, describe_age
 
-__all__ = ["Transition", "changes", "merge_recent", "newest_first", "stale_transition"]
+__all__ = [
+    "JournalStore",
+    "Transition",
+    "append_transitions",
+    "changes",
+    "merge_recent",
+    "newest_first",
+    "read_transitions",
+    "stale_transition",
+]
 
+logger = logging.getLogger(__name__)
 UTC = datetime.timezone.utc
 
 STATUS = "status"
@@ -361,3 +372,45 @@ def merge_recent(stored: Iterable[Transition], synthesized: Iterable[Transition]
     for transition in list(stored) + list(synthesized):
         by_id.setdefault(transition.id, transition)
     return newest_first(by_id.values())[:limit]
+
+
+# -- entries in a store -----------------------------------------------------------------------------
+
+
+class JournalStore(Protocol):
+    """What the journal needs of a store (``health_check.store.base.Store`` has it): plain entries.
+
+    The store keeps JSON-safe dicts and reads only their ``id``, ``key`` and ``at``; turning them
+    into ``Transition`` objects is the journal's job, so the store never imports this module.
+    """
+
+    description: str
+
+    def append_journal(self, entries: Sequence[Mapping[str, Any]], *, retention: int) -> Sequence[Mapping[str, Any]]: ...
+
+    def read_journal(self, keys: Iterable[str], limit: int) -> Sequence[Mapping[str, Any]]: ...
+
+
+def append_transitions(store: JournalStore, transitions: Sequence[Transition], *, retention: int) -> list[Transition]:
+    """Add ``transitions`` to the store's journal; returns those stored (not duplicates), with their ``seq``.
+
+    Raises the store's ``StoreError``.
+    """
+    if not transitions:
+        return []
+    stored = store.append_journal([transition.to_dict() for transition in transitions], retention=retention)
+    return [Transition.from_dict(entry) for entry in stored]
+
+
+def read_transitions(store: JournalStore, keys: Iterable[str], limit: int) -> list[Transition]:
+    """The newest ``limit`` entries of ``keys``, newest first; an entry that is not one is logged and skipped.
+
+    Raises the store's ``StoreError``.
+    """
+    found = []
+    for entry in store.read_journal(keys, limit):
+        try:
+            found.append(Transition.from_dict(entry))
+        except (ValueError, KeyError, TypeError, OverflowError, AttributeError):
+            logger.warning("Ignoring an unreadable journal entry for %s in the %s", entry.get("key"), store.description)
+    return found

@@ -16,7 +16,7 @@ from health_check._urls import describe_error
 from health_check.conf import get_config
 from health_check.exceptions import ServiceWarning
 from health_check.hysteresis import apply_hysteresis
-from health_check.journal import STATUS, Transition, changes
+from health_check.journal import STATUS, Transition, append_transitions, changes, read_transitions
 from health_check.signals import transition as signal
 from health_check.snapshot import Snapshot, State, Status
 from health_check.specs import CheckSpec
@@ -104,7 +104,7 @@ class JournalRecorder:
         )
         try:
             self.store.write(snapshot)
-            stored = self.store.append_transitions(transitions, retention=retention) if transitions else []
+            stored = append_transitions(self.store, transitions, retention=retention) if transitions else []
         except StoreError as error:
             logger.error("Cannot store the snapshot of %s: %s", spec.name, error)
             return snapshot
@@ -123,7 +123,7 @@ class JournalRecorder:
         through a dead poller.
         """
         try:
-            recent = self.store.read_transitions([key], 50)
+            recent = read_transitions(self.store, [key], 50)
         except StoreError:
             return None
         started = None

@@ -62,7 +62,7 @@ from health_check.exceptions import (
     ServiceUnavailable,
     ServiceWarning,
 )
-from health_check.journal import Transition, merge_recent, stale_transition
+from health_check.journal import Transition, merge_recent, read_transitions, stale_transition
 from health_check.negotiation import NotAcceptable, select_renderer
 from health_check.renderers import (
     DEFAULT_RENDERERS,
@@ -684,7 +684,7 @@ class _Responder:
         if cached is not None:
             return cached
         try:
-            stored = get_store().read_transitions(keys, limit)
+            stored = read_transitions(get_store(), keys, limit)
         except StoreError:
             stored = []  # the readings already say the store is unreadable
         stale_intervals = float(get_config()["STALE_AFTER_INTERVALS"])

@@ -19,6 +19,7 @@ from health_check.store import get_store
 from health_check.store.diskcache import DiskcacheStore
 from health_check.views import HealthCheckView
 from health_check.recorder import store_runner
+from health_check.journal import read_transitions
 from scheduler.jobs import CheckRunner
 
 UTC = datetime.timezone.utc
@@ -212,7 +213,7 @@ def test_feeds__valid_with_stable_guids_and_dates(day, fmt):
     assert titles == [
         "Database(alias='default'): failing - Unavailable: connection refused",
     ]
-    assert [entry.id for entry in feed.entries] == [f"urn:uuid:{t.id}" for t in get_store().read_transitions([CheckSpec.of(checks[1]).key], 9)]
+    assert [entry.id for entry in feed.entries] == [f"urn:uuid:{t.id}" for t in read_transitions(get_store(), [CheckSpec.of(checks[1]).key], 9)]
     assert [entry.published_parsed[3:5] for entry in feed.entries] == [(13, 0)]
     assert [[tag.term for tag in entry.tags] for entry in feed.entries] == [["error", "status"]]
 
@@ -228,7 +229,7 @@ def test_feeds__guids_identical_from_another_store(tmp_path):
         for minute in range(at(12, 58), at(13, 5)):
             clock.now = DAY + minute * MINUTE
             runner.run(CheckSpec.of(check))
-        ids.append([t.id for t in store.read_transitions([CheckSpec.of(check).key], 50)])
+        ids.append([t.id for t in read_transitions(store, [CheckSpec.of(check).key], 50)])
         store.close()
     assert len(ids[0]) == 5 and ids[0] == ids[1]
 

@@ -13,7 +13,7 @@ import pytest
 from health_check.base import HealthCheck
 from health_check.specs import CheckSpec
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
-from health_check.journal import Transition, stale_transition
+from health_check.journal import Transition, read_transitions, stale_transition
 from health_check.signals import transition as transition_signal
 from health_check.store.diskcache import DiskcacheStore
 from health_check.store.memory import MemoryStore
@@ -68,7 +68,7 @@ def play(store: Any, check: Scripted, outcomes: list[Any], clock: Clock, step: d
 
 def journal(store: Any, check: HealthCheck) -> list[tuple[str, str, str]]:
     """(from, to, title) of the check's entries, oldest first."""
-    entries = store.read_transitions([CheckSpec.of(check).key], 1000)
+    entries = read_transitions(store, [CheckSpec.of(check).key], 1000)
     return [(t.from_state, t.to_state, t.title) for t in reversed(entries)]
 
 
@@ -149,7 +149,7 @@ def test_journal__retention_bound():
     play(store, check, ["ok", "fail"] * 10, clock, runner=runner)
     recorder.journal.retention = 4
     play(store, check, ["ok"], clock, runner=runner)
-    entries = store.read_transitions([CheckSpec.of(check).key], 100)
+    entries = read_transitions(store, [CheckSpec.of(check).key], 100)
     assert len(entries) == 4
     assert entries[0].to_state == "ok" and entries[0].at == START + 20 * MINUTE
     assert [t.seq for t in entries] == sorted((t.seq for t in entries), reverse=True)
@@ -163,10 +163,10 @@ def test_journal__kept_across_restart_with_diskcache(tmp_path):
     assert play(first, check, ["ok", "fail", "fail", "fail", "ok", "fail", "fail"], clock) == [
         "ok", "ok", "ok", "error", "ok", "ok", "ok",
     ]
-    before = first.read_transitions([CheckSpec.of(check).key], 100)
+    before = read_transitions(first, [CheckSpec.of(check).key], 100)
     first.close()
     second = DiskcacheStore(str(tmp_path))
-    after = second.read_transitions([CheckSpec.of(check).key], 100)
+    after = read_transitions(second, [CheckSpec.of(check).key], 100)
     assert after == before
     assert [(t.from_state, t.to_state) for t in after] == [("error", "ok"), ("ok", "error")]
     # Two failures were seen before the restart: the next one is the third in a row.
@@ -185,7 +185,7 @@ def test_journal__stale_gap_recorded_with_the_readers_id(store):
     synthesized = stale_transition(CheckSpec.of(check).name, last, 3)
     clock.now = START + datetime.timedelta(minutes=15)
     play(store, check, ["ok"], clock, runner=runner)
-    entries = store.read_transitions([key], 10)
+    entries = read_transitions(store, [key], 10)
     name = "Scripted(name='db')"
     assert [(t.from_state, t.to_state, t.title) for t in reversed(entries)] == [
         ("ok", "stale", f"{name}: stale - no result for 3 min; is the poller running?"),
@@ -288,7 +288,7 @@ def test_journal__incident_transitions(store):
     ]
     play(store, check, details, Clock(), step=10 * MINUTE)
     name = "Scripted(name='Actions')"
-    entries = list(reversed(store.read_transitions([CheckSpec.of(check).key], 100)))
+    entries = list(reversed(read_transitions(store, [CheckSpec.of(check).key], 100)))
     assert [(t.kind, t.from_state, t.to_state, t.title) for t in entries] == [
         ("incident", "", "investigating", f"{name}: degraded - Incident: Delayed job starts"),
         ("incident", "investigating", "identified", f"{name}: identified - Incident: Delayed job starts"),
@@ -330,7 +330,7 @@ def test_journal__status_change_and_incident_fold_into_one_entry(store):
     """A status change and the incident seen by the same run are one entry; an update alone stays its own."""
     check = Titled(name="Actions", poll_interval=10 * MINUTE)
     play(store, check, list(OUTAGE), Clock(), step=10 * MINUTE)
-    entries = list(reversed(store.read_transitions([CheckSpec.of(check).key], 100)))
+    entries = list(reversed(read_transitions(store, [CheckSpec.of(check).key], 100)))
     assert [(t.kind, t.from_state, t.to_state, t.title) for t in entries] == [
         ("status", "ok", "warning", "GitHub Actions: degraded - Incident: Delayed job starts"),
         ("incident", "investigating", "identified", "GitHub Actions: identified - Incident: Delayed job starts"),
@@ -353,10 +353,10 @@ def test_journal__folded_ids_stable_across_stores(tmp_path):
     for store in (MemoryStore(), DiskcacheStore(str(tmp_path))):
         check = Titled(name="Actions", poll_interval=10 * MINUTE)
         play(store, check, list(OUTAGE), Clock(), step=10 * MINUTE)
-        ids.append([t.id for t in store.read_transitions([CheckSpec.of(check).key], 100)])
+        ids.append([t.id for t in read_transitions(store, [CheckSpec.of(check).key], 100)])
         store.close()
     stores_closed = DiskcacheStore(str(tmp_path))
-    assert [t.id for t in stores_closed.read_transitions([CheckSpec.of(check).key], 100)] == ids[1]
+    assert [t.id for t in read_transitions(stores_closed, [CheckSpec.of(check).key], 100)] == ids[1]
     stores_closed.close()
     assert ids[0] == ids[1] and len(set(ids[0])) == 4
 
@@ -370,7 +370,7 @@ def test_journal__recovery_without_resolution_is_not_folded(store):
         incidents(incident("monitoring", updated="2025-03-04T09:15:00Z")),
         incidents(),
     ], Clock(), step=10 * MINUTE)
-    entries = list(reversed(store.read_transitions([CheckSpec.of(check).key], 100)))
+    entries = list(reversed(read_transitions(store, [CheckSpec.of(check).key], 100)))
     assert [t.title for t in entries] == [
         "GitHub Actions: degraded - Incident: Delayed job starts",
         "GitHub Actions: monitoring - Incident: Delayed job starts",
@@ -417,6 +417,6 @@ def test_signal__once_per_transition_and_receiver_errors_logged(store, caplog):
         transition_signal.disconnect(collect)
         transition_signal.disconnect(explode)
     assert [(sender, t.to_state, c is check) for sender, t, c in received] == [(Scripted, "error", True), (Scripted, "ok", True)]
-    assert [t.id for _, t, _ in received] == [t.id for t in reversed(store.read_transitions([CheckSpec.of(check).key], 9))]
+    assert [t.id for _, t, _ in received] == [t.id for t in reversed(read_transitions(store, [CheckSpec.of(check).key], 9))]
     failures = [r for r in caplog.records if "health_check.signals.transition failed" in r.getMessage()]
     assert len(failures) == 2

@@ -25,7 +25,7 @@ from django.urls import resolve
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from health_check.base import HealthCheck
-from health_check.journal import changes
+from health_check.journal import append_transitions, changes
 from health_check.store import StoreError, get_store
 from health_check.store.memory import MemoryStore
 from health_check.views import HealthCheckView
@@ -694,7 +694,7 @@ async def test_endpoint__asgi_html_and_feeds(scenario):
     client = AsyncClient()
     rows = html_rows((await client.get("/health/")).content.decode())
     assert [row["state"] for row in rows] == ["ok", "error", "ok"]
-    get_store().append_transitions(
+    append_transitions(get_store(), 
         changes(None, make_snapshot(SPECS["beta"].key, status="error", message=REFUSED), NAMES["beta"], stale_intervals=3),
         retention=10,
     )

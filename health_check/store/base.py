@@ -171,30 +171,6 @@ class Store(abc.ABC):
         """The newest ``limit`` entries of ``keys``, newest first. Raises ``StoreError``."""
         return []
 
-    # Transitional: ``health_check.journal.Transition`` objects in and out, for the callers of the
-    # journal API before append_journal()/read_journal(). The only place the store meets the journal
-    # module; to be removed once journal.py and views.py convert entries themselves.
-
-    def append_transitions(self, transitions: Sequence[Any], *, retention: int) -> list[Any]:
-        """``append_journal()`` of ``Transition`` objects; returns the stored ones, with their ``seq``."""
-        if not transitions:
-            return []
-        entry_type = type(transitions[0])
-        stored = self.append_journal([transition.to_dict() for transition in transitions], retention=retention)
-        return [entry_type.from_dict(entry) for entry in stored]
-
-    def read_transitions(self, keys: Iterable[str], limit: int) -> list[Any]:
-        """``read_journal()`` as ``Transition`` objects; an entry that is not one is logged and skipped."""
-        from health_check.journal import Transition  # transitional, see above
-
-        found = []
-        for entry in self.read_journal(keys, limit):
-            try:
-                found.append(Transition.from_dict(entry))
-            except (ValueError, KeyError, TypeError, OverflowError):
-                logger.warning("Ignoring an unreadable journal entry for %s in the %s", entry.get("key"), self.description)
-        return found
-
     @abc.abstractmethod
     def lock(self, name: str) -> ElectionLock:
         """The election lock ``name`` for pollers sharing this store."""

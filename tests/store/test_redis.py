@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from health_check.journal import Transition
+from health_check.journal import Transition, append_transitions, read_transitions
 from health_check.snapshot import Status
 from health_check.store import StoreError, build_store
 from health_check.store.redis import RedisStore
@@ -123,17 +123,17 @@ def test_redis_store__one_round_trip_per_read(redis_server, tmp_path):
 
 def test_redis_store__journal(tmp_path, store):
     """Entries get growing seqs, a known id is skipped, retention keeps the newest, another instance reads them."""
-    stored = store.append_transitions([transition("check-a", 1), transition("check-b", 2)], retention=2)
+    stored = append_transitions(store, [transition("check-a", 1), transition("check-b", 2)], retention=2)
     assert [(entry.id[-2:], entry.seq) for entry in stored] == [("01", 1), ("02", 2)]
-    again = store.append_transitions([transition("check-a", 1), transition("check-a", 3), transition("check-a", 4)], retention=2)
+    again = append_transitions(store, [transition("check-a", 1), transition("check-a", 3), transition("check-a", 4)], retention=2)
     assert [(entry.id[-2:], entry.seq) for entry in again] == [("03", 3), ("04", 4)]
     reader = next(redis_store(tmp_path, prefix=store.prefix, read_cache_seconds=0))
-    entries = reader.read_transitions(["check-a", "check-b"], limit=10)
+    entries = read_transitions(reader, ["check-a", "check-b"], limit=10)
     assert [(entry.key, entry.id[-2:], entry.seq) for entry in entries] == [
         ("check-a", "04", 4), ("check-a", "03", 3), ("check-b", "02", 2),
     ]
     assert entries[0] == dataclasses.replace(transition("check-a", 4), seq=4)
-    assert [entry.id[-2:] for entry in reader.read_transitions(["check-a", "check-b"], limit=2)] == ["04", "03"]
+    assert [entry.id[-2:] for entry in read_transitions(reader, ["check-a", "check-b"], limit=2)] == ["04", "03"]
     reader.close()
 
 
@@ -171,14 +171,14 @@ def test_redis_store__outage_serves_last_seen_and_flushes(redis_server, tmp_path
         local = snapshot("host-check@host-a", status=Status.WARNING, message="Warning: disk 91 % full", seconds_ago=0)
         store.write(local)  # never raises
         assert store.read(["host-check@host-a"]) == {"host-check@host-a": local}, "own writes are fresh, unmarked"
-        assert store.append_transitions([transition("host-check@host-a", 7)], retention=5)[0].seq == 0
+        assert append_transitions(store, [transition("host-check@host-a", 7)], retention=5)[0].seq == 0
 
         redis_server.start()  # same port, empty: nothing survived the crash
         time.sleep(0.25)  # past retry_seconds
         store.write(snapshot("other@host-a"))
         for reader in redis_store(tmp_path, url=redis_server.url, prefix=store.prefix, read_cache_seconds=0):
             assert reader.read(["host-check@host-a"]) == {"host-check@host-a": local}
-            assert [entry.id[-2:] for entry in reader.read_transitions(["host-check@host-a"], 5)] == ["07"]
+            assert [entry.id[-2:] for entry in read_transitions(reader, ["host-check@host-a"], 5)] == ["07"]
         lost = store.read(["fleet-check"])["fleet-check"]
         assert (lost.message, lost.checked_at) == ("OK", leader_snapshot.checked_at), (
             "a key Redis lost is answered from what the host last saw, as old as it is, until its poller writes it back"
