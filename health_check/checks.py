@@ -23,7 +23,7 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 from django.conf import settings
-from django.core.checks import CheckMessage
+from django.core.checks import CheckMessage, Error
 from django.core.exceptions import ImproperlyConfigured
 from django.core.cache import CacheKeyWarning, InvalidCacheBackendError, caches
 from django.core.files.base import ContentFile
@@ -57,14 +57,19 @@ def _first_line(error: BaseException, limit: int = 200) -> str:
 
 
 def check_auth_token(app_configs: Any = None, **kwargs: Any) -> Iterator[CheckMessage]:
-    """django-health-check's deploy check of ``HEALTH_CHECK_AUTH_TOKEN``: yields its ``health_check.E001``.
+    """django-health-check's deploy check of ``HEALTH_CHECK_AUTH_TOKEN``: yields ``health_check.E001``.
 
-    Kept for code that calls it; Django runs the same test through ``health_check.system_checks``, so it
-    is not registered a second time here.
+    Registered once, through ``health_check.system_checks.check_settings``, which reports it among the
+    other settings; kept here under django-health-check's name for code that calls it.
     """
-    from health_check.system_checks import check_settings
-
-    yield from (message for message in check_settings(app_configs) if message.id == "health_check.E001")
+    if hasattr(settings, "HEALTH_CHECK_AUTH_TOKEN"):
+        token = settings.HEALTH_CHECK_AUTH_TOKEN
+        if not isinstance(token, str) or not token.strip():
+            yield Error(
+                "HEALTH_CHECK_AUTH_TOKEN must be a non-empty string.",
+                hint="Set a non-empty string or remove the setting to disable authentication.",
+                id="health_check.E001",
+            )
 
 
 @dataclasses.dataclass

@@ -20,7 +20,10 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
+from health_check.autostart import collect_checks
+from health_check.checks import check_auth_token
 from health_check.conf import DEFAULTS, LEGACY_KEYS, VALIDATORS, shown_value
+from health_check.store import StoreError, get_store
 from health_check.store._setting import StoreSettingError, parse_store_setting
 
 __all__ = ["check_endpoints", "check_settings", "check_store"]
@@ -29,17 +32,7 @@ __all__ = ["check_endpoints", "check_settings", "check_store"]
 @register(Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Validate ``HEALTH_CHECK`` and ``HEALTH_CHECK_AUTH_TOKEN``."""
-    messages: list[CheckMessage] = []
-    if hasattr(settings, "HEALTH_CHECK_AUTH_TOKEN"):
-        token = settings.HEALTH_CHECK_AUTH_TOKEN
-        if not isinstance(token, str) or not token.strip():
-            messages.append(
-                Error(
-                    "HEALTH_CHECK_AUTH_TOKEN must be a non-empty string.",
-                    hint="Set a non-empty string or remove the setting to disable authentication.",
-                    id="health_check.E001",
-                )
-            )
+    messages: list[CheckMessage] = list(check_auth_token(app_configs))
     user = getattr(settings, "HEALTH_CHECK", {})
     if not isinstance(user, dict):
         return messages + [
@@ -113,8 +106,6 @@ def _check_store_setting(value: Any) -> list[CheckMessage]:
 @register(Tags.compatibility)
 def check_store(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """The configured store opens (its directory exists or can be made, and is writable)."""
-    from health_check.store import StoreError, get_store
-
     if any(message.is_serious() for message in check_settings()):
         return []  # the settings error says it better
     try:
@@ -134,8 +125,6 @@ def check_store(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 @register(Tags.urls)
 def check_endpoints(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Every ``checks=`` entry of every ``HealthCheckView`` endpoint imports and builds."""
-    from health_check.autostart import collect_checks
-
     try:
         _, errors = collect_checks()
     except Exception:  # a broken URLconf is reported by Django's own URL checks
