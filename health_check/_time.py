@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 from typing import overload
 
-__all__ = ["UTC", "isoformat", "parse_iso", "utcnow"]
+__all__ = ["UTC", "describe_age", "isoformat", "parse_iso", "utcnow"]
 
 UTC = datetime.timezone.utc
 
@@ -48,3 +48,14 @@ def parse_iso(value: object) -> datetime.datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def describe_age(seconds: float) -> str:
+    """A short human age: ``"42 s"``, ``"7 min"``, ``"3 h"``, ``"2 d"``."""
+    if seconds < 120:
+        return f"{max(seconds, 0):.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} d"

@@ -14,6 +14,8 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
+from health_check._time import describe_age
+
 __all__ = ["Reading", "Report", "Snapshot", "State", "Status", "describe_age", "evaluate"]
 
 UTC = datetime.timezone.utc
@@ -174,17 +176,6 @@ class Reading:
     @property
     def duration_seconds(self) -> float | None:
         return self.snapshot.duration_seconds if self.snapshot else None
-
-
-def describe_age(seconds: float) -> str:
-    """A short human age: ``"42 s"``, ``"7 min"``, ``"3 h"``, ``"2 d"``."""
-    if seconds < 120:
-        return f"{max(seconds, 0):.0f} s"
-    if seconds < 2 * 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.0f} h"
-    return f"{seconds / 86400:.0f} d"
 
 
 def evaluate(

@@ -22,9 +22,9 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         'health_check.contrib.psutil needs psutil: pip install "django-health-snapshot[psutil]"'
     ) from error
 
+from health_check._time import describe_age
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceReturnedUnexpectedResult, ServiceUnavailable, ServiceWarning
-from health_check.snapshot import describe_age
 
 __all__ = ["CPU", "Battery", "Disk", "Memory", "Temperature"]
 
