@@ -10,23 +10,33 @@ broken", not "a check failed".
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime
 import hashlib
 import json
 import math
 from collections.abc import Mapping
-from importlib.resources import files
 from typing import Any, ClassVar
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.template.loader import get_template
-from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed, SyndicationFeed
+from django.utils.feedgenerator import SyndicationFeed
 from django.utils.http import http_date
 
+from health_check import status_page
+from health_check._syndication import StableAtomFeed, StableRSSFeed
 from health_check.journal import STATUS, Transition
 from health_check.snapshot import Reading, Report, State, describe_age
+
+# The status-page model lives in health_check.status_page; these names stay importable from here.
+from health_check.status_page import (  # noqa: F401
+    DEFAULT_TEMPLATE,
+    MIN_SEGMENT,
+    NO_DATA,
+    STYLESHEET,
+    reported_since,
+    timeline,
+)
 
 __all__ = [
     "AtomRenderer",
@@ -42,6 +52,7 @@ __all__ = [
     "escape_label",
     "format_labels",
 ]
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RenderContext:
@@ -131,100 +142,6 @@ class TextRenderer(Renderer):
         return "".join(f"{reading.name}: {reading.message}\n" for reading in report.readings).encode()
 
 
-DEFAULT_TEMPLATE = "health_check/index.html"
-_DAY = datetime.timedelta(hours=24)
-#: The default page's CSS, inlined in its ``<style>`` element (no outside asset; its hash is the page's CSP).
-STYLESHEET = files("health_check").joinpath("status.css").read_text(encoding="utf-8")
-
-
-def reported_since(reading: Reading, stale_intervals: float) -> datetime.datetime | None:
-    """Since when the check is in the state it is reported in now."""
-    snapshot = reading.snapshot
-    if snapshot is None:
-        return None
-    if reading.state is State.STALE:
-        return snapshot.checked_at + datetime.timedelta(seconds=snapshot.allowance_seconds(stale_intervals))
-    return snapshot.since
-
-
-#: The state of timeline segments before the check was first observed: drawn as the empty track.
-NO_DATA = "nodata"
-#: Narrowest segment, in per mille of the timeline: a 30 s blip in a day stays visible.
-MIN_SEGMENT = 6.0
-
-
-def timeline(
-    current: State,
-    transitions: list[Transition],
-    now: datetime.datetime,
-    window: datetime.timedelta = _DAY,
-    *,
-    observed_since: datetime.datetime | None = None,
-) -> list[dict[str, Any]]:
-    """Segments of the last ``window``, oldest first: state, start and width in per mille of the window.
-
-    ``transitions`` are one check's status entries, newest first. Before the first entry of the
-    window the check was in that entry's ``from_state``. Before ``observed_since`` (the first run
-    the poller reported) and before a ``pending -> ...`` entry nothing was known: that part is
-    ``NO_DATA``, never painted in the current state. Widths add up to exactly 1000: a segment is
-    widened to ``MIN_SEGMENT`` at the expense of the others, so none overflows the box.
-    """
-    start = now - window
-    inside = [t for t in reversed(transitions) if start < t.at <= now]
-    before = next((t for t in transitions if t.at <= start), None)
-    if before is not None:
-        state = before.to_state
-    elif inside:
-        state = inside[0].from_state
-    else:
-        state = current.value
-    points = [(start, state)] + [(t.at, t.to_state) for t in inside]
-    first = observed_since
-    if first is not None and transitions and transitions[-1].at < first:
-        oldest = transitions[-1]  # the journal remembers earlier: trust it
-        first = oldest.at if oldest.from_state == State.PENDING else None
-    if first is not None and first > start:
-        first = min(first, now)
-        earlier = [point for point in points if point[0] <= first]
-        points = [(start, NO_DATA), (first, earlier[-1][1])] + [point for point in points if point[0] > first]
-    spans = []
-    for index, (moment, segment_state) in enumerate(points):
-        end = points[index + 1][0] if index + 1 < len(points) else now
-        if end > moment:
-            state_name = NO_DATA if segment_state == State.PENDING else segment_state
-            if spans and spans[-1]["state"] == state_name:
-                spans[-1]["end"] = end
-            else:
-                spans.append({"state": state_name, "at": moment, "end": end})
-    widths = _widths([(span["end"] - span["at"]).total_seconds() for span in spans])
-    x = 0.0
-    for span, width in zip(spans, widths):
-        right = round(x + width, 1) if span is not spans[-1] else 1000.0
-        span["x"], span["width"] = x, round(right - x, 1)
-        x = right
-    return spans
-
-
-def _widths(durations: list[float]) -> list[float]:
-    """``durations`` scaled to add up to 1000, each at least ``MIN_SEGMENT`` (less only when too many)."""
-    if not durations:
-        return []
-    total = sum(durations)
-    units = [duration / total * 1000 for duration in durations]
-    minimum = min(MIN_SEGMENT, 1000 / len(units))
-    widened: set[int] = set()
-    while True:
-        rest = sum(unit for index, unit in enumerate(units) if index not in widened)
-        if not rest:
-            break
-        scale = (1000 - minimum * len(widened)) / rest
-        narrow = {index for index, unit in enumerate(units) if index not in widened and unit * scale < minimum}
-        if not narrow:
-            break
-        widened |= narrow
-    return [minimum if index in widened else unit * scale for index, unit in enumerate(units)]
-
-
 class HTMLRenderer(Renderer):
     format = "html"
     media_type = "text/html"
@@ -237,54 +154,15 @@ class HTMLRenderer(Renderer):
         return get_template(context.template_name).render(self.context_data(report, context)).encode()
 
     def context_data(self, report: Report, context: RenderContext) -> dict[str, Any]:
-        """What the template sees: one row per reading, the state counts, and the moment it is read."""
-        by_key: dict[str, list[Transition]] = {}
-        for transition in context.transitions:
-            by_key.setdefault(transition.key, []).append(transition)
-        now = _now(report, context)
-        rows = []
-        for reading in report.readings:
-            key = reading.snapshot.key if reading.snapshot else None
-            entries = by_key.get(key, []) if key else []
-            status_entries = [t for t in entries if t.kind == STATUS]
-            since = reported_since(reading, context.stale_intervals)
-            checked_at = reading.checked_at
-            rows.append(
-                {
-                    "name": reading.name,
-                    "state": reading.state.value,
-                    "message": reading.message,
-                    "failing": report.counts_as_failing(reading),
-                    "age": self.format_age(_seconds_since(checked_at, now)),
-                    "checked_at": checked_at,
-                    "checked_at_iso": checked_at.isoformat() if checked_at else "",
-                    "run_time": self.format_duration(reading.duration_seconds),
-                    "since": since,
-                    "since_age": self.format_age(_seconds_since(since, now)) if since else None,
-                    "duration_ms": None if reading.duration_seconds is None else reading.duration_seconds * 1000,
-                    "timeline": timeline(
-                        reading.state, status_entries, now, observed_since=reading.snapshot.observed_since
-                    )
-                    if reading.snapshot
-                    else [],
-                    "recent": [t for t in entries if now - t.at <= _DAY][:5],
-                }
-            )
-        return {
-            "rows": rows,
-            "errors": report.failing,
-            "generated_at": report.generated_at,
-            "now": self.format_now(now),
-            "counts": _counts(report),
-            "stylesheet": context.stylesheet or STYLESHEET,
-        }
-
-
-def _counts(report: Report) -> dict[str, int]:
-    counts = {state.value: 0 for state in State}
-    for reading in report.readings:
-        counts[reading.state.value] += 1
-    return counts
+        """What the template sees (``health_check.status_page``), ages written by this renderer's hooks."""
+        return status_page.page_context(
+            report,
+            context.transitions,
+            _now(report, context),
+            stale_intervals=context.stale_intervals,
+            stylesheet=context.stylesheet,
+            formats=self,
+        )
 
 
 class JSONRenderer(Renderer):
@@ -370,29 +248,6 @@ class OpenMetricsRenderer(Renderer):
         return ("\n".join(lines) + "\n").encode()
 
 
-class _StableDates:
-    """Feeds dated by their newest item, never by "now": an unchanged feed re-renders byte for byte.
-
-    A feed without items (a quiet endpoint, or ``ANONYMOUS_DETAIL="status"``, which lists none) is dated
-    by the feed's ``built_at``: when the endpoint's report last changed.
-    """
-
-    items: list[dict[str, Any]]
-    feed: dict[str, Any]
-
-    def latest_post_date(self) -> datetime.datetime:
-        dates = [item[name] for item in self.items for name in ("updateddate", "pubdate") if item.get(name)]
-        return max(dates) if dates else self.feed["built_at"]
-
-
-class _StableAtomFeed(_StableDates, Atom1Feed):
-    pass
-
-
-class _StableRSSFeed(_StableDates, Rss201rev2Feed):
-    pass
-
-
 class _FeedRenderer(Renderer):
     feed_class: ClassVar[type[SyndicationFeed]]
     always_ok = True
@@ -444,7 +299,7 @@ class AtomRenderer(_FeedRenderer):
     media_type = "application/atom+xml"
     accepts = frozenset({"application/atom+xml"})
     content_type = "application/atom+xml; charset=utf-8"
-    feed_class = _StableAtomFeed
+    feed_class = StableAtomFeed
 
 
 class RSSRenderer(_FeedRenderer):
@@ -452,7 +307,7 @@ class RSSRenderer(_FeedRenderer):
     media_type = "application/rss+xml"
     accepts = frozenset({"application/rss+xml"})
     content_type = "application/rss+xml; charset=utf-8"
-    feed_class = _StableRSSFeed
+    feed_class = StableRSSFeed
 
 
 _HEALTH_STATUS = {

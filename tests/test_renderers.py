@@ -15,8 +15,6 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from health_check.journal import changes, newest_first
 from health_check.renderers import (
     DEFAULT_RENDERERS,
-    MIN_SEGMENT,
-    NO_DATA,
     AtomRenderer,
     HTMLRenderer,
     JSONRenderer,
@@ -25,9 +23,9 @@ from health_check.renderers import (
     Renderer,
     RSSRenderer,
     TextRenderer,
-    timeline,
 )
 from health_check.snapshot import Reading, Report, State
+from health_check.status_page import MIN_SEGMENT, NO_DATA, timeline
 from health_check.store import get_store
 from health_check.views import HealthCheckView
 from tests.conftest import make_snapshot
