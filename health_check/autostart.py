@@ -22,6 +22,7 @@ from typing import Any
 
 from django.core.signals import request_started
 
+from health_check._fork import reset_after_fork
 from health_check._urls import describe_error
 from health_check.conf import get_config, seconds
 from health_check.specs import CheckSpec, EntryError, resolve_entries
@@ -267,6 +268,7 @@ def _on_first_request(**kwargs: Any) -> None:
         start_background_poller()
 
 
+@reset_after_fork
 def _after_fork_in_child() -> None:
     global _election, _guard, _start_in_children
     _election = None
@@ -296,6 +298,4 @@ def install() -> None:
         request_started.connect(_on_first_request)
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 atexit.register(stop_background_poller)

@@ -35,7 +35,7 @@ from django.db import Error as DatabaseError
 from django.db import connections
 from django.utils.connection import ConnectionDoesNotExist
 
-from health_check._urls import describe_error
+from health_check._urls import describe_error, first_line
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceReturnedUnexpectedResult, ServiceUnavailable
 from health_check.remote import RemoteCheck
@@ -50,10 +50,9 @@ if django.VERSION >= (6, 1):  # pragma: no cover - depends on the installed Djan
 logger = logging.getLogger(__name__)
 
 
-def _first_line(error: BaseException, limit: int = 200) -> str:
-    """The first line of an error, bounded: driver messages can carry whole server notices."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _first_line(error: BaseException) -> str:
+    """The first line of an error, bounded and scrubbed; the type's name when it says nothing."""
+    return first_line(error, 200) or type(error).__name__
 
 
 def check_auth_token(app_configs: Any = None, **kwargs: Any) -> Iterator[CheckMessage]:

@@ -20,7 +20,9 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from health_check.snapshot import Snapshot, State, Status, describe_age
+from health_check._incidents import DETAIL_FIELDS, is_closed
+from health_check._time import describe_age, isoformat, parse_iso
+from health_check.snapshot import Snapshot, State, Status
 
 __all__ = [
     "JournalStore",
@@ -39,8 +41,6 @@ UTC = datetime.timezone.utc
 STATUS = "status"
 INCIDENT = "incident"
 
-#: Incident statuses that end an incident (Statuspage's, plus RSS providers' "completed").
-CLOSED_INCIDENT_STATUSES = frozenset({"resolved", "postmortem", "completed"})
 
 _IMPACT_WORDS = {
     "none": "degraded",
@@ -59,7 +59,8 @@ def _stable_id(*parts: object) -> str:
 
 
 def _iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    # Ids are digests of this exact text: "+00:00" and microseconds, whatever else writes times as "Z".
+    return isoformat(moment, timespec="microseconds", suffix="+00:00")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -101,7 +102,7 @@ class Transition:
     @property
     def is_failing(self) -> bool:
         if self.kind == INCIDENT:
-            return self.to_state not in CLOSED_INCIDENT_STATUSES
+            return not is_closed(self.to_state)
         return State(self.to_state).is_failing if self.to_state in State._value2member_map_ else False
 
     def to_dict(self) -> dict[str, Any]:
@@ -210,16 +211,6 @@ def _incidents(snapshot: Snapshot | None) -> dict[str, Mapping[str, Any]]:
     return found
 
 
-def _parse_time(value: Any) -> datetime.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class _IncidentChange:
     """An incident entry, and the phrase that names it when it is folded into a status entry."""
@@ -238,7 +229,7 @@ def _incident_transition(
     status = "resolved" if resolved else str(incident.get("status") or "open").lower()
     impact = str(incident.get("impact") or "none").lower()
     if resolved:
-        started = _parse_time(incident.get("started_at"))
+        started = parse_iso(incident.get("started_at"))
         after = f" after {describe_age((at - started).total_seconds())}" if started and at > started else ""
         title = f"{title_name}: resolved{after} - Incident: {incident_name}"
         phrase = f"Resolved: {incident_name}"
@@ -250,7 +241,7 @@ def _incident_transition(
         impact_note = f", now {_IMPACT_WORDS.get(impact, impact)}" if was != impact else ""
         title = f"{title_name}: {status}{impact_note} - Incident: {incident_name}"
         phrase = f"Incident: {incident_name} ({status}{impact_note})"
-    record = {field: incident.get(field) for field in ("id", "name", "impact", "status", "link", "started_at", "updated_at")}
+    record = {field: incident.get(field) for field in DETAIL_FIELDS}
     if resolved:
         record["status"] = "resolved"
     transition = Transition(
@@ -276,15 +267,15 @@ def _incident_changes(
     found: list[_IncidentChange] = []
     for identifier, incident in after.items():
         old = before.get(identifier)
-        closed = str(incident.get("status") or "").lower() in CLOSED_INCIDENT_STATUSES
-        at = _parse_time(incident.get("updated_at")) or current.checked_at
+        closed = is_closed(incident.get("status"))
+        at = parse_iso(incident.get("updated_at")) or current.checked_at
         if closed:
-            if old is None or str(old.get("status") or "").lower() not in CLOSED_INCIDENT_STATUSES:
+            if old is None or not is_closed(old.get("status")):
                 found.append(_incident_transition(key, name, incident, old, at, resolved=True, label=label))
         elif old is None or (old.get("status"), old.get("impact")) != (incident.get("status"), incident.get("impact")):
             found.append(_incident_transition(key, name, incident, old, at, label=label))
     for identifier, incident in before.items():
-        if identifier not in after and str(incident.get("status") or "").lower() not in CLOSED_INCIDENT_STATUSES:
+        if identifier not in after and not is_closed(incident.get("status")):
             # Statuspage drops resolved incidents from its list; the run that no longer sees it is the moment.
             found.append(
                 _incident_transition(key, name, incident, incident, current.checked_at, resolved=True, label=label)

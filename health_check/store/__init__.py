@@ -10,7 +10,7 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from health_check._fork import reset_after_fork
-from health_check._urls import scrub
+from health_check._urls import first_line
 from health_check.conf import CONFIG_SETTINGS, get_config, seconds
 from health_check.store._setting import REDIS_SCHEMES as _REDIS_SCHEME_NAMES
 from health_check.store._setting import StoreSetting, StoreSettingError, parse_store_setting
@@ -93,8 +93,7 @@ def _build_class(path: str, location: str) -> Store:
 
 def _one_line(error: BaseException) -> str:
     """``TypeError: first line of the message``, with any URL's userinfo taken out."""
-    text = str(error).strip()
-    message = scrub(text.splitlines()[0]) if text else ""
+    message = first_line(error)
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
