@@ -10,7 +10,7 @@ import pytest
 from health_check.base import HealthCheck
 from health_check.specs import CheckSpec
 from health_check.snapshot import Snapshot
-from tests.support import RedisServer, port_open
+from tests.support import FakeUpstream, RedisServer, port_open
 
 #: In CI (.ci/run sets it) a missing service is a failure, never a silent skip.
 REQUIRE_SERVICES = os.environ.get("HEALTH_SNAPSHOT_REQUIRE_SERVICES") == "1" or os.environ.get("CI") == "true"
@@ -40,6 +40,16 @@ def redis_server() -> Iterator[RedisServer]:
     server = RedisServer()
     try:
         yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeUpstream]:
+    """A fake upstream provider (tests.support.FakeUpstream) on a free loopback port, stopped after the test."""
+    server = FakeUpstream()
+    try:
+        yield server
     finally:
         server.stop()
 

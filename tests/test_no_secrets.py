@@ -45,8 +45,7 @@ from health_check.recorder import store_runner
 from scheduler.jobs import run_all_once
 from tests.conftest import require_service
 from tests.contrib.celery_app import make_app
-from tests.contrib.upstream_server import FakeUpstream, Reply
-from tests.support import RedisServer, SilentListener, free_port
+from tests.support import FakeUpstream, RedisServer, Reply, SilentListener, free_port
 
 PASSWORD = "s3cr3t-Pa55/w0rd-X9"
 QUOTED = urllib.parse.quote(PASSWORD, safe="")
@@ -140,12 +139,10 @@ def guarded_redis() -> Iterator[int]:
 
 
 @pytest.fixture
-def refusing_upstream() -> Iterator[str]:
-    """An HTTP server answering 401 to everything: another instance that refuses our credentials."""
-    server = FakeUpstream()
-    server.routes["/health/"] = Reply(body=b"Authentication failed", status=401)
-    yield server.url.removeprefix("http://")
-    server.stop()
+def refusing_upstream(upstream: FakeUpstream) -> str:
+    """``host:port`` of an HTTP server answering 401: another instance that refuses our credentials."""
+    upstream.routes["/health/"] = Reply(body=b"Authentication failed", status=401)
+    return upstream.url.removeprefix("http://")
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pathlib
 import re
 
-from tests.contrib.upstream_server import FIXTURES
+from tests.support import FIXTURES
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ import pytest
 
 from health_check.contrib import atlassian
 from health_check.contrib.atlassian import GitHub, Npm, PyPI
-from tests.contrib.upstream_server import FakeUpstream, FrozenClock, Reply, fixture, upstream  # noqa: F401
+from tests.support import FakeUpstream, FrozenClock, Reply, fixture
 
 SUMMARY = "/api/v2/summary.json"
 

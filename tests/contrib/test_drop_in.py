@@ -16,7 +16,7 @@ import pytest
 from health_check.contrib import atlassian, rss
 from health_check.contrib import psutil as host
 from health_check.exceptions import StatusPageWarning
-from tests.contrib.upstream_server import FakeUpstream, FrozenClock, Reply, fixture, upstream  # noqa: F401
+from tests.support import FrozenClock, Reply, fixture
 
 SUMMARY = "/api/v2/summary.json"
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import base64
 import datetime
-import http.server
 import logging
 import json
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -17,6 +16,7 @@ import health_check
 from health_check import RemoteCheck
 from health_check.specs import CheckSpec
 from health_check.remote import MAX_BODY_BYTES
+from tests.support import FakeUpstream, Reply
 
 TOKEN = "t0ken-for-tests"
 #: ``monitor`` / ``p@ss/w:rd``, as an HTTP server receives them in ``Authorization: Basic``.
@@ -34,41 +34,25 @@ ROUTES: dict[str, tuple[int, bytes]] = {
 }
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-        if self.path == "/secured/" and self.headers.get("Authorization") != f"Bearer {TOKEN}":
-            status, body = 403, b"Authentication failed"
-        elif self.path == "/basic/" and self.headers.get("Authorization") != BASIC:
-            status, body = 401, b"Authentication failed"
-        elif self.path == "/slow/":
-            time.sleep(3)
-            status, body = ROUTES["/all-ok/"]
-        else:
-            status, body = ROUTES.get(self.path, ROUTES["/all-ok/"])
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):  # the check gave up: that is the point of some tests
-            pass
+def guarded(upstream: FakeUpstream, authorization: str, refusal: Reply) -> Callable[[Any], None]:
+    """A route answering all-ok to requests with ``authorization``, ``refusal`` to any other."""
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+    def answer(handler: Any) -> None:
+        allowed = handler.headers.get("Authorization") == authorization
+        upstream.answer(handler, Reply(ROUTES["/all-ok/"][1]) if allowed else refusal)
+
+    return answer
 
 
 @pytest.fixture
-def remote() -> Iterator[str]:
-    """Base URL of a threaded HTTP server on a free loopback port; shut down after the test."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+def remote(upstream: FakeUpstream) -> str:
+    """Base URL of another instance played by ``upstream``: ROUTES, two routes wanting credentials, a slow one."""
+    for route, (status, body) in ROUTES.items():
+        upstream.routes[route] = Reply(body, status=status)
+    upstream.routes["/secured/"] = guarded(upstream, f"Bearer {TOKEN}", Reply(b"Authentication failed", status=403))
+    upstream.routes["/basic/"] = guarded(upstream, BASIC, Reply(b"Authentication failed", status=401))
+    upstream.routes["/slow/"] = Reply(ROUTES["/all-ok/"][1], hang_seconds=3)
+    return upstream.url
 
 
 def test_remote_check__exported():
@@ -115,7 +99,7 @@ def test_remote_check__userinfo_sent_as_basic_auth_never_logged(run_check, remot
     snapshot = run_check(RemoteCheck(url=f"http://monitor:p%40ss%2Fw%3Ard@{host}/basic/"))
     assert (snapshot.status, snapshot.message) == ("ok", "OK")
     requests = [record.getMessage() for record in caplog.records if record.name == "httpx"]
-    assert requests == [f'HTTP Request: GET {remote}/basic/ "HTTP/1.0 200 OK"']
+    assert requests == [f'HTTP Request: GET {remote}/basic/ "HTTP/1.1 200 OK"']
     assert "p%40ss" not in caplog.text and "monitor" not in caplog.text
 
 

@@ -7,7 +7,7 @@ import inspect
 import pytest
 
 from health_check.contrib.rss import AWS, Azure, GoogleCloud, Heroku, Hetzner
-from tests.contrib.upstream_server import FakeUpstream, FrozenClock, Reply, fixture, upstream  # noqa: F401
+from tests.support import FakeUpstream, FrozenClock, Reply, fixture
 
 S3 = "/rss/s3-eu-west-1.rss"
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import json
 import threading
-import zlib
 
 import pytest
 from django.test import Client
@@ -23,8 +22,7 @@ from health_check.views import HealthCheckView
 from health_check.recorder import SnapshotRecorder
 from scheduler.jobs import CheckRunner
 from scheduler.poller import Poller
-from tests.contrib.upstream_server import FakeUpstream, FrozenClock, Reply, fixture, upstream  # noqa: F401
-from tests.support import free_port, wait_for
+from tests.support import FakeUpstream, FrozenClock, Reply, fixture, free_port, wait_for
 
 SUMMARY = "/api/v2/summary.json"
 FIVE_MB = 5 * 1024 * 1024

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 import pytest
 import redis
 
-from tests.contrib.upstream_server import FakeUpstream, Reply, fixture
 from tests.scheduler.conftest import ROOT
-from tests.support import Process, RedisServer, Server, start_server, wait_for
+from tests.support import FakeUpstream, Process, RedisServer, Reply, Server, fixture, start_server, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -14,14 +14,12 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import feedparser
 import pytest
 
-from tests.contrib.upstream_server import FakeUpstream, Reply, fixture
 from tests.integration.conftest import ExampleSite
-from tests.support import http_get, try_get, wait_for
+from tests.support import FakeUpstream, Reply, fixture, http_get, try_get, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -115,16 +113,14 @@ class FeedReader(threading.Thread):
 
 
 @pytest.fixture
-def fake_providers() -> Iterator[FakeUpstream]:
-    """GitHub, Cloudflare and AWS status pages on one loopback server, all healthy to begin with."""
-    server = FakeUpstream()
-    server.routes[GITHUB_SUMMARY] = Reply(fixture(HEALTHY))
-    server.routes["/cloudflare/api/v2/summary.json"] = Reply(fixture(HEALTHY))
-    server.routes["/aws/rss/s3-eu-west-1.rss"] = Reply(
+def fake_providers(upstream: FakeUpstream) -> FakeUpstream:
+    """GitHub, Cloudflare and AWS status pages on one loopback server (``upstream``), all healthy to begin with."""
+    upstream.routes[GITHUB_SUMMARY] = Reply(fixture(HEALTHY))
+    upstream.routes["/cloudflare/api/v2/summary.json"] = Reply(fixture(HEALTHY))
+    upstream.routes["/aws/rss/s3-eu-west-1.rss"] = Reply(
         fixture("aws/s3-eu-west-1.empty-channel.rss"), content_type="application/rss+xml"
     )
-    yield server
-    server.stop()
+    return upstream
 
 
 @pytest.fixture
