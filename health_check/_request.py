@@ -1,0 +1,59 @@
+"""What the read path reads from a request, straight from ``request.META``.
+
+``request.GET`` and ``request.headers`` each build a whole mapping, which costs more than everything else
+a cached answer does; the plain cases a probe sends are read here without them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.crypto import constant_time_compare
+from django.utils.http import parse_http_date_safe
+
+__all__ = ["authorized", "format_parameter", "not_modified"]
+
+
+def format_parameter(request: HttpRequest) -> str | None:
+    """``?format=`` without building ``request.GET`` for the plain cases probes send."""
+    query = request.META.get("QUERY_STRING", "")
+    if "format" not in query:
+        return None
+    if len(query) <= 256 and "%" not in query and "+" not in query and ";" not in query:
+        found = None
+        for pair in query.split("&"):
+            name, _, value = pair.partition("=")
+            if name == "format":
+                found = value  # the last one wins, as with QueryDict.get()
+        return found
+    try:
+        return request.GET.get("format")
+    except Exception:  # an oversized or broken query string; Accept still decides
+        return None
+
+
+def authorized(header: str | None, token: str, allow_anonymous: bool) -> bool:
+    """Whether an Authorization header carries ``token`` as a bearer token (no header: ``allow_anonymous``)."""
+    if header is None:
+        return allow_anonymous
+    scheme, _, credentials = header.partition(" ")
+    return scheme.lower() == "bearer" and constant_time_compare(credentials, token)
+
+
+def not_modified(meta: dict[str, Any], headers: dict[str, str]) -> bool:
+    """RFC 9110 §13.1: If-None-Match wins over If-Modified-Since; weak comparison for If-None-Match."""
+    etag = headers.get("ETag")
+    if_none_match = meta.get("HTTP_IF_NONE_MATCH")
+    if if_none_match is not None:
+        if etag is None:
+            return False
+        candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return etag in candidates or "*" in candidates
+    last_modified = headers.get("Last-Modified")
+    if_modified_since = meta.get("HTTP_IF_MODIFIED_SINCE")
+    if last_modified and if_modified_since:
+        since = parse_http_date_safe(if_modified_since)
+        modified = parse_http_date_safe(last_modified)
+        return since is not None and modified is not None and modified <= since
+    return False

@@ -1,0 +1,383 @@
+"""The shared part of one endpoint, like whitenoise's responders: state, bodies, and the fast answer.
+
+A ``Responder`` resolves the endpoint's checks once and keeps an ``EndpointState`` per store read that
+changed anything (snapshots, settings, the moment a fresh snapshot turns stale). A state keeps one
+immutable rendered ``Body`` per (format, detail level, URL for feeds), built by the first request that
+needs it; formats that show ages (``Renderer.live``) are rendered again when the second changes.
+``Responder.respond()`` answers a request exactly as ``HealthCheckView``'s hooks would, without a view
+instance; the hooks read the same state when a subclass overrides them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotAllowed
+from django.template.loader import get_template
+
+from health_check import redaction
+from health_check._answers import Body, finish_answer, forbidden, not_acceptable, template_answer
+from health_check._request import authorized, format_parameter
+from health_check._results import Overall, Unresolved, result
+from health_check.base import HealthCheckResult
+from health_check.conf import get_config
+from health_check.journal import Transition, merge_recent, read_transitions, stale_transition
+from health_check.negotiation import NotAcceptable, select_renderer
+from health_check.renderers import HTMLRenderer, RenderContext, Renderer
+from health_check.snapshot import Reading, Report, Snapshot, State, evaluate
+from health_check.specs import CheckSpec, EntryError, resolve_entries
+from health_check.status_page import reported_since
+from health_check.store import StoreError, get_store
+
+__all__ = [
+    "ALLOWED_METHODS",
+    "FEED_ITEMS",
+    "MAX_BODIES",
+    "PAGE_ITEMS_PER_CHECK",
+    "STATE_SECONDS",
+    "EndpointState",
+    "Responder",
+    "configuration_reading",
+    "last_change",
+    "state_expiry",
+]
+
+_UTC = datetime.timezone.utc
+ALLOWED_METHODS = ("GET", "HEAD", "OPTIONS")
+#: Journal entries a feed lists: enough for a day of trouble, bounded for readers and for us.
+FEED_ITEMS = 50
+#: Entries the status page reads per check, for its 24 h timelines.
+PAGE_ITEMS_PER_CHECK = 30
+#: Longest a state is reused (seconds): a bound, since every age-showing format is re-rendered per second.
+STATE_SECONDS = 300.0
+#: Rendered bodies kept per state: odd hosts or query strings (feeds key by URL) must not grow it.
+MAX_BODIES = 32
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class EndpointState:
+    """What one store read found, evaluated; immutable but for ``bodies``, filled by the first request of each.
+
+    Valid while the snapshots and settings are those it was built from and ``expires`` (a timestamp) has
+    not passed: the moment the first fresh snapshot turns stale, one second when a stale message shows a
+    growing age, ``STATE_SECONDS`` at most.
+    """
+
+    expires: float
+    snapshots: tuple[Snapshot | None, ...]
+    config: dict[str, Any] | None  # the get_config() it was evaluated with: a settings change invalidates it
+    report: Report
+    failing: bool
+    checks: tuple[Any, ...]  # per reading: the check instance, for HealthCheckResult
+    bodies: dict[Any, Any] = dataclasses.field(default_factory=dict)
+
+    def redacted(self, detail: str) -> Report:
+        if detail == redaction.FULL:
+            return self.report
+        key = ("report", detail)
+        report = self.bodies.get(key)
+        if report is None:
+            report = self.bodies[key] = redaction.redact_report(self.report, detail)
+        return report
+
+    def results(self, detail: str) -> tuple[HealthCheckResult, ...]:
+        """``HealthCheckResult``s of the readings a request at ``detail`` sees; built once per state."""
+        key = ("results", detail)
+        results = self.bodies.get(key)
+        if results is None:
+            report = self.redacted(detail)
+            checks = self.checks if detail != redaction.STATUS else (Overall(),)
+            results = self.bodies[key] = tuple(result(reading, check) for reading, check in zip(report.readings, checks))
+        return results
+
+
+class Responder:
+    """The shared part of one endpoint: resolved checks, the current ``EndpointState``, and the fast answer."""
+
+    def __init__(self, view: Any, base: type) -> None:
+        self.view = view  # the prototype: as_view()'s arguments applied; never serves a request itself
+        self._base = base  # HealthCheckView, whose get_checks() reads the view's ``checks``
+        self._resolved: tuple[tuple[CheckSpec, ...], tuple[EntryError, ...]] | None = None
+        self._resolve_guard = threading.Lock()
+        self._keys: tuple[str, ...] | None = None
+        self._state: EndpointState | None = None
+        self.clock = view.clock
+
+    # -- checks and state -------------------------------------------------------------------------
+
+    def _entries(self) -> Iterable[Any]:
+        if type(self.view).get_checks is not self._base.get_checks:
+            return list(self.view.get_checks())
+        return self.view.checks
+
+    def specs(self) -> tuple[tuple[CheckSpec, ...], tuple[EntryError, ...]]:
+        resolved = self._resolved
+        if resolved is None:
+            with self._resolve_guard:
+                if self._resolved is not None:
+                    return self._resolved
+                entries = self._entries()
+                try:
+                    host = get_store().host_id  # a store shared by hosts keeps host-scoped checks per host
+                except StoreError:
+                    # Reported by the read that follows; not kept, since the keys depend on the store.
+                    specs, errors = resolve_entries(entries)
+                    return (tuple(specs), tuple(errors))
+                specs, errors = resolve_entries(entries, host=host)
+                self._resolved = resolved = (tuple(specs), tuple(errors))
+        return resolved
+
+    def now(self) -> tuple[float, datetime.datetime | None]:
+        clock = self.clock
+        if clock is None:
+            return time.time(), None
+        now = clock()
+        return now.timestamp(), now
+
+    def state(self, now: datetime.datetime | None = None) -> tuple[EndpointState, float]:
+        """The current state and the request's timestamp; a store read (a ``stat()`` when nothing changed)."""
+        specs, errors = self.specs()
+        keys = self._keys
+        if keys is None:
+            keys = tuple(spec.key for spec in specs)
+            if self._resolved is not None:  # kept once the store said how it keys them
+                self._keys = keys
+        if now is None:
+            timestamp, now = self.now()
+        else:
+            timestamp = now.timestamp()
+        try:
+            found = get_store().read(keys)
+        except StoreError as error:
+            return self._without_store(specs, errors, now or datetime.datetime.fromtimestamp(timestamp, _UTC), str(error)), timestamp
+        snapshots = tuple(map(found.get, keys))
+        state = self._state
+        config = get_config()
+        if state is not None and timestamp < state.expires and state.config is config and state.snapshots == snapshots:
+            return state, timestamp
+        now = now or datetime.datetime.fromtimestamp(timestamp, _UTC)
+        stale_intervals = float(config["STALE_AFTER_INTERVALS"])
+        readings = [
+            evaluate(spec.name, snapshot, now, stale_intervals=stale_intervals, labels=spec.labels)
+            for spec, snapshot in zip(specs, snapshots)
+        ]
+        readings += [configuration_reading(error) for error in errors]
+        report = Report(readings=tuple(readings), generated_at=now, warnings_as_errors=self._warnings_as_errors())
+        state = self._state = EndpointState(
+            expires=state_expiry(readings, timestamp, stale_intervals),
+            snapshots=snapshots,
+            config=config,
+            report=report,
+            failing=report.failing,
+            checks=tuple(spec.check for spec in specs) + tuple(Unresolved(error.entry) for error in errors),
+        )
+        return state, timestamp
+
+    def _without_store(
+        self, specs: Iterable[CheckSpec], errors: Iterable[EntryError], now: datetime.datetime, reason: str
+    ) -> EndpointState:
+        specs, errors = list(specs), list(errors)
+        readings = [
+            Reading(
+                name=spec.name,
+                state=State.ERROR,
+                message=f"Unavailable: cannot read snapshots: {reason}",
+                snapshot=None,
+                age_seconds=None,
+                labels=spec.labels,
+            )
+            for spec in specs
+        ]
+        readings += [configuration_reading(error) for error in errors]
+        report = Report(readings=tuple(readings), generated_at=now, warnings_as_errors=self._warnings_as_errors())
+        checks = tuple(spec.check for spec in specs) + tuple(Unresolved(error.entry) for error in errors)
+        return EndpointState(expires=0.0, snapshots=(), config=None, report=report, failing=report.failing, checks=checks)
+
+    def _warnings_as_errors(self) -> bool:
+        if self.view.warnings_as_errors is not None:
+            return bool(self.view.warnings_as_errors)
+        return bool(get_config()["WARNINGS_AS_ERRORS"])
+
+    def detail(self, request: HttpRequest, state: EndpointState, token: str | None) -> str:
+        """Token holders see everything; anyone else what ``HEALTH_CHECK["ANONYMOUS_DETAIL"]`` allows."""
+        if token and "HTTP_AUTHORIZATION" in request.META:
+            return redaction.FULL
+        config = state.config if state.config is not None else get_config()
+        level = config.get("ANONYMOUS_DETAIL", redaction.FULL)
+        return level if level in redaction.LEVELS else redaction.STATUS  # unknown values fail closed
+
+    # -- bodies -----------------------------------------------------------------------------------
+
+    def body(self, state: EndpointState, renderer: type[Renderer], request: HttpRequest, detail: str, timestamp: float) -> Body:
+        """The state's body for this format and detail (and URL, for feeds): looked up, or rendered once."""
+        key = (renderer, request.get_host() + request.get_full_path() if renderer.uses_urls else "", detail)
+        bodies = state.bodies
+        found = bodies.get(key)
+        second = int(timestamp) if renderer.live else 0
+        if found is not None and found.second == second:
+            return found
+        found = self.render(state.redacted(detail), state, renderer, request, detail, timestamp)
+        if len(bodies) < MAX_BODIES or key in bodies:
+            bodies[key] = found  # one assignment: a request reading it meanwhile sees the old or the new body
+        return found
+
+    def render(
+        self, report: Report, state: EndpointState, renderer: type[Renderer], request: HttpRequest, detail: str, timestamp: float
+    ) -> Body:
+        view = self.view
+        journal = self._journal(state, renderer) if renderer.uses_journal else []
+        stale_intervals = float(get_config()["STALE_AFTER_INTERVALS"])
+        now = datetime.datetime.fromtimestamp(timestamp, _UTC) if renderer.live else None
+        context = RenderContext(
+            endpoint_url=request.build_absolute_uri(request.path) if renderer.uses_urls else "",
+            feed_url=request.build_absolute_uri() if renderer.uses_urls else "",
+            feed_author=view.feed_author,
+            template_name=view.template_name,
+            transitions=redaction.redact_transitions(journal, detail) if renderer.uses_journal else (),
+            stale_intervals=stale_intervals,
+            # Before redaction: a feed that may list no entry still has a true date.
+            updated=last_change(journal, state.report.readings, stale_intervals) if renderer.conditional else None,
+            now=now,
+            stylesheet=view.stylesheet,
+        )
+        instance = renderer()
+        second = int(timestamp) if renderer.live else 0
+        if renderer is HTMLRenderer:
+            data = instance.context_data(report, context)
+            data["results"] = list(state.results(detail)) if report is state.redacted(detail) else []
+            body = get_template(view.template_name).render(data).encode()
+            return Body(body, {}, second, data)
+        body = instance.render(report, context)
+        return Body(body, instance.headers(body, context), second, None)
+
+    def html_context(self, report: Report, state: EndpointState, detail: str, timestamp: float) -> dict[str, Any]:
+        """The page's context for readings a subclass changed (``self.results``): not cached."""
+        view = self.view
+        stale_intervals = float(get_config()["STALE_AFTER_INTERVALS"])
+        context = RenderContext(
+            template_name=view.template_name,
+            transitions=redaction.redact_transitions(self._journal(state, HTMLRenderer), detail),
+            stale_intervals=stale_intervals,
+            now=datetime.datetime.fromtimestamp(timestamp, _UTC),
+            stylesheet=view.stylesheet,
+        )
+        return HTMLRenderer().context_data(report, context)
+
+    def _journal(self, state: EndpointState, renderer: type[Renderer]) -> list[Transition]:
+        """Stored entries of this endpoint's checks plus the stale ones readers infer, newest first; once per state."""
+        keys = self._keys or tuple(spec.key for spec in self.specs()[0])
+        limit = FEED_ITEMS if renderer.conditional else PAGE_ITEMS_PER_CHECK * max(1, len(keys))
+        cached = state.bodies.get(("journal", limit))
+        if cached is not None:
+            return cached
+        try:
+            stored = read_transitions(get_store(), keys, limit)
+        except StoreError:
+            stored = []  # the readings already say the store is unreadable
+        stale_intervals = float(get_config()["STALE_AFTER_INTERVALS"])
+        # Titled as the poller titles the entry it records on its return (same id, same words).
+        titles = {spec.key: spec.title or spec.name for spec in self.specs()[0]}
+        synthesized = [
+            stale_transition(reading.name, reading.snapshot, stale_intervals, title=titles.get(reading.snapshot.key))
+            for reading in state.report.readings
+            if reading.state is State.STALE and reading.snapshot is not None
+        ]
+        journal = merge_recent(stored, synthesized, limit)
+        if state.expires:  # not for a state without store: it is never looked up again
+            state.bodies[("journal", limit)] = journal
+        return journal
+
+    # -- the fast answer --------------------------------------------------------------------------
+
+    def respond(self, request: HttpRequest) -> HttpResponseBase:
+        """Answer one request exactly as the hooks of ``HealthCheckView`` would, without a view instance.
+
+        The hot path reads ``request.META`` directly: ``request.headers`` and ``request.GET`` each build a
+        whole mapping, which costs more than everything else a cached answer does.
+        """
+        meta = request.META
+        view = self.view
+        token = view.get_auth_token()
+        if token and not authorized(meta.get("HTTP_AUTHORIZATION"), token, view.allow_anonymous):
+            return forbidden(request)
+        method = request.method
+        if method not in ALLOWED_METHODS:
+            response: HttpResponseBase = HttpResponseNotAllowed(ALLOWED_METHODS)
+            self._finish_headers(request, response, token)
+            return response
+        if method == "OPTIONS":
+            response = HttpResponse(status=200)
+            response["Allow"] = ", ".join(ALLOWED_METHODS)
+            response["Content-Length"] = "0"
+            self._finish_headers(request, response, token)  # never cacheable: only GET/HEAD answers are
+            return response
+        try:
+            renderer = select_renderer(format_parameter(request), meta.get("HTTP_ACCEPT"), view.renderers)
+        except NotAcceptable:
+            response = not_acceptable(request, view.renderers)
+            self._finish_headers(request, response, token)
+            return response
+        state, timestamp = self.state()
+        detail = redaction.FULL if token and "HTTP_AUTHORIZATION" in meta else self.detail(request, state, None)
+        body = self.body(state, renderer, request, detail, timestamp)
+        status = 200 if renderer.always_ok or not state.failing else 500
+        if renderer is HTMLRenderer:
+            response = template_answer(request, view, body, status)
+        else:
+            response = finish_answer(request, body, status, renderer)
+        self._finish_headers(request, response, token)
+        return response
+
+    def _finish_headers(self, request: HttpRequest, response: HttpResponseBase, token: str | None) -> None:
+        # What HealthCheckView._finish() and patch_cache_headers() write, set directly (same bytes).
+        response["Vary"] = "Accept, Authorization" if token else "Accept"
+        max_age = self.view.max_age
+        seconds = max(0, int(max_age.total_seconds())) if max_age else 0
+        if (
+            seconds
+            and response.status_code in (200, 500)
+            and request.method in ("GET", "HEAD")
+            and "HTTP_AUTHORIZATION" not in request.META
+        ):
+            response["Cache-Control"] = f"public, max-age={seconds}"
+        else:
+            response["Cache-Control"] = "no-store"
+
+
+
+def last_change(
+    journal: Iterable[Transition], readings: Iterable[Reading], stale_intervals: float
+) -> datetime.datetime | None:
+    """The newest journal entry or change of state of the endpoint's checks; ``None`` before any run."""
+    moments = [entry.at for entry in journal]
+    moments += [since for since in (reported_since(r, stale_intervals) for r in readings) if since is not None]
+    return max(moments, default=None)
+
+
+
+def state_expiry(readings: Iterable[Reading], timestamp: float, stale_intervals: float) -> float:
+    """When a state built at ``timestamp`` stops telling the truth (see ``EndpointState``)."""
+    expires = timestamp + STATE_SECONDS
+    for reading in readings:
+        snapshot = reading.snapshot
+        if reading.state is State.STALE:
+            return min(expires, timestamp + 1.0)  # its message says how old it is
+        if snapshot is not None:
+            expires = min(expires, snapshot.checked_at.timestamp() + snapshot.allowance_seconds(stale_intervals))
+    return expires
+
+
+def configuration_reading(error: EntryError) -> Reading:
+    return Reading(
+        name=error.entry,
+        state=State.ERROR,
+        message=f"Unavailable: configuration error: {error.message}",
+        snapshot=None,
+        age_seconds=None,
+        labels={"check": "ConfigurationError"},
+    )
