@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -13,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port, try_get, wait_for
+from tests.support import Process, Server, free_port, try_get, wait_for
 
 pytestmark = pytest.mark.slow
 
 EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "example_project"
 MANAGE = EXAMPLE_DIR / "manage.py"
 START_DEADLINE = 30.0  # seconds; generous for a shared, noisy machine
+STOP_TIMEOUT = 20.0  # seconds between SIGTERM and SIGKILL
 
 
 def _example_env(tmp_path: Path) -> dict[str, str]:
@@ -41,29 +41,21 @@ def example_server(tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """The example project under gunicorn (two workers) on a free loopback port; stopped afterwards."""
     port = free_port()
     env = _example_env(tmp_path)
-    log = (tmp_path / "gunicorn.log").open("w")
-    process = subprocess.Popen(
+    # stop(): SIGTERM as a process manager would, SIGKILL to what is left after STOP_TIMEOUT.
+    server = Server(
         [*_gunicorn(), "--bind", f"127.0.0.1:{port}", "--workers", "2", "example_project.wsgi"],
+        port,
         cwd=EXAMPLE_DIR,
         env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        log=tmp_path / "gunicorn.log",
+        name="example project gunicorn",
+        stop_timeout=STOP_TIMEOUT,
     )
+    server.wait_ready(timeout=START_DEADLINE)
     try:
         yield port, env
     finally:
-        _stop(process)
-        log.close()
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM, as a process manager would; SIGKILL if it does not exit within 20 s."""
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        server.stop()
 
 
 def _wait_for_green(port: int) -> tuple[int, bytes]:
@@ -136,13 +128,13 @@ def test_example_project__application_tier_green_with_redis_rabbitmq_and_a_worke
     require_service("redis")
     require_service("rabbitmq")
     port, env = example_server
-    worker_log = (tmp_path / "celery.log").open("w")
-    worker = subprocess.Popen(
+    worker = Process(
         [sys.executable, "-m", "celery", "-A", "example_project", "worker", "--concurrency=1", "--loglevel=WARNING"],
         cwd=EXAMPLE_DIR,
         env=env,
-        stdout=worker_log,
-        stderr=subprocess.STDOUT,
+        log=tmp_path / "celery.log",
+        name="example project celery worker",
+        stop_timeout=STOP_TIMEOUT,
     )
     try:
         url = f"http://127.0.0.1:{port}/health/dev/application/?format=json"
@@ -158,8 +150,7 @@ def test_example_project__application_tier_green_with_redis_rabbitmq_and_a_worke
             "Ping(app='example_project')": "OK",
         }
     finally:
-        _stop(worker)
-        worker_log.close()
+        worker.stop()
 
 
 def test_example_project__application_tier_names_a_missing_worker(example_server):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import os
 import pathlib
-import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,7 +15,7 @@ from health_check.contrib.celery import Ping
 from health_check.specs import CheckSpec
 from tests.conftest import require_service
 from tests.contrib.celery_app import make_app
-from tests.support import wait_for
+from tests.support import Process, wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -33,11 +32,11 @@ def control() -> str:
 
 
 @pytest.fixture
-def start_worker(control) -> Iterator[Callable[..., subprocess.Popen]]:
-    """Start ``celery worker`` processes on the test app; they are stopped (then killed) at the end."""
-    workers: list[subprocess.Popen] = []
+def start_worker(control) -> Iterator[Callable[..., Process]]:
+    """Start ``celery worker`` processes on the test app; they are killed at the end."""
+    workers: list[Process] = []
 
-    def start(broker: str, queues: list[str] | None = None, consume: list[str] | None = None) -> subprocess.Popen:
+    def start(broker: str, queues: list[str] | None = None, consume: list[str] | None = None) -> Process:
         env = {
             **os.environ,
             "HS_CELERY_BROKER": broker,
@@ -50,22 +49,20 @@ def start_worker(control) -> Iterator[Callable[..., subprocess.Popen]]:
                    "-n", f"{control}@%h"]
         if consume:
             command += ["-Q", ",".join(consume)]
-        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process = Process(command, env=env, cwd=ROOT, name=f"celery worker {control}")
         workers.append(process)
         app = make_app(broker, control, queues)
-        wait_for(lambda: process.poll() is not None or app.control.ping(timeout=0.5), timeout=60, interval=0.2,
+        wait_for(lambda: not process.alive() or app.control.ping(timeout=0.5), timeout=60, interval=0.2,
                  what="the celery worker answering a ping or exiting")
-        assert process.poll() is None, process.stderr.read().decode(errors="replace")[-2000:]
+        process.assert_running()
         return process
 
     yield start
     for process in workers:
         # Kill: even a cold shutdown takes seconds, and these workers hold no task worth finishing.
         # The broker sees the socket close at once and drops their consumers.
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-        process.stderr.close()
+        process.kill()
+        process.stop()  # closes its output file
 
 
 @pytest.mark.slow
