@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime
 import html.parser
 import inspect
 import json
 import math
 import socket
 import sys
-import urllib.error
-import urllib.request
 from typing import Any
 
 import feedparser
@@ -44,7 +41,7 @@ from tests.scenarios import (
     state_of,
     write_scenario,
 )
-from tests.support import start_server
+from tests.support import http_get, start_server
 from tests.testapp.urls_views import TOKEN
 
 pytestmark = pytest.mark.urls("tests.testapp.urls_views")
@@ -702,15 +699,6 @@ async def test_endpoint__asgi_html_and_feeds(scenario):
     assert [entry.summary for entry in feed.entries] == [REFUSED]
 
 
-def _http_get(port: int, path: str, accept: str) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Accept": accept})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("kind", "app"), [("uvicorn", "tests.testapp.asgi:application"), ("gunicorn", "tests.testapp.wsgi:application")]
@@ -719,14 +707,15 @@ def test_endpoint__real_servers(kind, app):
     """uvicorn (ASGI) and gunicorn (WSGI) really serve the node endpoint: pending checks, 500, DHC's JSON shape."""
     server = start_server(kind, app)
     try:
-        status, headers, body = _http_get(server.port, "/health/node/?format=json", "*/*")
-        text_status, text_headers, text_body = _http_get(server.port, "/health/node/", "text/plain")
+        base = f"http://127.0.0.1:{server.port}/health/node/"
+        node = http_get(f"{base}?format=json", headers={"Accept": "*/*"}, timeout=30)
+        text = http_get(base, headers={"Accept": "text/plain"}, timeout=30)
     finally:
         server.stop()
-    assert status == 500, server.output
-    assert headers["Content-Type"] == "application/json"
-    assert headers["Vary"] == "Accept"
-    found = json.loads(body)
+    assert node.status == 500, server.output
+    assert node.headers["Content-Type"] == "application/json"
+    assert node.headers["Vary"] == "Accept"
+    found = json.loads(node.body)
     hostname = socket.gethostname()
     assert sorted(found) == sorted(
         [
@@ -736,9 +725,9 @@ def test_endpoint__real_servers(kind, app):
         ]
     )
     assert set(found.values()) == {PENDING}
-    assert text_status == 500
-    assert text_headers["Content-Type"] == "text/plain; charset=utf-8"
-    assert text_body.decode().splitlines() == [f"{name}: {PENDING}" for name in found]
+    assert text.status == 500
+    assert text.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert text.body.splitlines() == [f"{name}: {PENDING}" for name in found]
 
 
 def server_cwd() -> str:

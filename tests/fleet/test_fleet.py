@@ -12,8 +12,6 @@ import os
 import signal
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -21,7 +19,7 @@ import pytest
 import redis
 
 from tests.scheduler.conftest import ROOT
-from tests.support import FakeUpstream, Process, RedisServer, Reply, Server, fixture, start_server, wait_for
+from tests.support import FakeUpstream, Process, RedisServer, Reply, Server, fixture, http_get, start_server, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -44,13 +42,8 @@ class Host:
     def get(self, path: str) -> tuple[int, dict[str, str], float]:
         """GET ``path`` as JSON: status, body and seconds taken."""
         started = time.monotonic()
-        request = urllib.request.Request(f"http://127.0.0.1:{self.web.port}{path}", headers={"Accept": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                status, body = response.status, response.read()
-        except urllib.error.HTTPError as error:
-            status, body = error.code, error.read()
-        return status, json.loads(body), time.monotonic() - started
+        response = http_get(f"http://127.0.0.1:{self.web.port}{path}", headers={"Accept": "application/json"}, timeout=10)
+        return response.status, json.loads(response.body), time.monotonic() - started
 
 
 @dataclass

@@ -11,15 +11,13 @@ import os
 import re
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 
 import pytest
 import redis
 
 from tests.scheduler.conftest import ROOT
-from tests.support import Process, RedisServer, Server, free_port, wait_for
+from tests.support import Process, RedisServer, Server, free_port, http_get, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -29,12 +27,8 @@ NODE, UPSTREAM = "HostSteady()", "FleetSteady()"
 
 def get(port: int, path: str) -> tuple[int, dict[str, str]]:
     """GET ``path`` as JSON: status and body."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    response = http_get(f"http://127.0.0.1:{port}{path}", headers={"Accept": "application/json"}, timeout=10)
+    return response.status, json.loads(response.body)
 
 
 class Host:

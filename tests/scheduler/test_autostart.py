@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from health_check import autostart
@@ -19,7 +19,7 @@ from tests.scheduler.conftest import (
     lock_file_pid,
     needs_proc,
 )
-from tests.support import Process, free_port, port_open, wait_for
+from tests.support import Process, Response, free_port, port_open, try_get, wait_for
 
 GUNICORN_SCRIPT = Path(PYTHON).parent / "gunicorn"
 STEADY_PENDING = {"Steady()": "Unavailable: pending, no result yet (is the health check poller running?)"}
@@ -27,11 +27,8 @@ STEADY_PENDING = {"Steady()": "Unavailable: pending, no result yet (is the healt
 pytestmark = [pytest.mark.slow, needs_proc]
 
 
-def get_steady(port: int) -> httpx.Response | None:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/health/steady/?format=json", timeout=5)
-    except httpx.TransportError:
-        return None
+def get_steady(port: int) -> Response | None:
+    return try_get(f"http://127.0.0.1:{port}/health/steady/?format=json", timeout=5)
 
 
 def assert_turns_green(server: Process, port: int, within: float = 20.0) -> float:
@@ -41,12 +38,12 @@ def assert_turns_green(server: Process, port: int, within: float = 20.0) -> floa
     assert server.alive(), server.output
     listening = time.monotonic()
     response = wait_for(
-        lambda: (r := get_steady(port)) is not None and r.status_code == 200 and r, timeout=within,
-        what=lambda: f"/health/steady/ answering 200; last: {(last := get_steady(port)) and last.text}\n{server.output}",
+        lambda: (r := get_steady(port)) is not None and r.status == 200 and r, timeout=within,
+        what=lambda: f"/health/steady/ answering 200; last: {(last := get_steady(port)) and last.body}\n{server.output}",
     )
     last = get_steady(port)
-    assert response, f"not green within {within} s; last: {last and last.text}\n{server.output}"
-    assert response.json() == {"Steady()": "OK"}
+    assert response, f"not green within {within} s; last: {last and last.body}\n{server.output}"
+    assert json.loads(response.body) == {"Steady()": "OK"}
     return time.monotonic() - listening
 
 
@@ -91,7 +88,7 @@ def test_autostart__gunicorn_one_poller(spawn, tmp_path, preload, module):
         assert holder in workers
     for _ in range(4):  # every worker keeps answering (none hangs on a lock inherited from the master)
         response = get_steady(port)
-        assert response is not None and response.status_code == 200
+        assert response is not None and response.status == 200
 
 
 def test_autostart__gunicorn_disabled(spawn, tmp_path):
@@ -101,11 +98,11 @@ def test_autostart__gunicorn_disabled(spawn, tmp_path):
     wait_for(lambda: port_open("127.0.0.1", port, 0.2), timeout=30, what=lambda: f"port {port} listening\n{server.output}")
     for _ in range(4):
         response = get_steady(port)
-        assert (response.status_code, response.json()) == (500, STEADY_PENDING)
+        assert (response.status, json.loads(response.body)) == (500, STEADY_PENDING)
     time.sleep(1.5)  # longer than a first poll takes: long enough for a wrongly started poller to show
     assert not (tmp_path / "store" / "poller.lock").exists()
     response = get_steady(port)
-    assert (response.status_code, response.json()) == (500, STEADY_PENDING)
+    assert (response.status, json.loads(response.body)) == (500, STEADY_PENDING)
 
 
 def test_autostart__uvicorn(spawn, tmp_path):
