@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from types import FrameType
 from typing import Any
 
 from django.core.signals import request_started
@@ -240,7 +241,7 @@ def _is_web_server() -> bool:
 
 def _loaded_by_forking_master() -> bool:
     """Whether the master of a pre-forking server is loading the project, to fork its workers from it."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         # gunicorn --preload: the arbiter loads the application before spawning workers. A worker
         # without --preload loads it in Worker.init_process(), under the arbiter frames it was forked in.

@@ -98,10 +98,12 @@ class HealthCheck(abc.ABC):
             raise ValueError(f"scope is {self.scope!r}, expected one of {', '.join(map(repr, SCOPES))}")
 
     @abc.abstractmethod
-    def run(self) -> None:
+    def run(self) -> Any:
         """Look at the service once; raise a ``HealthCheckError`` subclass to report a problem.
 
-        May be ``async def``. Messages must name the target without secrets: they are shown to operators.
+        May be ``async def``, and may return a dict of JSON-safe details (a measurement, the incidents
+        it saw) that the snapshot keeps; anything else it returns is ignored. Messages must name the
+        target without secrets: they are shown to operators.
         """
 
     @property

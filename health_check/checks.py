@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import django
+import django.core.mail
 import dns.asyncresolver
 import dns.exception
 import dns.nameserver
@@ -43,9 +44,7 @@ from health_check.remote import RemoteCheck
 __all__ = ["DNS", "Cache", "Database", "Mail", "RemoteCheck", "Storage", "check_auth_token"]
 
 #: The mailer alias ``Mail`` uses by default: Django 6.1's ``DEFAULT_MAILER_ALIAS``, "default" before.
-DEFAULT_MAILER_ALIAS: str = "default"
-if django.VERSION >= (6, 1):  # pragma: no cover - depends on the installed Django
-    from django.core.mail import DEFAULT_MAILER_ALIAS
+DEFAULT_MAILER_ALIAS: str = getattr(django.core.mail, "DEFAULT_MAILER_ALIAS", "default")
 
 logger = logging.getLogger(__name__)
 
@@ -249,7 +248,7 @@ class Mail(HealthCheck):
 
     def run(self) -> None:
         connection = self.get_connection()
-        connection.timeout = self.timeout.total_seconds()
+        connection.timeout = self.timeout.total_seconds()  # type: ignore[attr-defined]  # SMTP's; others ignore it
         host = getattr(connection, "host", None)
         server = f" {host}:{getattr(connection, 'port', '')}" if host else ""
         target = f"SMTP server{server}" if host else "Mail backend"

@@ -172,8 +172,8 @@ class _Verdict:
             return None
         matches = [c for c in components if c.get("name") == name]
         if not matches:
-            names = sorted({n for c in components if (n := _text(c.get("name")))})
-            listed = ", ".join(names[:40]) + (f" and {len(names) - 40} more" if len(names) > 40 else "")
+            known = sorted({n for c in components if (n := _text(c.get("name")))})
+            listed = ", ".join(known[:40]) + (f" and {len(known) - 40} more" if len(known) > 40 else "")
             raise ServiceReturnedUnexpectedResult(
                 f"Component {name!r} not found at {self.url} ({self.page_name}); "
                 + (f"components: {listed}" if listed else "the page lists no components")
@@ -184,7 +184,7 @@ class _Verdict:
             if isinstance(children, list):
                 ids.update(str(child) for child in children)
         ids.update(str(c["id"]) for c in components if c.get("id") is not None and str(c.get("group_id")) in ids)
-        names = {name} | {n for c in components if str(c.get("id")) in ids and (n := _text(c.get("name")))}
+        names: set[str] = {name} | {n for c in components if str(c.get("id")) in ids and (n := _text(c.get("name")))}
         return ids, names
 
     def touches(self, item: Mapping[str, Any], scope: tuple[set[str], set[str]] | None) -> bool:
@@ -230,7 +230,7 @@ class _Verdict:
             raw = component.get("status")
             status = raw.strip().lower() if isinstance(raw, str) else None
             name = _text(component.get("name")) or f"component {component.get('id')}"
-            if status in COMPONENT_STATUSES:
+            if status is not None and status in COMPONENT_STATUSES:
                 severity, label = COMPONENT_STATUSES[status]
                 if severity:
                     self.findings.append((severity, f"{name} {label}"))

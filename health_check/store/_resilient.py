@@ -312,17 +312,17 @@ class ResilientStore(Store):
         if self._host is not None:
             known_to_host = self._host.snapshots()
             if known_to_host or not self._seen:
-                result = {}
+                answer: dict[str, Snapshot] = {}
                 since = self._host.outage_since
                 for key in keys:
                     if key in known_to_host:
                         snapshot, local = known_to_host[key]
                         # Taken here since the outage began: this host's own fresh result, not the server's last word.
                         own = local and since is not None and snapshot.checked_at.timestamp() >= since
-                        result[key] = snapshot if own or not down else self._mark(key, snapshot)
-                if not result and keys and down:
+                        answer[key] = snapshot if own or not down else self._mark(key, snapshot)
+                if not answer and keys and down:
                     raise StoreError(f"cannot read the {self.description}: {down}", reason=down)
-                return result
+                return answer
         result: dict[str, Snapshot] = {}
         known = False
         for key in keys:
@@ -333,9 +333,9 @@ class ResilientStore(Store):
             if key not in self._seen:
                 continue
             known = True
-            snapshot = self._seen[key]
-            if snapshot is not None:
-                result[key] = self._mark(key, snapshot) if self._down_reason else snapshot
+            seen = self._seen[key]
+            if seen is not None:
+                result[key] = self._mark(key, seen) if self._down_reason else seen
         if not known and keys and self._down_reason:
             raise StoreError(f"cannot read the {self.description}: {self._down_reason}", reason=self._down_reason)
         return result

@@ -136,7 +136,7 @@ class RedisBackend(Store):
     def append_journal(self, entries: Sequence[Mapping[str, Any]], *, retention: int) -> list[JournalEntry]:
         if not entries:
             return []
-        args: list[object] = [max(1, retention)]
+        args: list[str | int] = [max(1, retention)]
         for entry in entries:
             args += [entry["id"], _dumps({**entry, "seq": 0})]
         keys = [self._journal_seq_key] + [self._journal_key(entry["key"]) for entry in entries]

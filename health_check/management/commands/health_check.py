@@ -13,7 +13,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
@@ -78,7 +78,7 @@ class Command(BaseCommand):
         if code != EXIT_HEALTHY:
             sys.exit(code)
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str) -> NoReturn:
         self.stderr.write(message)
         sys.exit(EXIT_UNKNOWN)
 
