@@ -32,10 +32,8 @@ answer), ``_answers`` (the responses), ``_request`` (``?format=``, the bearer to
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime
-import hashlib
 import inspect
 import logging
 import timeit
@@ -47,6 +45,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpRespons
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.views.generic import TemplateView
 
+from health_check import _csp
 from health_check._answers import drop_body, finish_answer, forbidden, not_acceptable, ready
 from health_check._endpoint import HealthCheckEndpoint
 from health_check._request import authorized, format_parameter
@@ -78,50 +77,9 @@ from health_check.status_page import DEFAULT_TEMPLATE, STYLESHEET
 from health_check._responder import FEED_ITEMS, MAX_BODIES, PAGE_ITEMS_PER_CHECK, STATE_SECONDS  # noqa: F401
 from health_check.negotiation import MediaType  # noqa: F401
 
-try:  # Django 6.1: the CSP middleware reads a response's policy from here (what csp_override() sets)
-    from django.utils.csp import CSP
-
-    _NONE = str(CSP.NONE)
-except ImportError:  # Django 5.2: we send the header ourselves either way
-    CSP = None
-    _NONE = "'none'"
-
 __all__ = ["HealthCheckEndpoint", "HealthCheckView"]
 
 logger = logging.getLogger("health_check")
-
-
-def _stylesheet_hash(stylesheet: str) -> str:
-    return base64.b64encode(hashlib.sha256(stylesheet.encode()).digest()).decode()
-
-
-def _csp_config(stylesheet_hash: str) -> dict[str, list[str]]:
-    # The default page needs nothing but its own inline style: a strict policy lets exactly that through
-    # (CSP Level 2 hash source), so the page works behind a strict site-wide CSP too.
-    return {
-        "default-src": [_NONE],
-        "style-src": [f"'sha256-{stylesheet_hash}'"],
-        "base-uri": [_NONE],
-        "form-action": [_NONE],
-        "frame-ancestors": [_NONE],
-    }
-
-
-_CSP_HEADERS: dict[int, tuple[Any, str]] = {}
-
-
-def _csp_header(config: dict[str, Any]) -> str:
-    """The header of ``config``; memoised by identity (a class attribute, read per page served)."""
-    known = _CSP_HEADERS.get(id(config))
-    if known is not None and known[0] is config:
-        return known[1]
-    header = "; ".join(
-        f"{name} {' '.join(map(str, values))}" if values else name for name, values in config.items() if values is not None
-    )
-    if len(_CSP_HEADERS) < 64:  # bounded: configs are class attributes, a handful per project
-        _CSP_HEADERS[id(config)] = (config, header)
-    return header
-
 
 
 class HealthCheckView(TemplateView):
@@ -161,9 +119,9 @@ class HealthCheckView(TemplateView):
 
     #: The CSS the default page inlines; ``stylesheet_hash`` and ``csp_config`` follow it in subclasses.
     stylesheet: str = STYLESHEET
-    stylesheet_hash: str = _stylesheet_hash(STYLESHEET)
+    stylesheet_hash: str = _csp.stylesheet_hash(STYLESHEET)
     #: The Content-Security-Policy of the default page (directive -> sources, as Django 6.1's CSP settings).
-    csp_config: dict[str, list[str]] = _csp_config(stylesheet_hash)
+    csp_config: dict[str, list[str]] = _csp.csp_config(stylesheet_hash)
 
     #: Set per request by the endpoint: the shared, per-endpoint cache. Never per instance state.
     _responder: Responder | None = None
@@ -174,9 +132,9 @@ class HealthCheckView(TemplateView):
         super().__init_subclass__(**kwargs)
         own = cls.__dict__
         if "stylesheet" in own and "stylesheet_hash" not in own:
-            cls.stylesheet_hash = _stylesheet_hash(cls.stylesheet)
+            cls.stylesheet_hash = _csp.stylesheet_hash(cls.stylesheet)
         if ("stylesheet" in own or "stylesheet_hash" in own) and "csp_config" not in own:
-            cls.csp_config = _csp_config(cls.stylesheet_hash)
+            cls.csp_config = _csp.csp_config(cls.stylesheet_hash)
 
     @classmethod
     def as_view(cls, **initkwargs: Any) -> HealthCheckEndpoint:  # type: ignore[override]
@@ -396,8 +354,8 @@ class HealthCheckView(TemplateView):
         config = self.csp_config
         if self.template_name != DEFAULT_TEMPLATE and config is HealthCheckView.csp_config:
             return  # an overriding template may load its own assets: its project sets the policy
-        response["Content-Security-Policy"] = _csp_header(config)
-        if CSP is not None:
+        response["Content-Security-Policy"] = _csp.csp_header(config)
+        if _csp.CSP is not None:
             response._csp_config = config  # type: ignore[attr-defined]  # what csp_override() sets
 
     # -- helpers of the hooks -------------------------------------------------------------------

@@ -51,6 +51,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
             "health_check._request",
             "health_check._results",
             "health_check._answers",
+            "health_check._csp",
             "health_check._responder",
             "health_check._endpoint",
             "health_check.views",

@@ -9,6 +9,7 @@ import pytest
 
 MODULES = [
     "health_check._answers",
+    "health_check._csp",
     "health_check._endpoint",
     "health_check._request",
     "health_check._responder",
