@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from tests.integration.conftest import EXAMPLE_DIR, PYTHON, RECIPES, ExampleSite
-from tests.support import http_get
 
 pytestmark = pytest.mark.slow
 
