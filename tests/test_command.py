@@ -11,14 +11,12 @@ import socket
 import subprocess
 import sys
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import Server, free_port, start_server
+from tests.support import Server, free_port, http_get, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -63,12 +61,8 @@ def http_text(port: int, path: str, token: str | None = None) -> tuple[int, str]
     headers = {"Accept": "text/plain"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
+    response = http_get(f"http://127.0.0.1:{port}{path}", headers=headers, timeout=30)
+    return response.status, response.body
 
 
 @pytest.fixture(scope="module")
