@@ -36,6 +36,8 @@ rf = RequestFactory()
 @pytest.fixture
 def failing(memory_store):
     """beta refuses connections, alpha and gamma are OK (snapshots taken 12 s before ``NOW``)."""
+    global NOW
+    NOW = datetime.datetime.now(datetime.timezone.utc)  # at the test, not at import: fresh, whenever it runs
     for snapshot in snapshots("failing", now=NOW).values():
         get_store().write(snapshot)
 
