@@ -99,7 +99,7 @@ class EndpointState:
 class Responder:
     """The shared part of one endpoint: resolved checks, the current ``EndpointState``, and the fast answer."""
 
-    def __init__(self, view: Any, base: type) -> None:
+    def __init__(self, view: Any, base: Any) -> None:
         self.view = view  # the prototype: as_view()'s arguments applied; never serves a request itself
         self._base = base  # HealthCheckView, whose get_checks() reads the view's ``checks``
         self._resolved: tuple[tuple[CheckSpec, ...], tuple[EntryError, ...]] | None = None
