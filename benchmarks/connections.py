@@ -113,9 +113,9 @@ def main() -> None:
     from health_check.contrib.celery import Ping
     from health_check.contrib.rabbitmq import RabbitMQ
     from health_check.contrib.redis import Redis
+    from health_check.recorder import store_runner
     from health_check.specs import CheckSpec
     from health_check.store.memory import MemoryStore
-    from health_check.recorder import store_runner
     from scheduler.poller import Poller
     from tests.contrib.celery_app import make_app
 
@@ -131,17 +131,27 @@ def main() -> None:
 
     add("Redis", 6379, lambda p: Redis(client_factory=lambda: RedisClient.from_url(f"redis://127.0.0.1:{p}"), **every))
     add("RabbitMQ", 5672, lambda p: RabbitMQ(amqp_url=f"amqp://guest:guest@127.0.0.1:{p}//", **every))
-    add("Celery Ping (RabbitMQ broker)", 5672,
-        lambda p: Ping(app=make_app(f"amqp://guest:guest@127.0.0.1:{p}//", "hs-bench"), **every))
+    add(
+        "Celery Ping (RabbitMQ broker)",
+        5672,
+        lambda p: Ping(app=make_app(f"amqp://guest:guest@127.0.0.1:{p}//", "hs-bench"), **every),
+    )
 
     def mariadb(p: int) -> Database:
         import pymysql
 
         pymysql.install_as_MySQLdb()
         connections.settings["bench_mariadb"] = connections.configure_settings(
-            {"default": {"ENGINE": "django.db.backends.dummy"},
-             "bench_mariadb": {"ENGINE": "django.db.backends.mysql", "NAME": "test", "USER": "root",
-                               "HOST": "127.0.0.1", "PORT": str(p)}}
+            {
+                "default": {"ENGINE": "django.db.backends.dummy"},
+                "bench_mariadb": {
+                    "ENGINE": "django.db.backends.mysql",
+                    "NAME": "test",
+                    "USER": "root",
+                    "HOST": "127.0.0.1",
+                    "PORT": str(p),
+                },
+            }
         )["bench_mariadb"]
         return Database(alias="bench_mariadb", **every)
 

@@ -50,7 +50,11 @@ class CountingUpstream:
     """A Statuspage fake on loopback that counts the requests it answers."""
 
     def __init__(self) -> None:
-        body = SUMMARY.read_bytes() if SUMMARY.exists() else b'{"page":{"name":"x"},"status":{"indicator":"none","description":"ok"},"components":[],"incidents":[],"scheduled_maintenances":[]}'
+        body = (
+            SUMMARY.read_bytes()
+            if SUMMARY.exists()
+            else b'{"page":{"name":"x"},"status":{"indicator":"none","description":"ok"},"components":[],"incidents":[],"scheduled_maintenances":[]}'
+        )
         self.count = 0
         upstream = self
 
@@ -74,9 +78,21 @@ class CountingUpstream:
 def start_redis() -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(WORK_DIR)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(WORK_DIR),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -100,8 +116,12 @@ def configure_django(store: str) -> None:
         INSTALLED_APPS=["health_check"],
         ROOT_URLCONF=__name__,
         DATABASES={},
-        HEALTH_CHECK={"STORE": store, "STORE_LOCATION": str(WORK_DIR / "disk"), "HOST_ID": "host-0",
-                      "POLLER_AUTOSTART": False},
+        HEALTH_CHECK={
+            "STORE": store,
+            "STORE_LOCATION": str(WORK_DIR / "disk"),
+            "HOST_ID": "host-0",
+            "POLLER_AUTOSTART": False,
+        },
     )
     django.setup()
 
@@ -130,10 +150,10 @@ def main() -> None:
 
     from health_check.base import HealthCheck
     from health_check.contrib.atlassian import AtlassianStatusPage
+    from health_check.recorder import store_runner
     from health_check.specs import resolve_entries
     from health_check.store.redis import RedisStore
     from scheduler.election import Election
-    from health_check.recorder import store_runner
     from scheduler.poller import Poller
 
     @dataclasses.dataclass
@@ -142,7 +162,10 @@ def main() -> None:
             pass
 
     interval = datetime.timedelta(seconds=options.interval)
-    entries = [(Node, {"poll_interval": interval}), (AtlassianStatusPage, {"base_url": upstream.url, "poll_interval": interval})]
+    entries = [
+        (Node, {"poll_interval": interval}),
+        (AtlassianStatusPage, {"base_url": upstream.url, "poll_interval": interval}),
+    ]
     hosts = []
     for index in range(options.hosts):
         store = RedisStore(url, location=str(WORK_DIR / f"host-{index}"), host_id=f"host-{index}", lease_seconds=10)
@@ -168,8 +191,10 @@ def main() -> None:
     time.sleep(options.seconds)
     polled = upstream.count - before
     leaders = sum(1 for _, _, elections in hosts if elections[1].leading)
-    print(f"upstream requests per interval (fleet-wide): {polled / (options.seconds / options.interval):.2f}  "
-          f"(target 1; {polled} in {options.seconds:g} s; fleet leaders: {leaders})")
+    print(
+        f"upstream requests per interval (fleet-wide): {polled / (options.seconds / options.interval):.2f}  "
+        f"(target 1; {polled} in {options.seconds:g} s; fleet leaders: {leaders})"
+    )
 
     admin = hosts[0][0].client
     # Probes: every host 10 times a second, as a few load balancer health checks would.
@@ -187,10 +212,14 @@ def main() -> None:
             time.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
         ended = commands(admin)
         reads = ended.get("mget", 0) - started_counts.get("mget", 0)
-        print(f"Redis read commands per probe ({label}): {reads / probes:.3f}  ({reads} MGET for {probes} probes; "
-              "pollers' writes and lease renewals not counted)")
+        print(
+            f"Redis read commands per probe ({label}): {reads / probes:.3f}  ({reads} MGET for {probes} probes; "
+            "pollers' writes and lease renewals not counted)"
+        )
     total = commands(admin)
-    print("fleet's Redis commands over the run: " + ", ".join(f"{name} {calls}" for name, calls in sorted(total.items())))
+    print(
+        "fleet's Redis commands over the run: " + ", ".join(f"{name} {calls}" for name, calls in sorted(total.items()))
+    )
 
     for _, _, elections in hosts:
         for election in elections:
@@ -199,16 +228,21 @@ def main() -> None:
     # Probe latency through Django: a 3-check node endpoint, Redis store (host-0) against diskcache.
     from django.test import RequestFactory
 
+    import health_check.store as store_module
     from health_check.store import build_store
     from health_check.views import HealthCheckView
-    import health_check.store as store_module
 
-    node_entries = [(Node, {"poll_interval": datetime.timedelta(hours=1)}), ("health_check.contrib.psutil.Memory", {"poll_interval": datetime.timedelta(hours=1)}),
-                    ("health_check.contrib.psutil.Disk", {"poll_interval": datetime.timedelta(hours=1)})]
+    node_entries = [
+        (Node, {"poll_interval": datetime.timedelta(hours=1)}),
+        ("health_check.contrib.psutil.Memory", {"poll_interval": datetime.timedelta(hours=1)}),
+        ("health_check.contrib.psutil.Disk", {"poll_interval": datetime.timedelta(hours=1)}),
+    ]
     request = RequestFactory().get("/health/node/", HTTP_ACCEPT="application/json")
     results = {}
-    for name, built in (("diskcache", build_store("diskcache", str(WORK_DIR / "disk"))),
-                        ("redis", RedisStore(url, location=str(WORK_DIR / "lat"), host_id="host-0"))):
+    for name, built in (
+        ("diskcache", build_store("diskcache", str(WORK_DIR / "disk"))),
+        ("redis", RedisStore(url, location=str(WORK_DIR / "lat"), host_id="host-0")),
+    ):
         store_module._store = built
         endpoint = HealthCheckView.as_view(checks=node_entries)
         specs, _ = endpoint.view.get_check_specs()

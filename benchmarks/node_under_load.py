@@ -251,10 +251,14 @@ def main() -> None:
         shutil.rmtree(store, ignore_errors=True)
 
     bare_rate = results["bare Django view"]["rate"]
-    print(f"{seconds:.0f} s at ~100 % CPU ({os.cpu_count()} spinning processes), gunicorn 2 sync workers, "
-          f"client {args.client}, {args.connections} connections")
-    print(f"{'':30} {'requests':>9} {'non-2xx':>8} {'share':>7} {'errors':>7} {'req/s':>8} {'vs bare':>8} "
-          f"{'CPU busy':>9} {'CPU seen':>9}")
+    print(
+        f"{seconds:.0f} s at ~100 % CPU ({os.cpu_count()} spinning processes), gunicorn 2 sync workers, "
+        f"client {args.client}, {args.connections} connections"
+    )
+    print(
+        f"{'':30} {'requests':>9} {'non-2xx':>8} {'share':>7} {'errors':>7} {'req/s':>8} {'vs bare':>8} "
+        f"{'CPU busy':>9} {'CPU seen':>9}"
+    )
     for name, figures in results.items():
         share = 100 * figures["non_2xx"] / figures["requests"] if figures["requests"] else float("nan")
         print(

@@ -81,7 +81,10 @@ def build_urlpatterns() -> list:
         ("health_check.Mail", {"poll_interval": HOUR}),
         ("health_check.Storage", {"poll_interval": HOUR}),
         ("health_check.contrib.redis.Redis", {"client_factory": _redis_client, "poll_interval": HOUR}),
-        ("health_check.contrib.rabbitmq.RabbitMQ", {"amqp_url": "amqp://guest:guest@localhost:5672//", "poll_interval": HOUR}),
+        (
+            "health_check.contrib.rabbitmq.RabbitMQ",
+            {"amqp_url": "amqp://guest:guest@localhost:5672//", "poll_interval": HOUR},
+        ),
         ("health_check.contrib.celery.Ping", {"poll_interval": HOUR}),
     ]
 
@@ -104,14 +107,13 @@ def _redis_client():
 
 def poll_once() -> None:
     """One poll fills the store, as the background poller would."""
-    from health_check.autostart import collect_checks
-    from health_check.store import get_store
-    from health_check.recorder import store_runner
-    from scheduler.jobs import run_all_once
-
     from django.urls import resolve
 
+    from health_check.autostart import collect_checks
+    from health_check.recorder import store_runner
     from health_check.snapshot import Snapshot, Status
+    from health_check.store import get_store
+    from scheduler.jobs import run_all_once
 
     specs, errors = collect_checks()
     assert not errors, errors
@@ -121,7 +123,7 @@ def poll_once() -> None:
     snapshots = run_all_once(store_runner(store), polled)
     bad = [s.message for s in snapshots if s.status.value != "ok"]
     assert not bad, f"checks not OK before timing: {bad}"
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     for spec in specs:
         if spec.key in application_keys:
             store.write(

@@ -125,7 +125,9 @@ def main() -> None:
                 polls["count"] += 1
             return snapshot
 
-    poller = Poller([CheckSpec.of(cls(**kwargs)) for cls, kwargs in entries], CountingRunner(SnapshotRecorder(get_store()).record))
+    poller = Poller(
+        [CheckSpec.of(cls(**kwargs)) for cls, kwargs in entries], CountingRunner(SnapshotRecorder(get_store()).record)
+    )
     poller.start()
     server = make_server("127.0.0.1", 0, WSGIHandler(), server_class=ThreadedWSGIServer, handler_class=QuietHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -165,8 +167,12 @@ def main() -> None:
     server.shutdown()
 
     upstream = sum(provider.counts.values())
-    print(f"duration                 {elapsed:8.1f} s, {options.clients} clients, poll interval {options.interval:g} s, 2 checks")
-    print(f"endpoint requests        {served['count']:8d} ({served['count'] / elapsed:.0f}/s, errors {served['errors']}, statuses {statuses})")
+    print(
+        f"duration                 {elapsed:8.1f} s, {options.clients} clients, poll interval {options.interval:g} s, 2 checks"
+    )
+    print(
+        f"endpoint requests        {served['count']:8d} ({served['count'] / elapsed:.0f}/s, errors {served['errors']}, statuses {statuses})"
+    )
     print(f"polls (check runs)       {polls['count']:8d}")
     print(f"requests to upstream     {upstream:8d} {dict(sorted(provider.counts.items()))}")
     print(f"upstream / polls         {upstream / max(polls['count'], 1):8.2f}  (must be 1.00)")

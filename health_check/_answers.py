@@ -21,6 +21,7 @@ __all__ = [
     "drop_body",
     "finish_answer",
     "forbidden",
+    "mark_logged",
     "not_acceptable",
     "ready",
     "template_answer",
@@ -71,11 +72,7 @@ def finish_answer(request: HttpRequest, body: Body, status: int, renderer: type[
     else:
         response = answer(request, body.body, status, renderer.content_type)
         if status == 500:
-            # A failing check is this answer's content, not a server error: without this, Django's
-            # request logger writes "Internal Server Error" at ERROR for every probe, and with ADMINS set
-            # mail_admins sends one e-mail per probe. The poller logs each change once (journal.py).
-            # Only answers built here are marked: an exception raised in this view is still logged.
-            response._has_been_logged = True  # what django.utils.log.log_response() checks first
+            mark_logged(response)
     for name, value in headers.items():
         response[name] = value
     return response
@@ -95,7 +92,7 @@ class RenderedTemplateResponse(TemplateResponse):
         self.template_name = template
         self.context_data = context
         self.using = None
-        self._post_render_callbacks = []
+        self._post_render_callbacks: list[Any] = []
         self._request = request
         self._is_rendered = True
 
@@ -112,12 +109,23 @@ def template_answer(request: HttpRequest, view: Any, body: Body, status: int) ->
     if head:
         response["Content-Length"] = str(len(body.body))
     if status == 500:
-        response._has_been_logged = True  # see finish_answer()
+        mark_logged(response)
     view._apply_csp(response)
     return response
 
 
-def drop_body(response: HttpResponseBase) -> None:
+def mark_logged(response: HttpResponseBase) -> None:
+    """A failing check's 500 is the answer's content, not a server error: Django's request logger must skip it.
+
+    Without this, ``django.request`` writes "Internal Server Error" at ERROR for every probe, and with
+    ``ADMINS`` set ``mail_admins`` sends one e-mail per probe; the poller logs each change once instead
+    (``health_check.recorder``). Only answers built here are marked: an exception raised in the view is
+    still logged. ``_has_been_logged`` is what ``django.utils.log.log_response()`` checks first.
+    """
+    setattr(response, "_has_been_logged", True)  # noqa: B010 - Django's own private flag, set as Django sets it
+
+
+def drop_body(response: Any) -> None:
     """A post-render callback for HEAD: no body, and the Content-Length GET would have."""
     length = len(response.content)
     response.content = b""

@@ -17,7 +17,7 @@ try:  # Django 6.1: the CSP middleware reads a response's policy from here (what
 
     NONE = str(CSP.NONE)
 except ImportError:  # Django 5.2: we send the header ourselves either way
-    CSP = None
+    CSP = None  # type: ignore[misc,assignment]
     NONE = "'none'"
 
 
@@ -48,7 +48,9 @@ def csp_header(config: dict[str, Any]) -> str:
     if known is not None and known[0] is config:
         return known[1]
     header = "; ".join(
-        f"{name} {' '.join(map(str, values))}" if values else name for name, values in config.items() if values is not None
+        f"{name} {' '.join(map(str, values))}" if values else name
+        for name, values in config.items()
+        if values is not None
     )
     if len(_CSP_HEADERS) < 64:  # bounded: configs are class attributes, a handful per project
         _CSP_HEADERS[id(config)] = (config, header)

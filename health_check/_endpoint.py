@@ -46,7 +46,10 @@ def hook_names(base: type) -> frozenset[str]:
     names = _HOOK_NAMES.get(base)
     if names is None:
         names = _HOOK_NAMES[base] = frozenset(
-            name for klass in base.__mro__ if klass is not object for name, value in vars(klass).items()
+            name
+            for klass in base.__mro__
+            if klass is not object
+            for name, value in vars(klass).items()
             if callable(value) or isinstance(value, (staticmethod, classmethod, property))
         ) - {"as_view", "__init_subclass__"}
     return names

@@ -47,7 +47,7 @@ __all__ = [
     "state_expiry",
 ]
 
-_UTC = datetime.timezone.utc
+_UTC = datetime.UTC
 ALLOWED_METHODS = ("GET", "HEAD", "OPTIONS")
 #: Journal entries a feed lists: enough for a day of trouble, bounded for readers and for us.
 FEED_ITEMS = 50
@@ -92,7 +92,9 @@ class EndpointState:
         if results is None:
             report = self.redacted(detail)
             checks = self.checks if detail != redaction.STATUS else (Overall(),)
-            results = self.bodies[key] = tuple(result(reading, check) for reading, check in zip(report.readings, checks))
+            results = self.bodies[key] = tuple(
+                result(reading, check) for reading, check in zip(report.readings, checks)
+            )
         return results
 
 
@@ -154,7 +156,9 @@ class Responder:
         try:
             found = get_store().read(keys)
         except StoreError as error:
-            return self._without_store(specs, errors, now or datetime.datetime.fromtimestamp(timestamp, _UTC), str(error)), timestamp
+            return self._without_store(
+                specs, errors, now or datetime.datetime.fromtimestamp(timestamp, _UTC), str(error)
+            ), timestamp
         snapshots = tuple(map(found.get, keys))
         state = self._state
         config = get_config()
@@ -196,7 +200,9 @@ class Responder:
         readings += [configuration_reading(error) for error in errors]
         report = Report(readings=tuple(readings), generated_at=now, warnings_as_errors=self._warnings_as_errors())
         checks = tuple(spec.check for spec in specs) + tuple(Unresolved(error.entry) for error in errors)
-        return EndpointState(expires=0.0, snapshots=(), config=None, report=report, failing=report.failing, checks=checks)
+        return EndpointState(
+            expires=0.0, snapshots=(), config=None, report=report, failing=report.failing, checks=checks
+        )
 
     def _warnings_as_errors(self) -> bool:
         if self.view.warnings_as_errors is not None:
@@ -213,7 +219,9 @@ class Responder:
 
     # -- bodies -----------------------------------------------------------------------------------
 
-    def body(self, state: EndpointState, renderer: type[Renderer], request: HttpRequest, detail: str, timestamp: float) -> Body:
+    def body(
+        self, state: EndpointState, renderer: type[Renderer], request: HttpRequest, detail: str, timestamp: float
+    ) -> Body:
         """The state's body for this format and detail (and URL, for feeds): looked up, or rendered once."""
         key = (renderer, request.get_host() + request.get_full_path() if renderer.uses_urls else "", detail)
         bodies = state.bodies
@@ -227,7 +235,13 @@ class Responder:
         return found
 
     def render(
-        self, report: Report, state: EndpointState, renderer: type[Renderer], request: HttpRequest, detail: str, timestamp: float
+        self,
+        report: Report,
+        state: EndpointState,
+        renderer: type[Renderer],
+        request: HttpRequest,
+        detail: str,
+        timestamp: float,
     ) -> Body:
         view = self.view
         journal = self._journal(state, renderer) if renderer.uses_journal else []
@@ -248,7 +262,7 @@ class Responder:
         instance = renderer()
         second = int(timestamp) if renderer.live else 0
         if renderer is HTMLRenderer:
-            data = instance.context_data(report, context)
+            data = instance.context_data(report, context)  # type: ignore[attr-defined]  # HTMLRenderer's
             data["results"] = list(state.results(detail)) if report is state.redacted(detail) else []
             body = get_template(view.template_name).render(data).encode()
             return Body(body, {}, second, data)
@@ -349,7 +363,6 @@ class Responder:
             response["Cache-Control"] = "no-store"
 
 
-
 def last_change(
     journal: Iterable[Transition], readings: Iterable[Reading], stale_intervals: float
 ) -> datetime.datetime | None:
@@ -357,7 +370,6 @@ def last_change(
     moments = [entry.at for entry in journal]
     moments += [since for since in (reported_since(r, stale_intervals) for r in readings) if since is not None]
     return max(moments, default=None)
-
 
 
 def state_expiry(readings: Iterable[Reading], timestamp: float, stale_intervals: float) -> float:

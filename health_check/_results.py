@@ -69,7 +69,7 @@ def error_for(reading: Reading) -> HealthCheckError | None:
     for cls in _ERROR_CLASSES:
         prefix = cls.message_type + ": "
         if message.startswith(prefix) and not (reading.state is State.WARNING) ^ issubclass(cls, ServiceWarning):
-            return cls(message[len(prefix):], timestamp=timestamp)
+            return cls(message[len(prefix) :], timestamp=timestamp)
     verbatim = _ReportedWarning if reading.state is State.WARNING else _ReportedError
     return verbatim(message, timestamp=timestamp)
 
@@ -95,7 +95,7 @@ def report_from_results(results: Iterable[Any], redacted: Report) -> Report:
 
     ``redacted`` is the report the request's detail level sees; only its readings are replaced.
     """
-    readings = []
+    readings: list[Any] = []
     for result in results:
         reading = getattr(result, "_reading", None)
         error = getattr(result, "error", None)
@@ -105,7 +105,7 @@ def report_from_results(results: Iterable[Any], redacted: Report) -> Report:
             and (error is None or str(error) == reading.message)
         )
         if not kept:
-            check = getattr(result, "check", None)
+            check: Any = getattr(result, "check", None)
             if error is None:
                 reading_state, message = State.OK, "OK"
             else:

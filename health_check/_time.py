@@ -11,7 +11,7 @@ from typing import overload
 
 __all__ = ["UTC", "describe_age", "isoformat", "parse_iso", "utcnow"]
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 def utcnow() -> datetime.datetime:

@@ -118,7 +118,9 @@ def build_election(scopes: Sequence[str] | None = None) -> Any:
         elections.append(Election(host_lock, poller_factory("host"), retry=retry, describe=_describe))
     if "fleet" in wanted:
         lease = store.lock(FLEET_ELECTION_LOCK)
-        elections.append(Election(lease, poller_factory("fleet", gate=lambda: lease.held), retry=retry, describe=_describe))
+        elections.append(
+            Election(lease, poller_factory("fleet", gate=lambda: lease.held), retry=retry, describe=_describe)
+        )
     return Elections(elections)
 
 

@@ -167,9 +167,7 @@ class HealthCheck(abc.ABC):
         if error is not None:
             # Every failing run, so DEBUG: the poller logs each change of state once, at WARNING.
             logger.debug("Health check %s failed: %s", public_name(self), scrub(str(error)))
-        return HealthCheckResult(
-            check=self, error=error, time_taken=timeit.default_timer() - started, details=returned
-        )
+        return HealthCheckResult(check=self, error=error, time_taken=timeit.default_timer() - started, details=returned)
 
     def pretty_status(self) -> str:
         """Kept for django-health-check templates that call it; a check's own status is always "OK"."""

@@ -24,9 +24,9 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 from django.conf import settings
+from django.core.cache import CacheKeyWarning, InvalidCacheBackendError, caches
 from django.core.checks import CheckMessage, Error
 from django.core.exceptions import ImproperlyConfigured
-from django.core.cache import CacheKeyWarning, InvalidCacheBackendError, caches
 from django.core.files.base import ContentFile
 from django.core.files.storage import InvalidStorageError, storages
 from django.core.files.storage import Storage as DjangoStorage
@@ -185,8 +185,7 @@ class DNS(HealthCheck):
             resolver = dns.asyncresolver.Resolver(configure=self.nameservers is None)
         except dns.resolver.NoResolverConfiguration as error:
             raise ServiceUnavailable(
-                "DNS resolution failed: no nameservers available: none configured on this host "
-                "(pass nameservers=[...])"
+                "DNS resolution failed: no nameservers available: none configured on this host (pass nameservers=[...])"
             ) from error
         resolver.lifetime = self.timeout.total_seconds()
         if self.nameservers is not None:
@@ -239,9 +238,7 @@ class Mail(HealthCheck):
             try:
                 return mailers[self.alias]
             except KeyError as error:  # MailerDoesNotExist
-                raise ServiceUnavailable(
-                    f"Mailer alias does not exist: {self.alias!r} is not in MAILERS"
-                ) from error
+                raise ServiceUnavailable(f"Mailer alias does not exist: {self.alias!r} is not in MAILERS") from error
             except ImproperlyConfigured as error:  # InvalidMailer: a wrong BACKEND or OPTIONS
                 raise ServiceUnavailable(f"Mailer {self.alias!r} cannot be built: {_first_line(error)}") from error
         return get_connection(self.backend, fail_silently=False)
@@ -268,7 +265,7 @@ class Mail(HealthCheck):
             raise ServiceUnavailable(
                 f"Connection refused error: {target} (is it running? check EMAIL_HOST and EMAIL_PORT)"
             ) from error
-        except (socket.timeout, TimeoutError) as error:
+        except TimeoutError as error:
             raise ServiceUnavailable(f"{target}: timed out after {self.timeout.total_seconds():g} s") from error
         except OSError as error:
             raise ServiceUnavailable(f"{target}: {error.strerror or _first_line(error)}") from error
@@ -314,7 +311,9 @@ class Storage(HealthCheck):
         storage = self.storage
         file_name = storage.save(file_name, ContentFile(content=file_content))
         if not storage.exists(file_name):
-            raise ServiceUnavailable(f"File does not exist: storage {self.alias!r} lost {file_name} right after saving it")
+            raise ServiceUnavailable(
+                f"File does not exist: storage {self.alias!r} lost {file_name} right after saving it"
+            )
         with storage.open(file_name) as handle:
             if handle.read() != file_content:
                 raise ServiceUnavailable(f"File content does not match: storage {self.alias!r}, file {file_name}")

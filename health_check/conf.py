@@ -27,7 +27,13 @@ from django.dispatch import receiver
 __all__ = [
     "CONFIG_SETTINGS",
     "DEFAULTS",
-    "LEGACY_KEYS", "SECRET_KEYS", "VALIDATORS", "default_store_location", "get_config", "seconds"]
+    "LEGACY_KEYS",
+    "SECRET_KEYS",
+    "VALIDATORS",
+    "default_store_location",
+    "get_config",
+    "seconds",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +105,7 @@ def _duration(value: Any) -> bool:
 # key -> (accepts the value, what is expected: said by the log line and the system check).
 # STORE is read by health_check.store, which says precisely what is wrong with it.
 VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "STORE": (lambda v: isinstance(v, str) and bool(v.strip()), 'a store name, a redis:// URL or a dotted path'),
+    "STORE": (lambda v: isinstance(v, str) and bool(v.strip()), "a store name, a redis:// URL or a dotted path"),
     "STORE_LOCATION": (lambda v: v is None or (isinstance(v, str) and bool(v)), "a directory path or None"),
     "HOST_ID": (
         lambda v: v is None or (isinstance(v, str) and bool(v) and not any(c.isspace() for c in v)),
@@ -181,7 +187,7 @@ def get_config() -> dict[str, Any]:
         value = config[key]
         if key == "STORE" or valid(value):
             continue
-        replacement, said = _FAIL_CLOSED.get(key, (lambda: DEFAULTS[key], None))
+        replacement, said = _FAIL_CLOSED.get(key, (lambda key=key: DEFAULTS[key], None))
         config[key] = replacement()
         logger.error(
             'HEALTH_CHECK["%s"] is %s, expected %s; using %s instead. Run manage.py check for details.',

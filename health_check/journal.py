@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 STATUS = "status"
 INCIDENT = "incident"
@@ -147,8 +147,14 @@ def newest_first(transitions: Iterable[Transition]) -> list[Transition]:
 # -- what changed -----------------------------------------------------------------------------------
 
 
-def _status_title(name: str, from_state: str, to_state: str, message: str, failing_since: datetime.datetime | None,
-                  at: datetime.datetime) -> str:
+def _status_title(
+    name: str,
+    from_state: str,
+    to_state: str,
+    message: str,
+    failing_since: datetime.datetime | None,
+    at: datetime.datetime,
+) -> str:
     if to_state == State.OK:
         if failing_since is None or from_state == State.PENDING:
             return f"{name}: recovered"
@@ -161,8 +167,15 @@ def _failing_word(to_state: str) -> str:
 
 
 def _status_transition(
-    key: str, name: str, from_state: str, to_state: str, at: datetime.datetime, message: str,
-    failing_since: datetime.datetime | None, *, label: str | None = None,
+    key: str,
+    name: str,
+    from_state: str,
+    to_state: str,
+    at: datetime.datetime,
+    message: str,
+    failing_since: datetime.datetime | None,
+    *,
+    label: str | None = None,
 ) -> Transition:
     return Transition(
         id=_stable_id(key, STATUS, _iso(at), from_state, to_state),
@@ -221,8 +234,14 @@ class _IncidentChange:
 
 
 def _incident_transition(
-    key: str, name: str, incident: Mapping[str, Any], before: Mapping[str, Any] | None, at: datetime.datetime,
-    *, resolved: bool = False, label: str | None = None,
+    key: str,
+    name: str,
+    incident: Mapping[str, Any],
+    before: Mapping[str, Any] | None,
+    at: datetime.datetime,
+    *,
+    resolved: bool = False,
+    label: str | None = None,
 ) -> _IncidentChange:
     title_name = label or name
     incident_name = incident.get("name") or f"incident {incident.get('id')}"
@@ -293,8 +312,16 @@ def _fold(status: Transition, change: _IncidentChange, label: str) -> Transition
     head = status.title if status.to_state == State.OK else f"{label}: {_failing_word(status.to_state)}"
     return dataclasses.replace(
         status,
-        id=_stable_id(status.key, STATUS, _iso(status.at), status.from_state, status.to_state, INCIDENT,
-                      incident.get("id"), change.transition.to_state),
+        id=_stable_id(
+            status.key,
+            STATUS,
+            _iso(status.at),
+            status.from_state,
+            status.to_state,
+            INCIDENT,
+            incident.get("id"),
+            change.transition.to_state,
+        ),
         title=f"{head} - {change.phrase}",
         incident=incident,
     )
@@ -330,22 +357,46 @@ def changes(
     status: Transition | None = None
     if previous is None:
         if current.status is not Status.OK:
-            status = _status_transition(key, name, State.PENDING.value, current.status.value, current.checked_at,
-                                        current.message, None, label=title)
+            status = _status_transition(
+                key,
+                name,
+                State.PENDING.value,
+                current.status.value,
+                current.checked_at,
+                current.message,
+                None,
+                label=title,
+            )
     elif (current.checked_at - previous.checked_at).total_seconds() > previous.allowance_seconds(stale_intervals):
         stale = stale_transition(name, previous, stale_intervals, title=title)
         failing_since = (previous.since or previous.checked_at) if previous.status is not Status.OK else stale.at
         if outage_started_at is not None:
             failing_since = min(failing_since, outage_started_at)
         found.append(stale)
-        status = _status_transition(key, name, State.STALE.value, current.status.value, current.checked_at,
-                                    current.message, failing_since, label=title)
+        status = _status_transition(
+            key,
+            name,
+            State.STALE.value,
+            current.status.value,
+            current.checked_at,
+            current.message,
+            failing_since,
+            label=title,
+        )
     elif current.status is not previous.status:
         failing_since = previous.since or previous.checked_at
         if current.status is Status.OK and outage_started_at is not None:
             failing_since = min(failing_since, outage_started_at)
-        status = _status_transition(key, name, previous.status.value, current.status.value, current.checked_at,
-                                    current.message, failing_since, label=title)
+        status = _status_transition(
+            key,
+            name,
+            previous.status.value,
+            current.status.value,
+            current.checked_at,
+            current.message,
+            failing_since,
+            label=title,
+        )
     incidents = _incident_changes(key, name, previous, current, title)
     if status is not None:
         folded = _foldable(status, incidents)
@@ -377,7 +428,9 @@ class JournalStore(Protocol):
 
     description: str
 
-    def append_journal(self, entries: Sequence[Mapping[str, Any]], *, retention: int) -> Sequence[Mapping[str, Any]]: ...
+    def append_journal(
+        self, entries: Sequence[Mapping[str, Any]], *, retention: int
+    ) -> Sequence[Mapping[str, Any]]: ...
 
     def read_journal(self, keys: Iterable[str], limit: int) -> Sequence[Mapping[str, Any]]: ...
 

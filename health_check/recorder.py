@@ -27,7 +27,7 @@ __all__ = ["JournalRecorder", "SnapshotRecorder", "log_transitions", "store_runn
 
 # The name this logging had before it moved here with the recorder: projects' LOGGING configs name it.
 logger = logging.getLogger("health_check.journal")
-_UTC = datetime.timezone.utc
+_UTC = datetime.UTC
 
 
 #: Longest message a transition's log line carries; the full one is in the snapshot and the journal.
@@ -51,7 +51,6 @@ def log_transitions(transitions: Iterable[Transition]) -> None:
         if len(message) > LOG_MESSAGE_CHARS:
             message = message[: LOG_MESSAGE_CHARS - 1] + "…"
         logger.warning("Health check %s: %s -> %s: %s", entry.name, entry.from_state, entry.to_state, message)
-
 
 
 class JournalRecorder:
@@ -99,7 +98,11 @@ class JournalRecorder:
         if previous is not None and snapshot.status is Status.OK:
             outage_started_at = self._outage_start(spec.key)
         transitions = changes(
-            previous, snapshot, spec.name, stale_intervals=stale_intervals, title=title,
+            previous,
+            snapshot,
+            spec.name,
+            stale_intervals=stale_intervals,
+            title=title,
             outage_started_at=outage_started_at,
         )
         try:
@@ -146,7 +149,9 @@ class JournalRecorder:
                     # One line, no traceback: a receiver's frames may hold its webhook URL or token.
                     logger.error(
                         "Receiver %r of health_check.signals.transition failed for %s: %s",
-                        receiver, entry.title, describe_error(result),
+                        receiver,
+                        entry.title,
+                        describe_error(result),
                     )
 
 
@@ -204,10 +209,15 @@ class SnapshotRecorder:
         again = []
         for spec in specs:
             written = self.store.last_written(spec.key)
-            if written is None or (now - written.checked_at).total_seconds() > written.allowance_seconds(stale_intervals):
+            if written is None or (now - written.checked_at).total_seconds() > written.allowance_seconds(
+                stale_intervals
+            ):
                 again.append(spec)
         logger.info(
-            "Running %d of %d checks again after the %s lost their snapshots", len(again), len(specs), self.store.description
+            "Running %d of %d checks again after the %s lost their snapshots",
+            len(again),
+            len(specs),
+            self.store.description,
         )
         return again
 

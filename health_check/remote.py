@@ -115,7 +115,9 @@ class RemoteCheck(HealthCheck):
                 "is the URL a health endpoint?"
             ) from None
         except UnreadableBody as error:
-            raise ServiceReturnedUnexpectedResult(f"Response cannot be read (HTTP {error.status_code}): {error}") from error
+            raise ServiceReturnedUnexpectedResult(
+                f"Response cannot be read (HTTP {error.status_code}): {error}"
+            ) from error
         except (httpx.TimeoutException, TimeoutError) as error:
             raise ServiceUnavailable(f"Request timed out after {self.timeout.total_seconds():g} seconds") from error
         except httpx.InvalidURL as error:
@@ -123,7 +125,9 @@ class RemoteCheck(HealthCheck):
             raise ServiceUnavailable(f"Invalid URL: {first_line(error, 200) or type(error).__name__}") from error
         except httpx.RequestError as error:
             # httpx's text names the failure ("[Errno 111] Connection refused"); scrubbed all the same.
-            raise ServiceUnavailable(f"Failed to reach URL: {first_line(error, 200) or type(error).__name__}") from error
+            raise ServiceUnavailable(
+                f"Failed to reach URL: {first_line(error, 200) or type(error).__name__}"
+            ) from error
         status, body = response.status_code, response.body
         if status in (401, 403):
             fix = (
@@ -142,4 +146,3 @@ class RemoteCheck(HealthCheck):
         if failures:
             raise ServiceUnavailable("\n".join(failures), details={"remote_status": status, "failing": len(failures)})
         return {"remote_status": status, "checks": len(results)}
-

@@ -181,9 +181,9 @@ def escape_label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def format_labels(labels: dict[str, str] | object) -> str:
+def format_labels(labels: Mapping[str, Any]) -> str:
     """Labels as OpenMetrics writes them between braces: ``check="Cache",alias="default"``."""
-    return ",".join(f'{key}="{escape_label(str(value))}"' for key, value in dict(labels).items())  # type: ignore[arg-type]
+    return ",".join(f'{key}="{escape_label(str(value))}"' for key, value in dict(labels).items())
 
 
 class OpenMetricsRenderer(Renderer):
@@ -320,7 +320,7 @@ _HEALTH_STATUS = {
 
 
 def _iso_z(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return moment.astimezone(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class HealthJSONRenderer(Renderer):

@@ -18,7 +18,7 @@ from health_check._time import describe_age
 
 __all__ = ["Reading", "Report", "Snapshot", "State", "Status", "describe_age", "evaluate"]
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 class Status(enum.StrEnum):

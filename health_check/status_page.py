@@ -94,7 +94,7 @@ def timeline(
         first = min(first, now)
         earlier = [point for point in points if point[0] <= first]
         points = [(start, NO_DATA), (first, earlier[-1][1])] + [point for point in points if point[0] > first]
-    spans = []
+    spans: list[dict[str, Any]] = []
     for index, (moment, segment_state) in enumerate(points):
         end = points[index + 1][0] if index + 1 < len(points) else now
         if end > moment:

@@ -80,7 +80,9 @@ def _fallback_hint(key: str) -> str:
     if key == "AUTH_TOKEN":
         return "Set a non-empty string, or None for no token. Until then every request is refused."
     if key == "ANONYMOUS_DETAIL":
-        return 'Fix the value or remove the key to use the default ("full"). Until then anonymous requests see "status".'
+        return (
+            'Fix the value or remove the key to use the default ("full"). Until then anonymous requests see "status".'
+        )
     return f"Fix the value or remove the key to use the default ({DEFAULTS[key]!r}). Until then the default is used."
 
 

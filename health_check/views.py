@@ -46,16 +46,30 @@ from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.views.generic import TemplateView
 
 from health_check import _csp
-from health_check._answers import drop_body, finish_answer, forbidden, not_acceptable, ready
+from health_check._answers import drop_body, finish_answer, forbidden, mark_logged, not_acceptable, ready
 from health_check._endpoint import HealthCheckEndpoint
 from health_check._request import authorized, format_parameter
-from health_check._responder import ALLOWED_METHODS, Responder
+
+# Importable from here as before the read path was split: django-health-check's MediaType, and the
+# bounds of the endpoint's state.
+from health_check._responder import (  # noqa: F401
+    ALLOWED_METHODS,
+    FEED_ITEMS,
+    MAX_BODIES,
+    PAGE_ITEMS_PER_CHECK,
+    STATE_SECONDS,
+    Responder,
+)
 from health_check._results import counts_as_failing, report_from_results
 from health_check._urls import describe_error
 from health_check.base import HealthCheck, HealthCheckResult
 from health_check.conf import get_config
 from health_check.exceptions import HealthCheckError
-from health_check.negotiation import NotAcceptable, select_renderer
+from health_check.negotiation import (
+    MediaType,  # noqa: F401
+    NotAcceptable,
+    select_renderer,
+)
 from health_check.renderers import (
     DEFAULT_RENDERERS,
     AtomRenderer,
@@ -71,11 +85,6 @@ from health_check.renderers import (
 from health_check.snapshot import Report
 from health_check.specs import CheckSpec, EntryError
 from health_check.status_page import DEFAULT_TEMPLATE, STYLESHEET
-
-# Importable from here as before the read path was split: django-health-check's MediaType, and the
-# bounds of the endpoint's state.
-from health_check._responder import FEED_ITEMS, MAX_BODIES, PAGE_ITEMS_PER_CHECK, STATE_SECONDS  # noqa: F401
-from health_check.negotiation import MediaType  # noqa: F401
 
 __all__ = ["HealthCheckEndpoint", "HealthCheckView"]
 
@@ -235,6 +244,7 @@ class HealthCheckView(TemplateView):
 
         Returns an awaitable when the class has ``async def`` hooks (``await super().dispatch(...)``).
         """
+        response: Any
         if not self.is_authorized(request):
             response = forbidden(request)
         else:
@@ -330,7 +340,10 @@ class HealthCheckView(TemplateView):
         """The template's context: django-health-check's ``results``, ``errors``, ``stylesheet``, plus ``rows``."""
         context = super().get_context_data(**kwargs)
         if self._results_unchanged():
-            context.update(self._shared().body(self._state, HTMLRenderer, self.request, self._detail, self._timestamp).context)
+            context.update(
+                self._shared().body(self._state, HTMLRenderer, self.request, self._detail, self._timestamp).context
+                or {}
+            )
         else:
             report = report_from_results(self.results, self._state.redacted(self._detail))
             context.update(self._shared().html_context(report, self._state, self._detail, self._timestamp))
@@ -339,14 +352,14 @@ class HealthCheckView(TemplateView):
         context["stylesheet"] = self.stylesheet
         return context
 
-    def render_to_response(self, context: dict[str, Any], **response_kwargs: Any) -> HttpResponseBase:
+    def render_to_response(self, context: dict[str, Any], **response_kwargs: Any) -> HttpResponse:
         """A ``TemplateResponse`` of the page, with the page's CSP; HEAD gets GET's Content-Length, no body."""
         response_kwargs.setdefault("content_type", HTMLRenderer.content_type)
-        response = super().render_to_response(context, **response_kwargs)
+        response: Any = super().render_to_response(context, **response_kwargs)  # a TemplateResponse
         if self.request.method == "HEAD":
             response.add_post_render_callback(drop_body)
         if response.status_code == 500:
-            response._has_been_logged = True  # see finish_answer()
+            mark_logged(response)
         self._apply_csp(response)
         return response
 

@@ -12,7 +12,6 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-
 from typing import Protocol
 
 from health_check._urls import describe_error
@@ -38,12 +37,11 @@ class ElectionLock(Protocol):
 
     def release(self) -> None: ...
 
+
 logger = logging.getLogger(__name__)
 
 #: Longest pause between two attempts after failures (seconds): how late a store that came back is noticed.
 MAX_BACKOFF_SECONDS = 5.0
-
-
 
 
 class Election:

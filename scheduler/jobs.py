@@ -24,7 +24,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from django.db import close_old_connections, connections
@@ -37,7 +37,7 @@ from health_check.specs import CheckSpec
 __all__ = ["CheckRunner", "Run", "run_all_once"]
 
 logger = logging.getLogger(__name__)
-_UTC = datetime.timezone.utc
+_UTC = datetime.UTC
 T = TypeVar("T")
 
 
@@ -90,7 +90,10 @@ def _bounded_details(details: Any, spec: CheckSpec) -> dict[str, Any]:
         return {}
     if len(encoded) > MAX_DETAILS_BYTES:
         logger.warning(
-            "Health check %s returned %d bytes of details (limit %d); dropped", spec.name, len(encoded), MAX_DETAILS_BYTES
+            "Health check %s returned %d bytes of details (limit %d); dropped",
+            spec.name,
+            len(encoded),
+            MAX_DETAILS_BYTES,
         )
         return {"truncated": True}
     return json.loads(encoded)  # what a store will give back: plain JSON types only
@@ -224,7 +227,9 @@ class CheckRunner(Generic[T]):
         stuck = self.stuck_runs()
         if spec.key in stuck:
             return (
-                ServiceUnavailable(f"Still hung: the previous run has not returned after {stuck[spec.key]:.0f} seconds"),
+                ServiceUnavailable(
+                    f"Still hung: the previous run has not returned after {stuck[spec.key]:.0f} seconds"
+                ),
                 {},
             )
         if len(stuck) >= self.max_stuck_runs:

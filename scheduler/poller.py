@@ -18,7 +18,7 @@ from scheduler.jobs import CheckRunner
 __all__ = ["Poller"]
 
 logger = logging.getLogger(__name__)
-_UTC = datetime.timezone.utc
+_UTC = datetime.UTC
 
 # APScheduler logs every job run at INFO, and warns at every tick that finds the previous run of a
 # job still going; at a few seconds per check that drowns a log, and the runner already reports slow
@@ -115,7 +115,10 @@ class Poller:
             # Every second: must a check run now (the store lost what was written, Redis restarted
             # empty, and what it had nothing fresh for runs at once)?
             self.scheduler.add_job(
-                self._restore, IntervalTrigger(seconds=1, timezone=_UTC), id=RESTORE_JOB, executor=EXECUTOR,
+                self._restore,
+                IntervalTrigger(seconds=1, timezone=_UTC),
+                id=RESTORE_JOB,
+                executor=EXECUTOR,
                 name="health check store watch",
             )
         self.scheduler.start()

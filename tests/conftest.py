@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from health_check.base import HealthCheck
-from health_check.specs import CheckSpec
 from health_check.snapshot import Snapshot
+from health_check.specs import CheckSpec
 from tests.support import FakeUpstream, RedisServer, port_open
 
 #: In CI (.ci/run sets it) a missing service is a failure, never a silent skip.
@@ -101,7 +101,7 @@ def make_snapshot(
     status_value = Status(status)
     if message is None:
         message = {"ok": "OK", "warning": "Warning: degraded", "error": "Unavailable: down"}[status_value.value]
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     return Snapshot(
         key=key,
         status=status_value,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from health_check.specs import CheckSpec
 from health_check.snapshot import Report, evaluate
+from health_check.specs import CheckSpec
 from tests.conftest import make_snapshot
 from tests.testapp.probes import Sample
 
@@ -83,7 +83,7 @@ def write_scenario(store: Any, scenario: str) -> None:
 
 def build_report(scenario: str, *, warnings_as_errors: bool = True, now: datetime.datetime | None = None) -> Report:
     """The Report a view would build at ``now`` from this scenario's snapshots."""
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     readings = tuple(
         evaluate(SPECS[label].name, snapshot, now, stale_intervals=3, labels=SPECS[label].labels)
         for label, snapshot in snapshots(scenario, now=now).items()

@@ -240,9 +240,25 @@ class RedisServer:
         if binary is None:
             pytest.skip("redis-server is not installed; apt-get install redis-server to run this test")
         self.process = Process(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.directory, "--logfile", "", "--loglevel", "warning"],
-            cwd=self.directory, name="redis-server",
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.directory,
+                "--logfile",
+                "",
+                "--loglevel",
+                "warning",
+            ],
+            cwd=self.directory,
+            name="redis-server",
         )
         process = self.process
         try:

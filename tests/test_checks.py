@@ -31,8 +31,8 @@ from aiosmtpd.smtp import AuthResult
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from health_check.checks import DNS, Cache, Database, Mail, Storage
-from health_check.specs import CheckSpec
 from health_check.snapshot import Status
+from health_check.specs import CheckSpec
 from tests.conftest import require_service
 from tests.support import free_port
 
@@ -190,7 +190,10 @@ def test_cache__redis_down_is_a_connection_error(run_check, settings):
 def test_cache__unknown_alias(run_check):
     """An alias missing from CACHES is Unavailable with a message saying so."""
     snapshot = run_check(Cache(alias="nope"))
-    assert (snapshot.status, snapshot.message) == (Status.ERROR, "Unavailable: Cache alias does not exist: 'nope' is not in CACHES")
+    assert (snapshot.status, snapshot.message) == (
+        Status.ERROR,
+        "Unavailable: Cache alias does not exist: 'nope' is not in CACHES",
+    )
 
 
 # --------------------------------------------------------------------------- storages
@@ -252,7 +255,10 @@ def test_storage__read_only_directory(run_check, settings, read_only_directory):
 def test_storage__unknown_alias(run_check):
     """An alias missing from STORAGES is Unavailable with a message saying so."""
     snapshot = run_check(Storage(alias="nope"))
-    assert (snapshot.status, snapshot.message) == (Status.ERROR, "Unavailable: Storage alias does not exist: 'nope' is not in STORAGES")
+    assert (snapshot.status, snapshot.message) == (
+        Status.ERROR,
+        "Unavailable: Storage alias does not exist: 'nope' is not in STORAGES",
+    )
 
 
 # --------------------------------------------------------------------------- mail
@@ -537,10 +543,14 @@ def test_mail__alias_uses_the_mailers_setting(run_check, settings, smtp_server):
     up = smtp_server()
     settings.MAILERS = {
         "default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"},
-        "transactional": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-                          "OPTIONS": {"host": "127.0.0.1", "port": up}},
-        "down": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-                 "OPTIONS": {"host": "127.0.0.1", "port": free_port()}},
+        "transactional": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": up},
+        },
+        "down": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": free_port()},
+        },
     }
     assert run_check(Mail(alias="transactional")).message == "OK"
     down = run_check(Mail(alias="down"))

@@ -224,7 +224,13 @@ def test_command__verbose_masks_token(token_server):
     server, store_dir = token_server
     poll_once(store_dir)
     result = manage(
-        "health_check", "health_check-steady", f"127.0.0.1:{server.port}", "-v", "2", "--auth-token", TOKEN,
+        "health_check",
+        "health_check-steady",
+        f"127.0.0.1:{server.port}",
+        "-v",
+        "2",
+        "--auth-token",
+        TOKEN,
         store_dir=store_dir,
     )
     assert result.returncode == 0, result.stderr

@@ -118,7 +118,9 @@ def _wait_for(url: str, predicate, deadline: float = START_DEADLINE) -> tuple[in
         last[0] = (0, b"") if response is None else (response.status, response.body.encode())
         return last[0] if predicate(*last[0]) else None
 
-    return wait_for(answered, timeout=deadline, what=lambda: f"{url} answering as awaited; last: {last[0]}", interval=0.3)
+    return wait_for(
+        answered, timeout=deadline, what=lambda: f"{url} answering as awaited; last: {last[0]}", interval=0.3
+    )
 
 
 def test_example_project__application_tier_green_with_redis_rabbitmq_and_a_worker(example_server, tmp_path):

@@ -13,16 +13,16 @@ from django.test import RequestFactory
 from django.utils.http import http_date
 
 from health_check.base import HealthCheck
-from health_check.specs import CheckSpec
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
+from health_check.journal import read_transitions
+from health_check.recorder import store_runner
+from health_check.specs import CheckSpec
 from health_check.store import get_store
 from health_check.store.diskcache import DiskcacheStore
 from health_check.views import HealthCheckView
-from health_check.recorder import store_runner
-from health_check.journal import read_transitions
 from scheduler.jobs import CheckRunner
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 DAY = datetime.datetime(2025, 3, 4, tzinfo=UTC)
 MINUTE = datetime.timedelta(minutes=1)
 INCIDENT_LINK = "https://stspg.io/kctbh9vrtdwd"
@@ -213,7 +213,9 @@ def test_feeds__valid_with_stable_guids_and_dates(day, fmt):
     assert titles == [
         "Database(alias='default'): failing - Unavailable: connection refused",
     ]
-    assert [entry.id for entry in feed.entries] == [f"urn:uuid:{t.id}" for t in read_transitions(get_store(), [CheckSpec.of(checks[1]).key], 9)]
+    assert [entry.id for entry in feed.entries] == [
+        f"urn:uuid:{t.id}" for t in read_transitions(get_store(), [CheckSpec.of(checks[1]).key], 9)
+    ]
     assert [entry.published_parsed[3:5] for entry in feed.entries] == [(13, 0)]
     assert [[tag.term for tag in entry.tags] for entry in feed.entries] == [["error", "status"]]
 

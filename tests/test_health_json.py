@@ -9,10 +9,10 @@ import pytest
 from django.test import RequestFactory
 
 from health_check.contrib.psutil import Disk
+from health_check.recorder import store_runner
 from health_check.specs import CheckSpec
 from health_check.store import get_store
 from health_check.views import HealthCheckView
-from health_check.recorder import store_runner
 from tests.scenarios import NAMES, REFUSED, SPECS, write_scenario
 
 pytestmark = pytest.mark.urls("tests.testapp.urls_views")
@@ -21,10 +21,12 @@ HEALTH_JSON = "application/health+json"
 
 
 def iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return moment.astimezone(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-@pytest.mark.parametrize("query, accept", [("?format=health+json", None), ("?format=health%2Bjson", None), ("", HEALTH_JSON)])
+@pytest.mark.parametrize(
+    "query, accept", [("?format=health+json", None), ("?format=health%2Bjson", None), ("", HEALTH_JSON)]
+)
 def test_health_json__failing(client, memory_store, query, accept):
     """A failing set answers 500 with status fail, one entry per check: componentId, time, latency, output when failing."""
     write_scenario(memory_store, "failing")
@@ -50,8 +52,13 @@ def test_health_json__failing(client, memory_store, query, accept):
 
 @pytest.mark.parametrize(
     "scenario, lenient, status, overall",
-    [("fresh", False, 200, "pass"), ("warning", True, 200, "warn"), ("warning", False, 500, "fail"),
-     ("stale", False, 500, "fail"), ("pending", False, 500, "fail")],
+    [
+        ("fresh", False, 200, "pass"),
+        ("warning", True, 200, "warn"),
+        ("warning", False, 500, "fail"),
+        ("stale", False, 500, "fail"),
+        ("pending", False, 500, "fail"),
+    ],
 )
 def test_health_json__overall_status(client, memory_store, scenario, lenient, status, overall):
     """pass/warn answer 200, fail 500; with WARNINGS_AS_ERRORS a warning makes the whole response fail."""
@@ -63,7 +70,10 @@ def test_health_json__overall_status(client, memory_store, scenario, lenient, st
     expected_beta = {"fresh": "pass", "warning": "warn", "stale": "fail", "pending": "fail"}[scenario]
     assert beta["status"] == expected_beta
     if scenario == "pending":
-        assert beta == {"status": "fail", "output": "Unavailable: pending, no result yet (is the health check poller running?)"}
+        assert beta == {
+            "status": "fail",
+            "output": "Unavailable: pending, no result yet (is the health check poller running?)",
+        }
 
 
 def test_health_json__psutil_measurement(memory_store, tmp_path):

@@ -67,7 +67,9 @@ def server(request, tmp_path_factory) -> Iterator[Server]:
     if request.param == "wsgiref":
         port = free_port()
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        process = Server([sys.executable, "-c", WSGIREF, str(port)], port, env={**os.environ, **env, "PYTHONPATH": root}, cwd=root)
+        process = Server(
+            [sys.executable, "-c", WSGIREF, str(port)], port, env={**os.environ, **env, "PYTHONPATH": root}, cwd=root
+        )
         process.wait_ready()
     else:
         process = start_server(request.param, SERVERS[request.param], env)

@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 
 from health_check.base import HealthCheck
-from health_check.specs import CheckSpec
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
 from health_check.journal import Transition, read_transitions, stale_transition
+from health_check.recorder import SnapshotRecorder, store_runner
 from health_check.signals import transition as transition_signal
+from health_check.specs import CheckSpec
 from health_check.store.diskcache import DiskcacheStore
 from health_check.store.memory import MemoryStore
-from health_check.recorder import SnapshotRecorder, store_runner
 from scheduler.jobs import CheckRunner
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 START = datetime.datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
 MINUTE = datetime.timedelta(minutes=1)
 
@@ -52,8 +52,14 @@ class Clock:
         return self.now
 
 
-def play(store: Any, check: Scripted, outcomes: list[Any], clock: Clock, step: datetime.timedelta = MINUTE,
-         runner: CheckRunner | None = None) -> list[str]:
+def play(
+    store: Any,
+    check: Scripted,
+    outcomes: list[Any],
+    clock: Clock,
+    step: datetime.timedelta = MINUTE,
+    runner: CheckRunner | None = None,
+) -> list[str]:
     """Run ``check`` once per outcome, ``step`` apart; returns the reported statuses."""
     if runner is None:
         runner = store_runner(store, clock=clock, retention=200, stale_intervals=3)
@@ -96,7 +102,11 @@ def test_hysteresis__failure_threshold(store):
     assert play(store, check, ["ok", "fail", "fail"], clock, runner=runner) == ["ok", "ok", "ok"]
     latest = store.read([CheckSpec.of(check).key])[CheckSpec.of(check).key]
     assert (latest.status.value, latest.message) == ("ok", "OK")
-    assert (latest.run_status.value, latest.run_message, latest.streak) == ("error", "Unavailable: connection refused", 2)
+    assert (latest.run_status.value, latest.run_message, latest.streak) == (
+        "error",
+        "Unavailable: connection refused",
+        2,
+    )
     assert play(store, check, ["fail"], clock, runner=runner) == ["error"]
     assert [entry[:2] for entry in journal(store, check)] == [("ok", "error")]
 
@@ -123,8 +133,18 @@ def test_hysteresis__flapping_gives_one_fail_and_one_recover(store):
 def test_hysteresis__warning_and_error_switch_at_once(store):
     """While failing, warning and error follow the run immediately, even with a success threshold."""
     check = Scripted(poll_interval=MINUTE, success_threshold=5, failure_threshold=2)
-    assert play(store, check, ["ok", "fail", "fail", "warn", "fail"], Clock()) == ["ok", "ok", "error", "warning", "error"]
-    assert [entry[:2] for entry in journal(store, check)] == [("ok", "error"), ("error", "warning"), ("warning", "error")]
+    assert play(store, check, ["ok", "fail", "fail", "warn", "fail"], Clock()) == [
+        "ok",
+        "ok",
+        "error",
+        "warning",
+        "error",
+    ]
+    assert [entry[:2] for entry in journal(store, check)] == [
+        ("ok", "error"),
+        ("error", "warning"),
+        ("warning", "error"),
+    ]
 
 
 def test_hysteresis__thresholds_below_one_rejected():
@@ -161,7 +181,13 @@ def test_journal__kept_across_restart_with_diskcache(tmp_path):
     check = Scripted(poll_interval=MINUTE, failure_threshold=3)
     first = DiskcacheStore(str(tmp_path))
     assert play(first, check, ["ok", "fail", "fail", "fail", "ok", "fail", "fail"], clock) == [
-        "ok", "ok", "ok", "error", "ok", "ok", "ok",
+        "ok",
+        "ok",
+        "ok",
+        "error",
+        "ok",
+        "ok",
+        "ok",
     ]
     before = read_transitions(first, [CheckSpec.of(check).key], 100)
     first.close()
@@ -223,7 +249,11 @@ def test_journal__recovery_spans_every_gap_of_one_outage(store):
     play(store, check, ["ok"], clock, runner=runner)
     entries = journal(store, check)
     assert [entry[:2] for entry in entries] == [
-        ("ok", "error"), ("error", "stale"), ("stale", "error"), ("error", "stale"), ("stale", "ok"),
+        ("ok", "error"),
+        ("error", "stale"),
+        ("stale", "error"),
+        ("error", "stale"),
+        ("stale", "ok"),
     ]
     assert entries[-1][2] == "Scripted(name='db'): recovered after 29 min"
 
@@ -292,7 +322,12 @@ def test_journal__incident_transitions(store):
     assert [(t.kind, t.from_state, t.to_state, t.title) for t in entries] == [
         ("incident", "", "investigating", f"{name}: degraded - Incident: Delayed job starts"),
         ("incident", "investigating", "identified", f"{name}: identified - Incident: Delayed job starts"),
-        ("incident", "identified", "identified", f"{name}: identified, now major outage - Incident: Delayed job starts"),
+        (
+            "incident",
+            "identified",
+            "identified",
+            f"{name}: identified, now major outage - Incident: Delayed job starts",
+        ),
         ("incident", "identified", "resolved", f"{name}: resolved after 58 min - Incident: Delayed job starts"),
     ]
     assert {t.incident["id"] for t in entries} == {"kctbh9vrtdwd"}
@@ -334,13 +369,21 @@ def test_journal__status_change_and_incident_fold_into_one_entry(store):
     assert [(t.kind, t.from_state, t.to_state, t.title) for t in entries] == [
         ("status", "ok", "warning", "GitHub Actions: degraded - Incident: Delayed job starts"),
         ("incident", "investigating", "identified", "GitHub Actions: identified - Incident: Delayed job starts"),
-        ("status", "warning", "error",
-         "GitHub Actions: failing - Incident: Delayed job starts (identified, now major outage)"),
+        (
+            "status",
+            "warning",
+            "error",
+            "GitHub Actions: failing - Incident: Delayed job starts (identified, now major outage)",
+        ),
         # "after" spans the whole outage: degraded since 09:10, failing since 09:30, ok at 09:50.
         ("status", "error", "ok", "GitHub Actions: recovered after 40 min - Resolved: Delayed job starts"),
     ]
-    assert [t.at for t in entries] == [START + 10 * MINUTE, datetime.datetime(2025, 3, 4, 9, 20, tzinfo=UTC),
-                                       START + 30 * MINUTE, START + 50 * MINUTE]
+    assert [t.at for t in entries] == [
+        START + 10 * MINUTE,
+        datetime.datetime(2025, 3, 4, 9, 20, tzinfo=UTC),
+        START + 30 * MINUTE,
+        START + 50 * MINUTE,
+    ]
     assert [t.name for t in entries] == ["Titled(name='Actions')"] * 4
     assert {t.incident["id"] for t in entries} == {"kctbh9vrtdwd"}
     assert {t.link for t in entries} == {"https://stspg.io/kctbh9vrtdwd"}
@@ -364,12 +407,18 @@ def test_journal__folded_ids_stable_across_stores(tmp_path):
 def test_journal__recovery_without_resolution_is_not_folded(store):
     """A recovery while the incident stays open is a plain recovery; the incident's end comes later, alone."""
     check = Titled(name="Actions", poll_interval=10 * MINUTE)
-    play(store, check, [
-        incidents(),
-        ("warn", incidents(incident("investigating"))),
-        incidents(incident("monitoring", updated="2025-03-04T09:15:00Z")),
-        incidents(),
-    ], Clock(), step=10 * MINUTE)
+    play(
+        store,
+        check,
+        [
+            incidents(),
+            ("warn", incidents(incident("investigating"))),
+            incidents(incident("monitoring", updated="2025-03-04T09:15:00Z")),
+            incidents(),
+        ],
+        Clock(),
+        step=10 * MINUTE,
+    )
     entries = list(reversed(read_transitions(store, [CheckSpec.of(check).key], 100)))
     assert [t.title for t in entries] == [
         "GitHub Actions: degraded - Incident: Delayed job starts",
@@ -391,8 +440,17 @@ def test_journal__broken_title_falls_back_to_the_name(store):
 def test_transition__round_trip():
     """to_dict()/from_dict() keep every field."""
     entry = Transition(
-        id="x", key="k", name="n", kind="incident", from_state="", to_state="investigating", at=START,
-        message="m", title="t", incident={"id": "1", "link": None}, seq=7,
+        id="x",
+        key="k",
+        name="n",
+        kind="incident",
+        from_state="",
+        to_state="investigating",
+        at=START,
+        message="m",
+        title="t",
+        incident={"id": "1", "link": None},
+        seq=7,
     )
     assert Transition.from_dict(entry.to_dict()) == entry
 
@@ -416,7 +474,12 @@ def test_signal__once_per_transition_and_receiver_errors_logged(store, caplog):
     finally:
         transition_signal.disconnect(collect)
         transition_signal.disconnect(explode)
-    assert [(sender, t.to_state, c is check) for sender, t, c in received] == [(Scripted, "error", True), (Scripted, "ok", True)]
-    assert [t.id for _, t, _ in received] == [t.id for t in reversed(read_transitions(store, [CheckSpec.of(check).key], 9))]
+    assert [(sender, t.to_state, c is check) for sender, t, c in received] == [
+        (Scripted, "error", True),
+        (Scripted, "ok", True),
+    ]
+    assert [t.id for _, t, _ in received] == [
+        t.id for t in reversed(read_transitions(store, [CheckSpec.of(check).key], 9))
+    ]
     failures = [r for r in caplog.records if "health_check.signals.transition failed" in r.getMessage()]
     assert len(failures) == 2

@@ -275,7 +275,7 @@ ODD_HEADERS = [
 
 
 def _random_headers(count: int) -> list[str]:
-    alphabet = "ab*/;=,q.0123456789 \t\"\\é\x00\ud800"
+    alphabet = 'ab*/;=,q.0123456789 \t"\\é\x00\ud800'
     rng = random.Random(11)
     return ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))) for _ in range(count)]
 

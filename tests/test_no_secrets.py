@@ -39,9 +39,9 @@ from health_check import Database, Mail, RemoteCheck
 from health_check.contrib.celery import Ping
 from health_check.contrib.rabbitmq import RabbitMQ
 from health_check.contrib.redis import Redis
+from health_check.recorder import store_runner
 from health_check.store import get_store, reset_store
 from health_check.views import HealthCheckView
-from health_check.recorder import store_runner
 from scheduler.jobs import run_all_once
 from tests.conftest import require_service
 from tests.contrib.celery_app import make_app
@@ -93,8 +93,22 @@ class _Capture(logging.Handler):
 def every_log() -> Iterator[_Capture]:
     """Root and every named logger at DEBUG (httpx, httpcore, kombu, amqp, redis, celery, django, ...)."""
     capture = _Capture()
-    names = {"httpx", "httpcore", "kombu", "amqp", "redis", "celery", "django", "django.request", "py.warnings",
-             "health_check", "scheduler", "asyncio", "urllib3", "psycopg"}
+    names = {
+        "httpx",
+        "httpcore",
+        "kombu",
+        "amqp",
+        "redis",
+        "celery",
+        "django",
+        "django.request",
+        "py.warnings",
+        "health_check",
+        "scheduler",
+        "asyncio",
+        "urllib3",
+        "psycopg",
+    }
     names |= {name for name, value in logging.root.manager.loggerDict.items() if isinstance(value, logging.Logger)}
     saved = [(logging.root, logging.root.level, False)]
     logging.root.setLevel(logging.DEBUG)
@@ -152,16 +166,23 @@ def refusing_smtp(settings) -> Iterator[int]:
 
     from tests.test_checks import Accepting, refuse_everyone
 
-    controller = Controller(Accepting(), hostname="127.0.0.1", port=free_port(), authenticator=refuse_everyone,
-                            auth_require_tls=False)
+    controller = Controller(
+        Accepting(), hostname="127.0.0.1", port=free_port(), authenticator=refuse_everyone, auth_require_tls=False
+    )
     controller.start()
     if django.VERSION >= (6, 1):
         # MAILERS replaces the EMAIL_* settings on Django 6.1 (which warns about them).
         settings.MAILERS = {
             "default": {
                 "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-                "OPTIONS": {"host": "127.0.0.1", "port": controller.port, "username": "robot", "password": PASSWORD,
-                            "use_tls": False, "use_ssl": False},
+                "OPTIONS": {
+                    "host": "127.0.0.1",
+                    "port": controller.port,
+                    "username": "robot",
+                    "password": PASSWORD,
+                    "use_tls": False,
+                    "use_ssl": False,
+                },
             }
         }
     else:
@@ -176,11 +197,21 @@ def refusing_smtp(settings) -> Iterator[int]:
 @pytest.fixture
 def secret_databases(silent) -> Iterator[None]:
     """Two PostgreSQL aliases with our password: one on a closed port, one on a silent listener."""
-    base = {"ENGINE": "django.db.backends.postgresql", "NAME": "test", "USER": "postgres", "PASSWORD": PASSWORD,
-            "HOST": "127.0.0.1", "OPTIONS": {"connect_timeout": 1}}
+    base = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "test",
+        "USER": "postgres",
+        "PASSWORD": PASSWORD,
+        "HOST": "127.0.0.1",
+        "OPTIONS": {"connect_timeout": 1},
+    }
     # Added to the connection handler, not to settings.DATABASES, which Django reads once per process.
     added = connections.configure_settings(
-        {"default": {}, "secret_refused": {**base, "PORT": str(free_port())}, "secret_silent": {**base, "PORT": str(silent)}}
+        {
+            "default": {},
+            "secret_refused": {**base, "PORT": str(free_port())},
+            "secret_silent": {**base, "PORT": str(silent)},
+        }
     )
     for alias in ("secret_refused", "secret_silent"):
         connections.settings[alias] = added[alias]
@@ -210,7 +241,9 @@ def endpoint(settings) -> Callable[[list], None]:
 
     def serve(checks: list) -> None:
         urlpatterns[:] = [
-            path("health/", HealthCheckView.as_view(checks=checks, auth_token=TOKEN, allow_anonymous=True), name=ENDPOINT)
+            path(
+                "health/", HealthCheckView.as_view(checks=checks, auth_token=TOKEN, allow_anonymous=True), name=ENDPOINT
+            )
         ]
         clear_url_caches()
 
@@ -265,8 +298,17 @@ def around(text: str) -> str:
 
 
 def test_no_secrets__every_check_fails_without_showing_the_password(
-    endpoint, memory_store, every_log, capfd, silent, guarded_redis, refusing_upstream, refusing_smtp,
-    secret_databases, wsgi_server, django_db_blocker,
+    endpoint,
+    memory_store,
+    every_log,
+    capfd,
+    silent,
+    guarded_redis,
+    refusing_upstream,
+    refusing_smtp,
+    secret_databases,
+    wsgi_server,
+    django_db_blocker,
 ):
     """Refused, wrong password, silent and unparsable: the password is in no body, output or log line."""
     rabbit_host, rabbit_port = require_service("rabbitmq")
@@ -274,8 +316,9 @@ def test_no_secrets__every_check_fails_without_showing_the_password(
     control = f"hs-{uuid.uuid4().hex[:10]}"
 
     def redis_at(url: str, **options: object) -> Redis:
-        factory = functools.partial(redis.asyncio.Redis.from_url, url, socket_connect_timeout=1, socket_timeout=1,
-                                    **options)
+        factory = functools.partial(
+            redis.asyncio.Redis.from_url, url, socket_connect_timeout=1, socket_timeout=1, **options
+        )
         return Redis(client_factory=factory)
 
     def ping(broker: str, name: str) -> Ping:
@@ -289,13 +332,22 @@ def test_no_secrets__every_check_fails_without_showing_the_password(
         RabbitMQ(amqp_url=f"amqp://guest:{QUOTED}@127.0.0.1:{closed}//", timeout=SECONDS),
         RabbitMQ(amqp_url=f"amqp://guest:{QUOTED}@127.0.0.1:{silent}//", timeout=SECONDS),
         RabbitMQ(amqp_url=f"amqp://guest:{QUOTED}@{rabbit_host}:{rabbit_port}//", timeout=SECONDS),
-        ("health_check.contrib.rabbitmq.RabbitMQ", {"amqp_url": f"amqp://guest:{PASSWORD}@{rabbit_host}:{rabbit_port}//"}),
+        (
+            "health_check.contrib.rabbitmq.RabbitMQ",
+            {"amqp_url": f"amqp://guest:{PASSWORD}@{rabbit_host}:{rabbit_port}//"},
+        ),
         ping(f"amqp://guest:{QUOTED}@127.0.0.1:{closed}//", "refused"),
         ping(f"amqp://guest:{QUOTED}@127.0.0.1:{silent}//", "silent"),
         ping(f"amqp://guest:{QUOTED}@{rabbit_host}:{rabbit_port}//", "wrong-password"),
         ping(f"redis://:{QUOTED}@127.0.0.1:{guarded_redis}/0", "redis-wrong-password"),
-        ("health_check.contrib.celery.Ping", {"app": make_app(f"amqp://guest:{PASSWORD}@{rabbit_host}:{rabbit_port}//",
-                                                              control, main="no-secrets-unparsable")}),
+        (
+            "health_check.contrib.celery.Ping",
+            {
+                "app": make_app(
+                    f"amqp://guest:{PASSWORD}@{rabbit_host}:{rabbit_port}//", control, main="no-secrets-unparsable"
+                )
+            },
+        ),
         RemoteCheck(url=f"http://monitor:{QUOTED}@127.0.0.1:{closed}/health/", timeout=SECONDS),
         RemoteCheck(url=f"http://monitor:{QUOTED}@127.0.0.1:{silent}/health/", timeout=SECONDS),
         RemoteCheck(url=f"http://monitor:{QUOTED}@{refusing_upstream}/health/", timeout=SECONDS),
@@ -303,7 +355,10 @@ def test_no_secrets__every_check_fails_without_showing_the_password(
         RemoteCheck(url=f"http://127.0.0.1:{silent}/health/", auth_token=PASSWORD, timeout=SECONDS),
         RemoteCheck(url=f"http://{refusing_upstream}/health/", auth_token=PASSWORD, timeout=SECONDS),
         ("health_check.RemoteCheck", {"url": f"http://monitor:{PASSWORD}@{refusing_upstream}/health/"}),
-        ("health_check.RemoteCheck", {"url": f"http://monitor:{QUOTED}@{refusing_upstream}/health/", "auth_token": PASSWORD}),
+        (
+            "health_check.RemoteCheck",
+            {"url": f"http://monitor:{QUOTED}@{refusing_upstream}/health/", "auth_token": PASSWORD},
+        ),
         ("health_check.contrib.kafka.Kafka", {"bootstrap_servers": [f"robot:{QUOTED}@127.0.0.1:{closed}"]}),
         Mail(timeout=2 * SECONDS),
         Database(alias="secret_refused"),
@@ -319,9 +374,19 @@ def test_no_secrets__every_check_fails_without_showing_the_password(
 
     # The failures happened as intended, so the assertion below is not about checks that never ran.
     body = shown["GET json (token) 500"].lower()
-    for expected in ("connection was refused.", "authentication error", "authentication failed", "timed out",
-                     "(http 401)", "authentication refused", "client_factory failed", "cannot be built",
-                     "database 'secret_refused'", "database 'secret_silent'", "access_refused"):
+    for expected in (
+        "connection was refused.",
+        "authentication error",
+        "authentication failed",
+        "timed out",
+        "(http 401)",
+        "authentication refused",
+        "client_factory failed",
+        "cannot be built",
+        "database 'secret_refused'",
+        "database 'secret_silent'",
+        "access_refused",
+    ):
         assert expected in body, (expected, body)
     commands = [text for place, text in shown.items() if place.startswith("manage.py health_check")]
     assert len(commands) == 2 and all(text.endswith("[exit 1]") for text in commands), commands
@@ -344,7 +409,9 @@ STORE_CASES = {
 @pytest.mark.parametrize("case", list(STORE_CASES))
 def test_no_secrets__redis_store_url(case, settings, endpoint, every_log, capfd, silent, guarded_redis, wsgi_server):
     """A Redis store URL with our password that cannot be used: no body, output or log line shows the password."""
-    url = STORE_CASES[case].format(quoted=QUOTED, raw=PASSWORD, closed=free_port(), silent=silent, guarded=guarded_redis)
+    url = STORE_CASES[case].format(
+        quoted=QUOTED, raw=PASSWORD, closed=free_port(), silent=silent, guarded=guarded_redis
+    )
     settings.HEALTH_CHECK = {"STORE": url, "POLLER_AUTOSTART": False}
     reset_store()
     try:

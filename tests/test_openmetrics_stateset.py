@@ -39,5 +39,7 @@ def test_openmetrics_stateset__stale_alert_expression(client, memory_store):
     write_scenario(memory_store, "stale")
     body = client.get("/health/?format=openmetrics").content.decode()
     (stateset,) = [f for f in text_string_to_metric_families(body) if f.name == "django_health_check_state"]
-    firing = [s.labels["label"] for s in stateset.samples if s.labels["django_health_check_state"] == "stale" and s.value == 1]
+    firing = [
+        s.labels["label"] for s in stateset.samples if s.labels["django_health_check_state"] == "stale" and s.value == 1
+    ]
     assert firing == ["beta"]

@@ -29,9 +29,7 @@ MODULES = [
 def test_package__all_lists_its_public_names():
     """``health_check.__all__`` is every public name the package defines or re-exports, and nothing else."""
     public = {
-        name
-        for name, value in vars(health_check).items()
-        if not name.startswith("_") and not inspect.ismodule(value)
+        name for name, value in vars(health_check).items() if not name.startswith("_") and not inspect.ismodule(value)
     } | {"__version__"}
     assert sorted(health_check.__all__) == sorted(public)
 

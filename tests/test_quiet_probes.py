@@ -21,17 +21,17 @@ from django.urls import path
 from django.utils.log import AdminEmailHandler
 
 from health_check.base import HealthCheck
-from health_check.specs import CheckSpec
 from health_check.exceptions import ServiceUnavailable
+from health_check.recorder import store_runner
 from health_check.renderers import DEFAULT_RENDERERS, JSONRenderer
+from health_check.specs import CheckSpec
 from health_check.store import get_store
 from health_check.views import HealthCheckView
-from health_check.recorder import store_runner
 from tests.scenarios import write_scenario
 from tests.testapp.urls_views import SAMPLES
 
 PROBES = 10
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 class BrokenRenderer(JSONRenderer):
@@ -65,7 +65,11 @@ def admins(settings, memory_store) -> Iterator[None]:
 
 
 def request_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [record.getMessage() for record in caplog.records if record.name == "django.request" and record.levelno >= logging.ERROR]
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "django.request" and record.levelno >= logging.ERROR
+    ]
 
 
 def test_probes__failing_probes_send_no_mail_and_log_no_error(admins, client, mailoutbox, caplog):
@@ -132,8 +136,11 @@ def test_probes__poller_logs_one_warning_per_change(admins, client, mailoutbox, 
         assert run(down=False) == []  # first run, ok: nothing changed for anyone
         failing = run(down=True)
         assert [(r.name, r.levelname, r.getMessage()) for r in failing] == [
-            ("health_check.journal", "WARNING",
-             "Health check Flaky(name='db'): ok -> error: Unavailable: db at 10.0.0.7:5432: connection refused second line"),
+            (
+                "health_check.journal",
+                "WARNING",
+                "Health check Flaky(name='db'): ok -> error: Unavailable: db at 10.0.0.7:5432: connection refused second line",
+            ),
         ]
         assert failing[0].exc_info is None
         assert [run(down=True) for _ in range(3)] == [[], [], []]

@@ -10,11 +10,11 @@ import pytest
 from django.test import RequestFactory
 
 from health_check.base import HealthCheck
-from health_check.specs import CheckSpec
 from health_check.exceptions import ServiceUnavailable
+from health_check.recorder import store_runner
+from health_check.specs import CheckSpec
 from health_check.store import get_store, reset_store
 from health_check.views import HealthCheckView
-from health_check.recorder import store_runner
 
 SECRET = "hunter2-db-password"
 TOKEN = "t0ken-for-redaction"
@@ -63,16 +63,17 @@ def test_redaction__secret_never_shown(endpoints, detail, fmt):
 
 
 def test_redaction__full_is_django_health_check(endpoints):
-    """"full" (default) shows names and messages as django-health-check does."""
+    """ "full" (default) shows names and messages as django-health-check does."""
     public, _ = endpoints("full")
     response = get(public, "json")
     assert (response.status_code, json.loads(response.content)) == (
-        500, {"Postgres(host='db.internal')": "Unavailable: PostgreSQL at db.internal:5432: connection refused"}
+        500,
+        {"Postgres(host='db.internal')": "Unavailable: PostgreSQL at db.internal:5432: connection refused"},
     )
 
 
 def test_redaction__names(endpoints):
-    """"names": names and states, messages replaced by a word, feed titles without messages; the token sees all."""
+    """ "names": names and states, messages replaced by a word, feed titles without messages; the token sees all."""
     public, guarded = endpoints("names")
     assert json.loads(get(public, "json").content) == {"Postgres(host='db.internal')": "Unavailable"}
     assert get(public, "text").content == b"Postgres(host='db.internal'): Unavailable\n"
@@ -84,7 +85,7 @@ def test_redaction__names(endpoints):
 
 
 def test_redaction__status(endpoints):
-    """"status": the overall status only (still 500 when failing); feeds carry no items."""
+    """ "status": the overall status only (still 500 when failing); feeds carry no items."""
     public, guarded = endpoints("status")
     response = get(public, "text")
     assert (response.status_code, response.content) == (500, b"status: Unavailable\n")

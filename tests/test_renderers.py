@@ -29,10 +29,19 @@ from health_check.status_page import MIN_SEGMENT, NO_DATA, timeline
 from health_check.store import get_store
 from health_check.views import HealthCheckView
 from tests.conftest import make_snapshot
-from tests.scenarios import LABELS, NAMES, REFUSED, SCENARIOS, build_report, expected_messages, expected_text, write_scenario
+from tests.scenarios import (
+    LABELS,
+    NAMES,
+    REFUSED,
+    SCENARIOS,
+    build_report,
+    expected_messages,
+    expected_text,
+    write_scenario,
+)
 from tests.testapp.probes import Sample
 
-NOW = datetime.datetime(2026, 3, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 3, 1, 12, 0, 0, tzinfo=datetime.UTC)
 CONTEXT = RenderContext(endpoint_url="https://example.test/health/", feed_url="https://example.test/health/?format=rss")
 
 
@@ -187,7 +196,7 @@ def test_feed_renderers__scenarios(renderer, name):
     assert entry.id == f"urn:uuid:{transitions[0].id}"
     assert [tag.term for tag in entry.tags] == ["error", "status"]
     dated = entry.get("published_parsed") or entry.updated_parsed
-    assert datetime.datetime(*dated[:6], tzinfo=datetime.timezone.utc) == transitions[0].at.replace(microsecond=0)
+    assert datetime.datetime(*dated[:6], tzinfo=datetime.UTC) == transitions[0].at.replace(microsecond=0)
     assert feedparser.parse(render(renderer, report, CONTEXT)).entries == []
 
 
@@ -274,16 +283,21 @@ def test_timeline__young_check_has_no_history_before_its_first_run():
     """A check first seen 5 min ago: 24 h of "no data", then its state; never a day painted in the current state."""
     observed = NOW - datetime.timedelta(minutes=5)
     segments = timeline(State.OK, [], NOW, observed_since=observed)
-    assert [(s["state"], s["at"], s["end"]) for s in segments] == [(NO_DATA, NOW - datetime.timedelta(hours=24), observed), ("ok", observed, NOW)]
+    assert [(s["state"], s["at"], s["end"]) for s in segments] == [
+        (NO_DATA, NOW - datetime.timedelta(hours=24), observed),
+        ("ok", observed, NOW),
+    ]
     assert segments[1]["width"] == 6.0 and segments[0]["width"] + segments[1]["width"] == 1000.0
 
 
 def test_timeline__first_failure_starts_the_history():
     """pending -> error 2 h ago, ok since 1 h: no data, error, ok; the state before observation is never guessed."""
-    entries = newest_first([
-        _entry("k", "pending", "error", NOW - datetime.timedelta(hours=2)),
-        _entry("k", "error", "ok", NOW - datetime.timedelta(hours=1)),
-    ])
+    entries = newest_first(
+        [
+            _entry("k", "pending", "error", NOW - datetime.timedelta(hours=2)),
+            _entry("k", "error", "ok", NOW - datetime.timedelta(hours=1)),
+        ]
+    )
     segments = timeline(State.OK, entries, NOW)  # a snapshot written before observed_since existed
     assert [s["state"] for s in segments] == [NO_DATA, "error", "ok"]
     assert [s["width"] for s in segments] == [916.7, 41.7, 41.6]
@@ -294,7 +308,10 @@ def test_timeline__segments_tile_the_box_exactly():
     moments = [NOW - datetime.timedelta(minutes=minute) for minute in range(60, 0, -2)]
     states = ["error", "ok"] * 15
     entries = newest_first(
-        [_entry("k", "ok" if index == 0 else states[index - 1], state, moment) for index, (state, moment) in enumerate(zip(states, moments))]
+        [
+            _entry("k", "ok" if index == 0 else states[index - 1], state, moment)
+            for index, (state, moment) in enumerate(zip(states, moments))
+        ]
     )
     segments = timeline(State.OK, entries, NOW, observed_since=NOW - datetime.timedelta(hours=30))
     assert len(segments) == 31

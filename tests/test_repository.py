@@ -33,7 +33,11 @@ def test_fixtures__nothing_reads_beside_the_checkout():
     """No test, benchmark or CI script reaches for ../shared, which a user's clone does not have."""
     offenders = [
         str(path.relative_to(ROOT))
-        for path in [*ROOT.joinpath("tests").rglob("*.py"), *ROOT.joinpath("benchmarks").rglob("*.py"), ROOT / ".ci" / "run"]
+        for path in [
+            *ROOT.joinpath("tests").rglob("*.py"),
+            *ROOT.joinpath("benchmarks").rglob("*.py"),
+            ROOT / ".ci" / "run",
+        ]
         if re.search(r"""["'/]shared["'/]""", path.read_text()) and path != pathlib.Path(__file__)
     ]
     assert offenders == []

@@ -14,7 +14,7 @@ from health_check._incidents import CLOSED_STATUSES, DETAIL_FIELDS, ERROR, Incid
 from health_check._time import isoformat, parse_iso
 from health_check._urls import first_line
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 PARIS = datetime.timezone(datetime.timedelta(hours=1))
 
 
@@ -50,7 +50,9 @@ def test_is_closed__statuses_that_end_an_incident():
 def test_incident__details_are_the_json_record():
     """An incident's details hold exactly DETAIL_FIELDS, in order, with ISO times and no severity."""
     start = datetime.datetime(2025, 3, 12, 14, 0, tzinfo=UTC)
-    incident = Incident("a1", "Delayed jobs", "major", "https://x/a1", start, start, severity=ERROR, status="identified")
+    incident = Incident(
+        "a1", "Delayed jobs", "major", "https://x/a1", start, start, severity=ERROR, status="identified"
+    )
     assert incident.details() == {
         "id": "a1",
         "name": "Delayed jobs",
@@ -69,7 +71,6 @@ def test_first_line__scrubbed_bounded_first_line():
     assert first_line(error) == "cannot reach https://host/x"
     assert first_line("x" * 50, limit=10) == "x" * 9 + "…"
     assert first_line(TimeoutError()) == ""
-
 
 
 def _get(handler, **kwargs) -> Response:

@@ -13,10 +13,10 @@ import pytest
 from django.urls import path
 
 from health_check.base import HealthCheck
-from health_check.specs import CheckSpec
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
-from health_check.views import HealthCheckView
 from health_check.recorder import store_runner
+from health_check.specs import CheckSpec
+from health_check.views import HealthCheckView
 from tests.conftest import REQUIRE_SERVICES
 
 CHROMIUM = "/usr/bin/chromium"
@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 @dataclasses.dataclass
@@ -87,7 +87,12 @@ def history(store: Any) -> None:
     now = datetime.datetime.now(UTC)
     clock = {"now": now}
     runner = store_runner(store, clock=lambda: clock["now"])
-    script = [(-300, "ok", "ok", "ok"), (-299, "fail", "ok", "ok"), (-280, "ok", "ok", "ok"), (-4, "fail", "ok", "warn")]
+    script = [
+        (-300, "ok", "ok", "ok"),
+        (-299, "fail", "ok", "ok"),
+        (-280, "ok", "ok", "ok"),
+        (-4, "fail", "ok", "warn"),
+    ]
     for index, (offset, database, cache, queue) in enumerate(script):
         # One run a minute from each point until the next, so no gap looks stale.
         end = script[index + 1][0] if index + 1 < len(script) else 0
@@ -182,7 +187,10 @@ def test_status_page__in_chromium(memory_store, server, browser):
         assert rows.count() == 4
         names = rows.locator("td[data-label=Service]").all_inner_texts()
         assert names == [
-            "Replay(service='database')", "Replay(service='cache')", "Replay(service='queue')", "Replay(service='search')",
+            "Replay(service='database')",
+            "Replay(service='cache')",
+            "Replay(service='queue')",
+            "Replay(service='search')",
         ]
         states = [rows.nth(i).get_attribute("data-state") for i in range(4)]
         assert states == ["error", "ok", "warning", "ok"]
@@ -217,7 +225,9 @@ def test_status_page__in_chromium(memory_store, server, browser):
         assert since in ("4 min", "5 min")
         page.screenshot(path=os.path.join(ARTIFACTS, f"status-page-{scheme}.png"), full_page=True)
         if scheme == "dark":
-            overflow = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            overflow = page.evaluate(
+                "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
             assert overflow <= 0, f"the page scrolls sideways on a phone by {overflow}px"
             background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
             red, green, blue = (int(part) for part in background[4:-1].split(","))

@@ -26,13 +26,25 @@ PASSWORD = "s3cret-Pa55"
 #: (HEALTH_CHECK["STORE"], what the endpoint's one line says)
 WRONG_STORES = [
     ("dsikcache", 'HEALTH_CHECK["STORE"] is "dsikcache", which is not a store. Did you mean "diskcache"?'),
-    (f"redis:/:{PASSWORD}@127.0.0.1:6379/0", 'HEALTH_CHECK["STORE"] is "redis:/127.0.0.1:6379/0", which is not a Redis URL'),
-    (f"Redis:/:{PASSWORD}@127.0.0.1:6379/0", 'HEALTH_CHECK["STORE"] is "Redis:/127.0.0.1:6379/0", which is not a Redis URL'),
-    (f"redis://:{PASSWORD}@127.0.0.1:99999/0", 'HEALTH_CHECK["STORE"] is "redis://127.0.0.1:99999/0", which has no valid port.'),
+    (
+        f"redis:/:{PASSWORD}@127.0.0.1:6379/0",
+        'HEALTH_CHECK["STORE"] is "redis:/127.0.0.1:6379/0", which is not a Redis URL',
+    ),
+    (
+        f"Redis:/:{PASSWORD}@127.0.0.1:6379/0",
+        'HEALTH_CHECK["STORE"] is "Redis:/127.0.0.1:6379/0", which is not a Redis URL',
+    ),
+    (
+        f"redis://:{PASSWORD}@127.0.0.1:99999/0",
+        'HEALTH_CHECK["STORE"] is "redis://127.0.0.1:99999/0", which has no valid port.',
+    ),
     (f"memcached://admin:{PASSWORD}@127.0.0.1:11211", 'whose scheme "memcached" is not a store'),
     (6379, 'HEALTH_CHECK["STORE"] is int 6379, not a store: it must be a string.'),
-    ("tests.testapp.nothere.Store", "HEALTH_CHECK[\"STORE\"] is \"tests.testapp.nothere.Store\", which cannot be imported"),
-    ("tests.testapp.stores.Explodes", 'HEALTH_CHECK["STORE"] is "tests.testapp.stores.Explodes", which could not be built: KeyError'),
+    ("tests.testapp.nothere.Store", 'HEALTH_CHECK["STORE"] is "tests.testapp.nothere.Store", which cannot be imported'),
+    (
+        "tests.testapp.stores.Explodes",
+        'HEALTH_CHECK["STORE"] is "tests.testapp.stores.Explodes", which could not be built: KeyError',
+    ),
 ]
 
 
@@ -46,8 +58,16 @@ def serve(tmp_path, config: dict, *, workers: int = 1) -> Server:
     if workers != 1:  # start_server runs one worker; the election tests want two competing
         server.stop()
         port = free_port()
-        argv = [sys.executable, "-m", "gunicorn", "tests.testapp.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                "--workers", str(workers)]
+        argv = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "tests.testapp.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+        ]
         full_env = {**os.environ, "PYTHONPATH": ROOT, **env}
         full_env.pop("PYTEST_CURRENT_TEST", None)
         server = Server(argv, port, env=full_env, cwd=ROOT)
@@ -109,10 +129,12 @@ def test_wrong_store__site_serves_and_health_answers_500_with_the_reason(tmp_pat
         assert http_get(f"http://127.0.0.1:{server.port}/bare/").status == 200
         for form in ("text", "json", "html", "rss", "openmetrics"):
             answer = http_get(f"http://127.0.0.1:{server.port}/health/steady/?format={form}")
-            assert answer.status == (200 if form in ("rss", "openmetrics") else 500), form  # feeds and scrapes: always 200
+            assert answer.status == (200 if form in ("rss", "openmetrics") else 500), (
+                form
+            )  # feeds and scrapes: always 200
             assert PASSWORD not in answer.body and "Traceback" not in answer.body
         text = http_get(f"http://127.0.0.1:{server.port}/health/steady/?format=text").body
-        assert text.startswith("Steady(): Unavailable: cannot read snapshots: HEALTH_CHECK[\"STORE\"]")
+        assert text.startswith('Steady(): Unavailable: cannot read snapshots: HEALTH_CHECK["STORE"]')
         assert said in text and text.count("\n") <= 1
         time.sleep(1.5)  # the poller retries meanwhile: still one log line
     finally:

@@ -15,9 +15,7 @@ E001_HINT = "Set a non-empty string or remove the setting to disable authenticat
 
 def ours() -> list[tuple[type, str, str | None, str]]:
     """(level class, message, hint, id) of every health_check message, in the order Django reports them."""
-    return [
-        (type(m), m.msg, m.hint, m.id) for m in run_checks() if (m.id or "").startswith("health_check.")
-    ]
+    return [(type(m), m.msg, m.hint, m.id) for m in run_checks() if (m.id or "").startswith("health_check.")]
 
 
 def test_system_checks__test_project_is_clean(memory_store):
@@ -43,10 +41,9 @@ def test_system_checks__e001_fails_check_command(settings, memory_store):
     settings.HEALTH_CHECK_AUTH_TOKEN = ""
     with pytest.raises(SystemCheckError) as raised:
         call_command("check")
-    assert (
-        "?: (health_check.E001) HEALTH_CHECK_AUTH_TOKEN must be a non-empty string.\n"
-        f"\tHINT: {E001_HINT}"
-    ) in str(raised.value)
+    assert (f"?: (health_check.E001) HEALTH_CHECK_AUTH_TOKEN must be a non-empty string.\n\tHINT: {E001_HINT}") in str(
+        raised.value
+    )
 
 
 @pytest.mark.parametrize(
@@ -156,7 +153,7 @@ def test_system_checks__warnings_do_not_fail_check_command(settings, memory_stor
     settings.HEALTH_CHECK = {**MEMORY, "SUBSETS": {}, "STOR": "memory"}
     call_command("check")
     err = capsys.readouterr().err
-    assert "?: (health_check.W002) HEALTH_CHECK[\"SUBSETS\"] is a django-health-check 3.x setting" in err
+    assert '?: (health_check.W002) HEALTH_CHECK["SUBSETS"] is a django-health-check 3.x setting' in err
     assert (
         '?: (health_check.W001) HEALTH_CHECK["STOR"] is not a known setting and is ignored.\n'
         '\tHINT: Did you mean "STORE"?'

@@ -29,7 +29,7 @@ from tests.scenarios import LABELS, NAMES, REFUSED, SPECS, snapshots
 from tests.testapp.probes import Sample
 
 SAMPLES = [Sample(label) for label in LABELS]
-NOW = datetime.datetime.now(datetime.timezone.utc)
+NOW = datetime.datetime.now(datetime.UTC)
 rf = RequestFactory()
 
 
@@ -37,7 +37,7 @@ rf = RequestFactory()
 def failing(memory_store):
     """beta refuses connections, alpha and gamma are OK (snapshots taken 12 s before ``NOW``)."""
     global NOW
-    NOW = datetime.datetime.now(datetime.timezone.utc)  # at the test, not at import: fresh, whenever it runs
+    NOW = datetime.datetime.now(datetime.UTC)  # at the test, not at import: fresh, whenever it runs
     for snapshot in snapshots("failing", now=NOW).values():
         get_store().write(snapshot)
 
@@ -176,16 +176,28 @@ HOOKS = {
     "render_to_response_rss": (Rss, "?format=rss", {}, lambda r: r.content == b"<rss/>"),
     "render_to_response_openmetrics": (OpenMetrics, "?format=openmetrics", {}, lambda r: r.content == b"# EOF\n"),
     "render_for_format": (NoFormat, "?format=json", {}, lambda r: r["Content-Type"].startswith("text/html")),
-    "render_for_accept_header": (AlwaysJson, "", {"HTTP_ACCEPT": "text/html"}, lambda r: r["Content-Type"] == "application/json"),
+    "render_for_accept_header": (
+        AlwaysJson,
+        "",
+        {"HTTP_ACCEPT": "text/html"},
+        lambda r: r["Content-Type"] == "application/json",
+    ),
     "patch_cache_headers": (PrivateCache, "?format=json", {}, lambda r: r["Cache-Control"] == "private, max-age=5"),
     "get_auth_token": (Token, "?format=json", {}, lambda r: r.status_code == 403),
-    "is_authorized": (Closed, "?format=json", {}, lambda r: (r.status_code, r.content) == (403, b"Authentication failed")),
+    "is_authorized": (
+        Closed,
+        "?format=json",
+        {},
+        lambda r: (r.status_code, r.content) == (403, b"Authentication failed"),
+    ),
     "stylesheet": (
         Styled,
         "",
         {},
-        lambda r: b"<style>body { color: rebeccapurple; }</style>" in r.content
-        and f"'sha256-{sha256(Styled.stylesheet)}'" in r["Content-Security-Policy"],
+        lambda r: (
+            b"<style>body { color: rebeccapurple; }</style>" in r.content
+            and f"'sha256-{sha256(Styled.stylesheet)}'" in r["Content-Security-Policy"]
+        ),
     ),
     "csp_config": (Policy, "", {}, lambda r: r["Content-Security-Policy"] == "default-src 'self'"),
     "results": (Filtered, "", {}, lambda r: json.loads(r.content) == {NAMES["alpha"]: "OK", NAMES["gamma"]: "OK"}),
@@ -210,7 +222,9 @@ def test_view_hooks__unchanged_subclass_answers_like_the_view(failing):
 
     for fmt in ("json", "text", "html", "atom", "rss", "openmetrics", "health+json"):
         for method in ("get", "head"):
-            plain, same = (call(cls, f"/health/?format={fmt}", method, clock=lambda: NOW) for cls in (HealthCheckView, Same))
+            plain, same = (
+                call(cls, f"/health/?format={fmt}", method, clock=lambda: NOW) for cls in (HealthCheckView, Same)
+            )
             assert (same.status_code, same.content, dict(same.headers)) == (
                 plain.status_code,
                 plain.content,
@@ -274,7 +288,12 @@ def test_view_hooks__custom_template_rows_follow_every_run(memory_store, setting
             "BACKEND": "django.template.backends.django.DjangoTemplates",
             "OPTIONS": {
                 "loaders": [
-                    ("django.template.loaders.locmem.Loader", {"rows.html": "{% for row in rows %}{{ row.duration_ms }} {{ row.checked_at|date:'c' }};{% endfor %}"})
+                    (
+                        "django.template.loaders.locmem.Loader",
+                        {
+                            "rows.html": "{% for row in rows %}{{ row.duration_ms }} {{ row.checked_at|date:'c' }};{% endfor %}"
+                        },
+                    )
                 ]
             },
         }

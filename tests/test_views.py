@@ -146,9 +146,7 @@ def test_view__text_body_exact_failing(client, scenario):
     """The failing set's text body, spelled out once in full."""
     scenario("failing")
     assert client.get("/health/?format=text").content.decode() == (
-        "Sample(label='alpha'): OK\n"
-        "Sample(label='beta'): Unavailable: connection refused\n"
-        "Sample(label='gamma'): OK\n"
+        "Sample(label='alpha'): OK\nSample(label='beta'): Unavailable: connection refused\nSample(label='gamma'): OK\n"
     )
 
 
@@ -691,8 +689,11 @@ async def test_endpoint__asgi_html_and_feeds(scenario):
     client = AsyncClient()
     rows = html_rows((await client.get("/health/")).content.decode())
     assert [row["state"] for row in rows] == ["ok", "error", "ok"]
-    append_transitions(get_store(), 
-        changes(None, make_snapshot(SPECS["beta"].key, status="error", message=REFUSED), NAMES["beta"], stale_intervals=3),
+    append_transitions(
+        get_store(),
+        changes(
+            None, make_snapshot(SPECS["beta"].key, status="error", message=REFUSED), NAMES["beta"], stale_intervals=3
+        ),
         retention=10,
     )
     feed = feedparser.parse((await client.get("/health/?format=atom")).content)

@@ -13,9 +13,9 @@ the default diskcache snapshot store. Environment variables only move things aro
 """
 
 import os
+from pathlib import Path
 
 import django
-from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.getenv("EXAMPLE_DATA_DIR", str(BASE_DIR)))
@@ -23,7 +23,9 @@ DATA_DIR = Path(os.getenv("EXAMPLE_DATA_DIR", str(BASE_DIR)))
 # A development key: this project is an example, never deploy it as is.
 SECRET_KEY = os.getenv("DJANGO_SECRET_KEY", "example-project-not-secret")
 DEBUG = os.getenv("DJANGO_DEBUG", "0") == "1"
-ALLOWED_HOSTS = [host.strip() for host in os.getenv("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if host.strip()]
+ALLOWED_HOSTS = [
+    host.strip() for host in os.getenv("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if host.strip()
+]
 
 INSTALLED_APPS = [
     "django.contrib.staticfiles",
@@ -82,5 +84,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"health_check": {"handlers": ["console"], "level": "INFO"}, "scheduler": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "health_check": {"handlers": ["console"], "level": "INFO"},
+        "scheduler": {"handlers": ["console"], "level": "INFO"},
+    },
 }

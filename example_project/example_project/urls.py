@@ -8,9 +8,9 @@ import os
 
 from django.http import HttpResponse
 from django.urls import include, path
+from redis.asyncio import Redis as RedisClient
 
 from health_check.views import HealthCheckView
-from redis.asyncio import Redis as RedisClient
 
 node_checks = [
     "health_check.contrib.psutil.CPU",

@@ -38,7 +38,13 @@ COMPONENT_STATUSES: Mapping[str, tuple[int, str]] = {
 #: Page indicators, used when no component is named.
 INDICATORS: Mapping[str, int] = {"none": 0, "minor": WARNING, "major": ERROR, "critical": ERROR, "maintenance": WARNING}
 #: Incident impacts: minor trouble warns, a major or critical incident fails.
-IMPACTS: Mapping[str, int] = {"none": WARNING, "minor": WARNING, "maintenance": WARNING, "major": ERROR, "critical": ERROR}
+IMPACTS: Mapping[str, int] = {
+    "none": WARNING,
+    "minor": WARNING,
+    "maintenance": WARNING,
+    "major": ERROR,
+    "critical": ERROR,
+}
 
 
 def _text(value: Any) -> str | None:
@@ -194,9 +200,7 @@ class _Verdict:
         if not isinstance(listed, list):
             return False  # no component list: cannot tell, the component's own status still speaks
         ids, names = scope
-        return any(
-            isinstance(c, dict) and (str(c.get("id")) in ids or c.get("name") in names) for c in listed
-        )
+        return any(isinstance(c, dict) and (str(c.get("id")) in ids or c.get("name") in names) for c in listed)
 
     def conclude(self) -> dict[str, Any]:
         components = _objects(self.data, "components", self.url)
@@ -274,7 +278,9 @@ class _Verdict:
             link = f": {incident.link}" if incident.link else ""
             self.findings.append((severity, f"{name}{link} ({label}, {status or 'no status'})"))
 
-    def read_maintenances(self, maintenances: Iterable[Mapping[str, Any]], scope: tuple[set[str], set[str]] | None) -> None:
+    def read_maintenances(
+        self, maintenances: Iterable[Mapping[str, Any]], scope: tuple[set[str], set[str]] | None
+    ) -> None:
         for item in maintenances:
             if _text(item.get("status")) not in ("in_progress", "verifying") or not self.touches(item, scope):
                 continue

@@ -238,7 +238,9 @@ class Fetcher:
                 f"Failed to fetch {self.noun}: more than {self.max_redirects} redirects from {url} (a redirect loop?)"
             ) from error
         except httpx.ConnectError as error:
-            raise ServiceUnavailable(f"Failed to fetch {self.noun}: cannot connect to {url} ({_reason(error)})") from error
+            raise ServiceUnavailable(
+                f"Failed to fetch {self.noun}: cannot connect to {url} ({_reason(error)})"
+            ) from error
         except httpx.ProxyError as error:
             raise ServiceUnavailable(
                 f"Failed to fetch {self.noun}: the proxy refused the request for {url} ({_reason(error)})"
@@ -248,7 +250,9 @@ class Fetcher:
                 f"Failed to fetch {self.noun}: connection to {url} broken ({_reason(error)})"
             ) from error
         except (httpx.HTTPError, httpx.InvalidURL) as error:
-            raise ServiceUnavailable(f"Failed to fetch {self.noun}: request to {url} failed ({_reason(error)})") from error
+            raise ServiceUnavailable(
+                f"Failed to fetch {self.noun}: request to {url} failed ({_reason(error)})"
+            ) from error
 
     @property
     def _Noun(self) -> str:  # noqa: N802 - the capitalised noun
@@ -265,7 +269,9 @@ class Fetcher:
         return status == 200
 
     def _too_big(self, url: str) -> ServiceReturnedUnexpectedResult:
-        return ServiceReturnedUnexpectedResult(f"response from {url} exceeds {_describe_size(self.max_bytes)}; not parsed")
+        return ServiceReturnedUnexpectedResult(
+            f"response from {url} exceeds {_describe_size(self.max_bytes)}; not parsed"
+        )
 
     def _rate_limited(self, url: str, response: httpx.Response) -> ServiceUnavailable:
         # RFC 9110 §10.2.3: Retry-After is delay-seconds or an HTTP-date.

@@ -110,7 +110,6 @@ class AtlassianStatusPage(UpstreamCheck):
         )
 
 
-
 @dataclasses.dataclass
 class StatusPageProvider(AtlassianStatusPage):
     """A hosted Statuspage with a known address: the base of every named provider below.
@@ -278,7 +277,6 @@ class GitHub(AtlassianStatusPage):
         if not self.base_url:
             region = self.enterprise_region.value if self.enterprise_region else "www"
             self.base_url = f"https://{region}.githubstatus.com"
-
 
     @property
     def provider_name(self) -> str:

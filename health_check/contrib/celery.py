@@ -21,7 +21,9 @@ try:
     import kombu.exceptions
     from celery.app import app_or_default
 except ImportError as error:  # pragma: no cover - depends on the environment
-    raise ImportError('health_check.contrib.celery needs celery: pip install "django-health-snapshot[celery]"') from error
+    raise ImportError(
+        'health_check.contrib.celery needs celery: pip install "django-health-snapshot[celery]"'
+    ) from error
 
 from health_check._urls import describe_error, split_userinfo
 from health_check.base import HealthCheck
@@ -147,7 +149,9 @@ class Ping(HealthCheck):
                 reason = f"timed out after {_CONNECT_SECONDS:g} s"
             else:
                 reason = type(error.__cause__ or error).__name__
-            raise ServiceUnavailable(f"IOError: unable to connect to the {self._broker(connection)}: {reason}") from error
+            raise ServiceUnavailable(
+                f"IOError: unable to connect to the {self._broker(connection)}: {reason}"
+            ) from error
         except Exception as error:  # amqp's AccessRefused/NotAllowed and kin: the broker said no
             reply = getattr(error, "reply_text", "") or type(error).__name__
             raise ServiceUnavailable(f"The {self._broker(connection)} refused the connection: {reply[:200]}") from error

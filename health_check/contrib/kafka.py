@@ -101,9 +101,7 @@ class Kafka(HealthCheck):
         kafka_error = error.args[0] if error.args else None
         code = kafka_error.code() if isinstance(kafka_error, KafkaError) else None
         if code in _TIMEOUT_CODES:
-            return (
-                f"Unable to connect to {self._where()}: no broker answered within {self.timeout.total_seconds():g} s"
-            )
+            return f"Unable to connect to {self._where()}: no broker answered within {self.timeout.total_seconds():g} s"
         text = kafka_error.str() if isinstance(kafka_error, KafkaError) else str(error)
         return f"Unable to connect to {self._where()}: {text[:200]}"
 

@@ -115,7 +115,9 @@ class RabbitMQ(HealthCheck):
             reason = self._reason(error)
             if reason == "Connection was refused.":
                 # django-health-check's words first (monitors grep them), then where and what to do.
-                message = f"Unable to connect to RabbitMQ: Connection was refused. ({self._where()}; is the broker running?)"
+                message = (
+                    f"Unable to connect to RabbitMQ: Connection was refused. ({self._where()}; is the broker running?)"
+                )
             else:
                 message = f"IOError: unable to connect to {self._where()}: {reason}"
             raise ServiceUnavailable(message) from error

@@ -183,7 +183,9 @@ class Redis(HealthCheck):
             if inspect.isawaitable(reply):
                 await reply
         except redis_errors.AuthenticationError as error:
-            raise ServiceUnavailable(f"{self._where()}: authentication failed; check the password or ACL user") from error
+            raise ServiceUnavailable(
+                f"{self._where()}: authentication failed; check the password or ACL user"
+            ) from error
         except redis_errors.TimeoutError as error:
             raise ServiceUnavailable(f"Unable to connect to Redis: Timeout. ({self._where()})") from error
         except (ConnectionRefusedError, redis_errors.ConnectionError) as error:
@@ -200,7 +202,9 @@ class Redis(HealthCheck):
             raise ServiceUnavailable(f"Unable to connect to Redis: {message}") from error
         except redis_errors.RedisClusterException as error:
             if "Cluster mode is not enabled" in str(error):
-                message = f"Connection Error ({self._where()}: the server is not in cluster mode; use a plain client for it)"
+                message = (
+                    f"Connection Error ({self._where()}: the server is not in cluster mode; use a plain client for it)"
+                )
             elif _refused(error):
                 message = f"Connection was refused. ({self._where()})"
             else:

@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 _NEEDS = (
-    'health_check.contrib.threadmill needs threadmill 0.7.3+, which needs Python 3.14+ and Django 6.0+: '
+    "health_check.contrib.threadmill needs threadmill 0.7.3+, which needs Python 3.14+ and Django 6.0+: "
     'pip install "django-health-snapshot[threadmill]" on Python 3.14'
 )
 

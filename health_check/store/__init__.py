@@ -86,9 +86,7 @@ def _build_class(path: str, location: str) -> Store:
     except ImportError as error:
         raise StoreError(f'HEALTH_CHECK["STORE"] is "{path}", which cannot be imported: {_one_line(error)}') from None
     if not (isinstance(store_class, type) and issubclass(store_class, Store)):
-        raise StoreError(
-            f'HEALTH_CHECK["STORE"] is "{path}", which is not a health_check.store.base.Store subclass.'
-        )
+        raise StoreError(f'HEALTH_CHECK["STORE"] is "{path}", which is not a health_check.store.base.Store subclass.')
     factory: Any = store_class  # the contract builds a store with its location (base.Store takes none)
     return factory(location)
 
@@ -147,7 +145,6 @@ def _after_fork_in_child() -> None:
         _abandoned.append(_store)
     _store = None
     _guard = threading.Lock()
-
 
 
 def _reset_on_settings_change(*, setting: str, **kwargs: object) -> None:

@@ -102,7 +102,9 @@ class HostRecord:
             return
         try:
             self._make_directory()
-            with tempfile.NamedTemporaryFile("w", dir=self.directory, prefix=f".{self.name}-down-", delete=False) as file:
+            with tempfile.NamedTemporaryFile(
+                "w", dir=self.directory, prefix=f".{self.name}-down-", delete=False
+            ) as file:
                 file.write(reason)
             try:
                 os.link(file.name, self.flag_path)  # atomic create-if-absent: readers never see half a file
@@ -171,7 +173,9 @@ class HostRecord:
                 if not changed:
                     return
                 if len(raw) > MAX_ENTRIES:
-                    raw = dict(sorted(raw.items(), key=lambda item: str(item[1]["snapshot"].get("checked_at")))[-MAX_ENTRIES:])
+                    raw = dict(
+                        sorted(raw.items(), key=lambda item: str(item[1]["snapshot"].get("checked_at")))[-MAX_ENTRIES:]
+                    )
                 self._write_atomically(raw)
         except OSError as error:
             self._trouble(error)
@@ -213,7 +217,9 @@ class HostRecord:
 
     def _write_atomically(self, raw: dict) -> None:
         # Readers open the file without the lock: they see the old content or the new, never half.
-        with tempfile.NamedTemporaryFile("w", dir=self.directory, prefix=f".{self.name}-last-seen-", delete=False) as file:
+        with tempfile.NamedTemporaryFile(
+            "w", dir=self.directory, prefix=f".{self.name}-last-seen-", delete=False
+        ) as file:
             try:
                 json.dump(raw, file, separators=(",", ":"))
             except BaseException:
@@ -234,6 +240,8 @@ class HostRecord:
             logger.warning(
                 "Cannot share the last snapshots of the %s with the other processes of this host in %s: %s; "
                 "during an outage each process answers from what it saw itself",
-                self.description, self.directory, reason,
+                self.description,
+                self.directory,
+                reason,
             )
             self._broken = reason

@@ -93,7 +93,9 @@ class ResilientStore(Store):
         self._pending_transitions: list[tuple[JournalEntry, int]] = []
         self._journals: dict[tuple[tuple[str, ...], int], tuple[float, list[JournalEntry]]] = {}
         # Shared by the host's processes: the outage flag and the last snapshots seen (None: per process).
-        self._host = HostRecord(location, self.host_id or "host", self.description, name=record_name) if location else None
+        self._host = (
+            HostRecord(location, self.host_id or "host", self.description, name=record_name) if location else None
+        )
         # What this process wrote, to write back when the server lost it: one snapshot per key it polls.
         self._written: dict[str, Snapshot] = {}
         self._recent_transitions: deque[tuple[JournalEntry, int]] = deque(maxlen=MAX_PENDING_TRANSITIONS)
@@ -127,7 +129,10 @@ class ResilientStore(Store):
         if self._down_reason is None:
             self.logger.warning(
                 "The %s does not answer (%s: %s); serving the last snapshots seen and keeping new ones "
-                "in this process until it answers again", self.description, doing, reason,
+                "in this process until it answers again",
+                self.description,
+                doing,
+                reason,
             )
         self._down_reason = reason
         self._down_until = time.monotonic() + self.retry_seconds
@@ -181,8 +186,13 @@ class ResilientStore(Store):
             if self._pending.get(key) is snapshot:
                 del self._pending[key]
         del self._pending_transitions[: len(transitions)]
-        self.logger.info("Wrote %d snapshots and %d journal entries %s to the %s",
-                         len(snapshots), len(transitions), why, self.description)
+        self.logger.info(
+            "Wrote %d snapshots and %d journal entries %s to the %s",
+            len(snapshots),
+            len(transitions),
+            why,
+            self.description,
+        )
 
     def write_if_newer(self, snapshots: Sequence[Snapshot]) -> None:
         self.backend.write_if_newer(snapshots)
@@ -230,7 +240,10 @@ class ResilientStore(Store):
         """Queue every snapshot this process wrote and flush, then its recent journal entries; raises ``StoreError``."""
         self.logger.warning(
             "The %s lost what this process wrote (restarted empty or flushed): writing back %d snapshots "
-            "and %d journal entries", self.description, len(self._written), len(self._recent_transitions),
+            "and %d journal entries",
+            self.description,
+            len(self._written),
+            len(self._recent_transitions),
         )
         for key, snapshot in self._written.items():
             self._pending.setdefault(key, snapshot)  # one kept during an outage is the newer
@@ -370,7 +383,9 @@ class ResilientStore(Store):
             self._journals.clear()
             return [dict(entry) for entry in kept]
 
-    def _append(self, entries: Sequence[Mapping[str, Any]], retention: int, *, remember: bool = True) -> list[JournalEntry]:
+    def _append(
+        self, entries: Sequence[Mapping[str, Any]], retention: int, *, remember: bool = True
+    ) -> list[JournalEntry]:
         stored = self.backend.append_journal(entries, retention=retention)
         self._journals.clear()
         if remember:

@@ -68,7 +68,9 @@ def parse_store_setting(value: object) -> StoreSetting:
     if match is not None and not _DOTTED.match(text):
         return _parse_url(text, *match.groups())
     if "@" in text or "/" in text:
-        raise StoreSettingError(f'HEALTH_CHECK["STORE"] is "{shown(text)}", which is neither a store name, a URL nor a dotted path.')
+        raise StoreSettingError(
+            f'HEALTH_CHECK["STORE"] is "{shown(text)}", which is neither a store name, a URL nor a dotted path.'
+        )
     if _DOTTED.match(text):
         return StoreSetting(kind="class", value=text, shown=text)
     if text.lower() in REDIS_SCHEMES:

@@ -179,5 +179,5 @@ class Store(abc.ABC):
         """The election lock ``name`` of this host's pollers; ``lock(name)`` unless the store spans hosts."""
         return self.lock(name)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: a store without resources keeps this no-op
         """Release resources (connections, files). Called at shutdown and in tests."""

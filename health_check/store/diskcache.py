@@ -21,7 +21,15 @@ import diskcache
 
 from health_check.snapshot import Snapshot
 from health_check.store._locks import FileElectionLock
-from health_check.store.base import ElectionLock, JournalEntry, Store, StoreError, decode_snapshot, is_entry, newest_first
+from health_check.store.base import (
+    ElectionLock,
+    JournalEntry,
+    Store,
+    StoreError,
+    decode_snapshot,
+    is_entry,
+    newest_first,
+)
 
 __all__ = ["DiskcacheStore", "FileElectionLock"]  # FileElectionLock: its import path before store._locks
 

@@ -68,7 +68,9 @@ class MemoryStore(Store):
     def read_journal(self, keys: Iterable[str], limit: int) -> list[JournalEntry]:
         journal = self._journal
         # Copies: a caller changing what it was given must not change the journal.
-        return [dict(entry) for entry in newest_first(entry for key in keys for entry in list(journal.get(key, ())))[:limit]]
+        return [
+            dict(entry) for entry in newest_first(entry for key in keys for entry in list(journal.get(key, ())))[:limit]
+        ]
 
     def lock(self, name: str) -> ElectionLock:
         with self._guard:

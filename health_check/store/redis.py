@@ -26,7 +26,15 @@ from health_check.store._redis_lease import RedisLease
 from health_check.store._redis_scripts import APPEND_TRANSITIONS, SET_IF_NEWER, describe
 from health_check.store._resilient import MAX_PENDING_TRANSITIONS, ResilientStore
 from health_check.store._urls import redact_url
-from health_check.store.base import ElectionLock, JournalEntry, Store, StoreError, decode_snapshot, is_entry, newest_first
+from health_check.store.base import (
+    ElectionLock,
+    JournalEntry,
+    Store,
+    StoreError,
+    decode_snapshot,
+    is_entry,
+    newest_first,
+)
 
 __all__ = ["MAX_PENDING_TRANSITIONS", "RedisBackend", "RedisLease", "RedisStore", "redact_url"]
 
@@ -171,7 +179,11 @@ class RedisBackend(Store):
 
     def lock(self, name: str) -> ElectionLock:
         return RedisLease(
-            self.client, f"{self.prefix}lock:{name}", self.lease_seconds, owner=self.host_id or "host", description=self.description
+            self.client,
+            f"{self.prefix}lock:{name}",
+            self.lease_seconds,
+            owner=self.host_id or "host",
+            description=self.description,
         )
 
     def close(self) -> None:
@@ -210,12 +222,20 @@ class RedisStore(ResilientStore):
         retry_seconds: float = 1.0,
     ) -> None:
         backend = RedisBackend(
-            url, host_id=host_id, lease_seconds=lease_seconds, prefix=prefix,
-            connect_timeout=connect_timeout, socket_timeout=socket_timeout,
+            url,
+            host_id=host_id,
+            lease_seconds=lease_seconds,
+            prefix=prefix,
+            connect_timeout=connect_timeout,
+            socket_timeout=socket_timeout,
         )
         super().__init__(
-            backend, location=location, read_cache_seconds=read_cache_seconds, retry_seconds=retry_seconds,
-            record_name="redis", logger=logger,
+            backend,
+            location=location,
+            read_cache_seconds=read_cache_seconds,
+            retry_seconds=retry_seconds,
+            record_name="redis",
+            logger=logger,
         )
 
     @property

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from health_check.specs import CheckSpec
 from health_check.snapshot import Snapshot
+from health_check.specs import CheckSpec
 from tests.support import SilentListener, free_port
 
 

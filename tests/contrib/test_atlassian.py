@@ -118,8 +118,7 @@ def test_atlassian__indicator_none_with_open_incident_still_warns(upstream, run_
     snapshot = run_check(github(upstream))
     assert snapshot.status == "warning"
     assert snapshot.message == (
-        "Warning: GitHub: Search results for Issues may be stale: https://stspg.io/j4g7f1d9s3aq "
-        "(minor, investigating)"
+        "Warning: GitHub: Search results for Issues may be stale: https://stspg.io/j4g7f1d9s3aq (minor, investigating)"
     )
 
 
@@ -275,7 +274,10 @@ def test_atlassian__bad_enterprise_region():
     """An unknown GitHub region is refused with the valid choices."""
     with pytest.raises(ValueError) as error:
         GitHub(enterprise_region="mars")
-    assert str(error.value) == "GitHub(enterprise_region='mars') is not a region; use one of 'au', 'eu', 'jp', 'us' or None"
+    assert (
+        str(error.value)
+        == "GitHub(enterprise_region='mars') is not a region; use one of 'au', 'eu', 'jp', 'us' or None"
+    )
 
 
 def test_atlassian__title_names_provider_and_component():

@@ -44,16 +44,32 @@ def start_worker(control) -> Iterator[Callable[..., Process]]:
             "HS_CELERY_QUEUES": ",".join(queues or []),
             "PYTHONPATH": str(ROOT),
         }
-        command = [sys.executable, "-m", "celery", "-A", "tests.contrib.celery_app", "worker", "--pool=solo",
-                   "--without-mingle", "--without-gossip", "--without-heartbeat", "--loglevel=WARNING",
-                   "-n", f"{control}@%h"]
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tests.contrib.celery_app",
+            "worker",
+            "--pool=solo",
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+            "--loglevel=WARNING",
+            "-n",
+            f"{control}@%h",
+        ]
         if consume:
             command += ["-Q", ",".join(consume)]
         process = Process(command, env=env, cwd=ROOT, name=f"celery worker {control}")
         workers.append(process)
         app = make_app(broker, control, queues)
-        wait_for(lambda: not process.alive() or app.control.ping(timeout=0.5), timeout=60, interval=0.2,
-                 what="the celery worker answering a ping or exiting")
+        wait_for(
+            lambda: not process.alive() or app.control.ping(timeout=0.5),
+            timeout=60,
+            interval=0.2,
+            what="the celery worker answering a ping or exiting",
+        )
         process.assert_running()
         return process
 
@@ -101,7 +117,10 @@ def test_ping__queue_without_consumer(run_check, start_worker, control, kind):
 
 @pytest.mark.parametrize(
     ("broker", "shown"),
-    [("amqp://guest:Secr3t@127.0.0.1:{port}//", "amqp://127.0.0.1:{port}"), ("redis://:Secr3t@127.0.0.1:{port}/0", "redis://127.0.0.1:{port}")],
+    [
+        ("amqp://guest:Secr3t@127.0.0.1:{port}//", "amqp://127.0.0.1:{port}"),
+        ("redis://:Secr3t@127.0.0.1:{port}/0", "redis://127.0.0.1:{port}"),
+    ],
 )
 def test_ping__broker_down(run_check, control, closed_port, broker, shown):
     """Broker down: one line naming the broker without its password, at once."""

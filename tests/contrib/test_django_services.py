@@ -27,9 +27,18 @@ def database_alias(django_db_blocker) -> Iterator:
 
     def add(alias: str, name: str) -> str:
         configured = connections.configure_settings(
-            {"default": {"ENGINE": "django.db.backends.dummy"},
-             alias: {"ENGINE": "django.db.backends.mysql", "NAME": name, "USER": "root", "PASSWORD": "", "HOST": host,
-                     "PORT": str(port), "OPTIONS": {"connect_timeout": 3}}}
+            {
+                "default": {"ENGINE": "django.db.backends.dummy"},
+                alias: {
+                    "ENGINE": "django.db.backends.mysql",
+                    "NAME": name,
+                    "USER": "root",
+                    "PASSWORD": "",
+                    "HOST": host,
+                    "PORT": str(port),
+                    "OPTIONS": {"connect_timeout": 3},
+                },
+            }
         )
         connections.settings[alias] = configured[alias]
         added.append(alias)
@@ -53,7 +62,10 @@ def test_database__mariadb_ok(run_check, database_alias):
 def test_database__mariadb_unknown_database(run_check, database_alias):
     """A database name the server does not have: one line naming the alias and the server's reason."""
     snapshot = run_check(Database(alias=database_alias("mariadb_missing", "hs_no_such_database")))
-    assert snapshot.message == "Unavailable: Database 'mariadb_missing': (1049, \"Unknown database 'hs_no_such_database'\")"
+    assert (
+        snapshot.message
+        == "Unavailable: Database 'mariadb_missing': (1049, \"Unknown database 'hs_no_such_database'\")"
+    )
 
 
 @pytest.mark.django_db(transaction=True)

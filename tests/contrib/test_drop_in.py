@@ -41,7 +41,9 @@ FEEDS = {
 }
 
 
-@pytest.mark.parametrize(("provider", "address"), STATUS_PAGES.items(), ids=lambda value: getattr(value, "__name__", ""))
+@pytest.mark.parametrize(
+    ("provider", "address"), STATUS_PAGES.items(), ids=lambda value: getattr(value, "__name__", "")
+)
 def test_drop_in__base_url_of_every_status_page(provider, address):
     """``base_url`` is the address in use, django-health-check's, and the API is under it."""
     check = provider()
@@ -51,7 +53,10 @@ def test_drop_in__base_url_of_every_status_page(provider, address):
 
 def test_drop_in__github_enterprise_base_url_and_a_mirror():
     """GitHub's base_url follows the enterprise region; a mirror given as base_url is the address in use."""
-    assert atlassian.GitHub(enterprise_region=atlassian.GitHub.EnterpriseRegion.eu).base_url == "https://eu.githubstatus.com"
+    assert (
+        atlassian.GitHub(enterprise_region=atlassian.GitHub.EnterpriseRegion.eu).base_url
+        == "https://eu.githubstatus.com"
+    )
     assert atlassian.GitHub("jp").base_url == "https://jp.githubstatus.com"
     assert atlassian.Cloudflare(base_url="http://127.0.0.1:9/").base_url == "http://127.0.0.1:9/"
 
@@ -135,7 +140,9 @@ def test_drop_in__feed_timeout_and_connect_phrases(upstream, run_check, closed_p
     slow = rss.Heroku(feed_url=f"{upstream.url}/feed", timeout=datetime.timedelta(seconds=1), clock=FrozenClock())
     assert run_check(slow).message == f"Unavailable: Feed request timed out after 1 s: {upstream.url}/feed"
     gone = run_check(rss.Heroku(feed_url=f"http://127.0.0.1:{closed_port}/feed", clock=FrozenClock()))
-    assert gone.message.startswith(f"Unavailable: Failed to fetch feed: cannot connect to http://127.0.0.1:{closed_port}/feed (")
+    assert gone.message.startswith(
+        f"Unavailable: Failed to fetch feed: cannot connect to http://127.0.0.1:{closed_port}/feed ("
+    )
 
 
 def test_drop_in__disk_value_error_is_an_unexpected_result(run_check):
@@ -143,7 +150,9 @@ def test_drop_in__disk_value_error_is_an_unexpected_result(run_check):
     snapshot = run_check(host.Disk(path="/tmp/a\x00b"))
     assert snapshot.status == "error"
     # The reason is Python's own words, which vary by version ("embedded null byte", "... null character ...").
-    assert snapshot.message.startswith("Unexpected Result: ValueError: disk usage of '/tmp/a\\x00b' could not be read: ")
+    assert snapshot.message.startswith(
+        "Unexpected Result: ValueError: disk usage of '/tmp/a\\x00b' could not be read: "
+    )
     assert "null" in snapshot.message
 
 
@@ -159,4 +168,7 @@ def test_drop_in__memory_and_battery_value_error(run_check, monkeypatch, check, 
 
     monkeypatch.setattr(psutil, reader, unreadable)
     snapshot = run_check(check())
-    assert snapshot.message == f"Unexpected Result: ValueError: {what} could not be read: could not parse the kernel's answer"
+    assert (
+        snapshot.message
+        == f"Unexpected Result: ValueError: {what} could not be read: could not parse the kernel's answer"
+    )

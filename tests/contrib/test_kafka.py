@@ -114,7 +114,10 @@ def test_kafka__name_and_defaults():
     check = Kafka(bootstrap_servers=["kafka:9092"])
     assert repr(check) == "Kafka(bootstrap_servers=['kafka:9092'])"
     assert check.labels == {"check": "Kafka", "bootstrap_servers": "['kafka:9092']"}
-    assert (check.timeout_budget, check.schedule_interval) == (datetime.timedelta(seconds=11), datetime.timedelta(seconds=15))
+    assert (check.timeout_budget, check.schedule_interval) == (
+        datetime.timedelta(seconds=11),
+        datetime.timedelta(seconds=15),
+    )
 
 
 def test_kafka__servers_as_a_comma_separated_string():

@@ -20,8 +20,8 @@ import psutil
 import pytest
 
 from health_check.contrib.psutil import CPU, Battery, Disk, Memory, Temperature
-from health_check.specs import CheckSpec
 from health_check.snapshot import Status
+from health_check.specs import CheckSpec
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = 0.0001  # percent: any real measurement is above it

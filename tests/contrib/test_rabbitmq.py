@@ -64,7 +64,9 @@ def test_rabbitmq__down(run_check, closed_port):
 
 def test_rabbitmq__silent_server_times_out_within_budget(run_check, silent_listener):
     """A server that accepts and never speaks AMQP: the check's own timeout message, within its budget."""
-    check = RabbitMQ(amqp_url=f"amqp://guest:secret@127.0.0.1:{silent_listener.port}//", timeout=datetime.timedelta(seconds=1))
+    check = RabbitMQ(
+        amqp_url=f"amqp://guest:secret@127.0.0.1:{silent_listener.port}//", timeout=datetime.timedelta(seconds=1)
+    )
     started = time.monotonic()
     snapshot = run_check(check)
     assert snapshot.message == (
@@ -96,5 +98,7 @@ def test_rabbitmq__unparsable_url_is_a_start_up_error(url, reason):
     specs, errors = resolve_entries([("health_check.contrib.rabbitmq.RabbitMQ", {"amqp_url": url})])
     assert specs == [] and len(errors) == 1
     assert errors[0].entry == "('health_check.contrib.rabbitmq.RabbitMQ', {'amqp_url': …})"
-    assert errors[0].message.startswith(f"RabbitMQ cannot be built: RabbitMQ(amqp_url=...) is not a valid URL: {reason}")
+    assert errors[0].message.startswith(
+        f"RabbitMQ cannot be built: RabbitMQ(amqp_url=...) is not a valid URL: {reason}"
+    )
     assert "Zq" not in errors[0].message and "Wv" not in errors[0].message

@@ -15,8 +15,8 @@ from redis.backoff import NoBackoff
 
 from health_check.base import HealthCheck
 from health_check.contrib.redis import Redis
-from health_check.specs import CheckSpec
 from health_check.recorder import store_runner
+from health_check.specs import CheckSpec
 from tests.conftest import require_service
 from tests.contrib.conftest import latest, seconds
 from tests.support import wait_for
@@ -104,7 +104,10 @@ def test_redis__client_argument_is_deprecated():
 def test_redis__connection_refused(run_check, closed_port):
     """Nothing listening: one line naming the server, at once (not after redis-py's ten retries)."""
     snapshot = run_check(Redis(client_factory=lambda: RedisClient(host="127.0.0.1", port=closed_port)))
-    assert snapshot.message == f"Unavailable: Unable to connect to Redis: Connection was refused. (Redis at 127.0.0.1:{closed_port}; is the server running?)"
+    assert (
+        snapshot.message
+        == f"Unavailable: Unable to connect to Redis: Connection was refused. (Redis at 127.0.0.1:{closed_port}; is the server running?)"
+    )
     assert snapshot.duration_seconds < 3
 
 
@@ -153,10 +156,17 @@ def test_redis__down_then_back_within_one_interval(start_poller, memory_store, r
 
     redis_server.kill()
     killed = time.monotonic()
-    down = wait_for(lambda: (s := latest(memory_store, check)) and s.status == "error" and s, timeout=10, what="an error while Redis is down")
+    down = wait_for(
+        lambda: (s := latest(memory_store, check)) and s.status == "error" and s,
+        timeout=10,
+        what="an error while Redis is down",
+    )
     # One interval, plus the run itself and the scheduler's wake-up, on a noisy machine.
     assert time.monotonic() - killed < interval + 2
-    assert down.message == f"Unavailable: Unable to connect to Redis: Connection was refused. (Redis at 127.0.0.1:{redis_server.port}; is the server running?)"
+    assert (
+        down.message
+        == f"Unavailable: Unable to connect to Redis: Connection was refused. (Redis at 127.0.0.1:{redis_server.port}; is the server running?)"
+    )
 
     redis_server.start()
     restarted = time.monotonic()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import datetime
-import logging
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,8 +14,8 @@ import pytest
 
 import health_check
 from health_check import RemoteCheck
-from health_check.specs import CheckSpec
 from health_check.remote import MAX_BODY_BYTES
+from health_check.specs import CheckSpec
 from tests.support import FakeUpstream, Reply
 
 TOKEN = "t0ken-for-tests"
@@ -26,7 +26,12 @@ ROUTES: dict[str, tuple[int, bytes]] = {
     "/all-ok/": (200, json.dumps({"Database(alias='default')": "OK", "Cache(alias='default')": "OK"}).encode()),
     "/one-failing/": (
         500,
-        json.dumps({"Database(alias='default')": "OK", "Redis(db=0, host='cache', port=6379)": "Unavailable: Unable to connect to Redis at cache:6379: Connection was refused."}).encode(),
+        json.dumps(
+            {
+                "Database(alias='default')": "OK",
+                "Redis(db=0, host='cache', port=6379)": "Unavailable: Unable to connect to Redis at cache:6379: Connection was refused.",
+            }
+        ).encode(),
     ),
     "/html/": (200, b"<html><body>It works!</body></html>"),
     "/list/": (200, b'["OK"]'),
@@ -79,7 +84,10 @@ def test_remote_check__one_failing(run_check, remote):
 
 def test_remote_check__not_json(run_check, remote):
     """An HTML page is not a health endpoint."""
-    assert run_check(RemoteCheck(url=f"{remote}/html/")).message == "Unexpected Result: Response is not valid JSON (HTTP 200)"
+    assert (
+        run_check(RemoteCheck(url=f"{remote}/html/")).message
+        == "Unexpected Result: Response is not valid JSON (HTTP 200)"
+    )
     assert run_check(RemoteCheck(url=f"{remote}/list/")).message == "Unexpected Result: Response is not a JSON object"
 
 
@@ -132,7 +140,9 @@ def test_remote_check__timeout(run_check, remote):
 
 def test_remote_check__silent_server(run_check, silent_listener):
     """A server that accepts and never answers times out the same way."""
-    snapshot = run_check(RemoteCheck(url=f"http://127.0.0.1:{silent_listener.port}/", timeout=datetime.timedelta(seconds=1)))
+    snapshot = run_check(
+        RemoteCheck(url=f"http://127.0.0.1:{silent_listener.port}/", timeout=datetime.timedelta(seconds=1))
+    )
     assert snapshot.message == "Unavailable: Request timed out after 1 seconds"
 
 
@@ -174,8 +184,8 @@ def test_remote_check__unreachable(run_check, closed_port):
 )
 def test_remote_check__malformed_url_is_a_start_up_error(url, expected):
     """A URL httpx cannot send is a configuration error when the check is built (system check E002), not a probe failure."""
-    from health_check.specs import resolve_entry
     from health_check.exceptions import CheckConfigurationError
+    from health_check.specs import resolve_entry
 
     with pytest.raises(CheckConfigurationError) as raised:
         resolve_entry(("health_check.RemoteCheck", {"url": url}))

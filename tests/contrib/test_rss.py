@@ -46,7 +46,9 @@ def test_rss__aws_open_then_resolved(upstream, run_check):
             "updated_at": "2025-03-12T13:41:30Z",
         }
     ]
-    upstream.routes[S3] = Reply(fixture("aws/s3-eu-west-1.open-incident-resolved.rss"), content_type="application/rss+xml")
+    upstream.routes[S3] = Reply(
+        fixture("aws/s3-eu-west-1.open-incident-resolved.rss"), content_type="application/rss+xml"
+    )
     clock.advance(hours=2)
     snapshot = run_check(check)
     assert (snapshot.status, snapshot.message, snapshot.details["incidents"]) == ("ok", "OK", [])
@@ -107,8 +109,14 @@ MALFORMED = {
         'Unexpected Result: {url}: returned an HTML page ("Status page temporarily unavailable") instead of a feed '
         "(a bot check, login or maintenance page?)",
     ),
-    "malformed/empty-body.txt": ("error", "Unexpected Result: {url}: empty response body, expected an RSS or Atom feed"),
-    "malformed/summary.truncated.json": ("error", "Unexpected Result: {url}: returned JSON instead of an RSS or Atom feed"),
+    "malformed/empty-body.txt": (
+        "error",
+        "Unexpected Result: {url}: empty response body, expected an RSS or Atom feed",
+    ),
+    "malformed/summary.truncated.json": (
+        "error",
+        "Unexpected Result: {url}: returned JSON instead of an RSS or Atom feed",
+    ),
     "malformed/rss-odd-dates.rss": (
         "warning",
         "Warning: Example Provider Status: RFC 822 with US zone abbreviation (valid, PDT): {url} "
@@ -122,7 +130,9 @@ MALFORMED = {
 @pytest.mark.parametrize("name", sorted(MALFORMED))
 def test_rss__malformed_fixture(upstream, run_check, name):
     """Every malformed feed yields a snapshot whose message says what was wrong and where; HTML is never OK."""
-    upstream.routes["/feed"] = Reply(fixture(name), content_type="text/html" if name.endswith(".html") else "application/rss+xml")
+    upstream.routes["/feed"] = Reply(
+        fixture(name), content_type="text/html" if name.endswith(".html") else "application/rss+xml"
+    )
     snapshot = run_check(Heroku(feed_url=f"{upstream.url}/feed", clock=FrozenClock()))
     status, message = MALFORMED[name]
     assert (snapshot.status, snapshot.message) == (status, message.format(url=f"{upstream.url}/feed"))

@@ -17,9 +17,9 @@ from django.urls import clear_url_caches, path
 
 from health_check.contrib.atlassian import GitHub
 from health_check.contrib.rss import AWS
+from health_check.recorder import SnapshotRecorder
 from health_check.specs import CheckSpec
 from health_check.views import HealthCheckView
-from health_check.recorder import SnapshotRecorder
 from scheduler.jobs import CheckRunner
 from scheduler.poller import Poller
 from tests.support import FakeUpstream, FrozenClock, Reply, fixture, free_port, wait_for
@@ -50,7 +50,9 @@ def test_upstream_http__304_keeps_the_previous_result(upstream, run_check):
 
 def test_upstream_http__429_waits_for_retry_after(upstream, run_check):
     """A 429 with Retry-After: no request before it passes, the snapshot says until when, then it asks again."""
-    upstream.routes[SUMMARY] = Reply(b"slow down", status=429, content_type="text/plain", headers={"Retry-After": "120"})
+    upstream.routes[SUMMARY] = Reply(
+        b"slow down", status=429, content_type="text/plain", headers={"Retry-After": "120"}
+    )
     clock = FrozenClock()
     check = github(upstream, clock)
     url = f"{upstream.url}{SUMMARY}"
@@ -194,7 +196,9 @@ def test_upstream_http__proxy_from_the_environment(upstream, run_check, monkeypa
     for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", upstream.url)
-    upstream.routes["http://status.invalid/api/v2/summary.json"] = Reply(fixture("statuspage/summary.all-operational.json"))
+    upstream.routes["http://status.invalid/api/v2/summary.json"] = Reply(
+        fixture("statuspage/summary.all-operational.json")
+    )
     snapshot = run_check(GitHub(base_url="http://status.invalid", clock=FrozenClock()))
     assert snapshot.message == "OK"
     assert [seen.path for seen in upstream.requests] == ["http://status.invalid/api/v2/summary.json"]
@@ -235,8 +239,12 @@ def test_upstream_http__one_request_per_poll_however_often_the_endpoint_is_asked
         urlpatterns.clear()
         clear_url_caches()
     # A run may still be finishing after shutdown: let its request and its count meet.
-    wait_for(lambda: upstream.count(SUMMARY) == runner.runs, timeout=3, what="the provider's request count meeting the polls",
-             interval=0.02)
+    wait_for(
+        lambda: upstream.count(SUMMARY) == runner.runs,
+        timeout=3,
+        what="the provider's request count meeting the polls",
+        interval=0.02,
+    )
     polls = runner.runs
     assert statuses == {200}
     assert upstream.count(SUMMARY) == polls

@@ -23,5 +23,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"scheduler": {"handlers": ["console"], "level": "INFO"}, "health_check": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "scheduler": {"handlers": ["console"], "level": "INFO"},
+        "health_check": {"handlers": ["console"], "level": "INFO"},
+    },
 }

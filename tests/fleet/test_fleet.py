@@ -42,7 +42,9 @@ class Host:
     def get(self, path: str) -> tuple[int, dict[str, str], float]:
         """GET ``path`` as JSON: status, body and seconds taken."""
         started = time.monotonic()
-        response = http_get(f"http://127.0.0.1:{self.web.port}{path}", headers={"Accept": "application/json"}, timeout=10)
+        response = http_get(
+            f"http://127.0.0.1:{self.web.port}{path}", headers={"Accept": "application/json"}, timeout=10
+        )
         return response.status, json.loads(response.body), time.monotonic() - started
 
 
@@ -91,14 +93,21 @@ def fleet(tmp_path_factory) -> Iterator[Fleet]:
             }
             env.pop("PYTEST_CURRENT_TEST", None)
             poller = Process([sys.executable, "-m", "django", "health_check_poller"], env=env)
-            web = start_server("gunicorn", "tests.testapp.wsgi:application", {k: env[k] for k in env if k.startswith(("HS_", "DJANGO"))})
+            web = start_server(
+                "gunicorn",
+                "tests.testapp.wsgi:application",
+                {k: env[k] for k in env if k.startswith(("HS_", "DJANGO"))},
+            )
             hosts.append(Host(name, poller, web))
         built = Fleet(server, upstream, hosts)
         for host in hosts:
             wait_for(
-                lambda: host.get("/health/node/")[1] == {NODE_NAME: f"Warning: polled on {host.name}"}
-                and host.get("/health/upstream/")[1] == {UPSTREAM_NAME: "OK"},
-                timeout=30, what=lambda: f"{host.name} reporting its node and the upstream\n{built.logs()}",
+                lambda: (
+                    host.get("/health/node/")[1] == {NODE_NAME: f"Warning: polled on {host.name}"}
+                    and host.get("/health/upstream/")[1] == {UPSTREAM_NAME: "OK"}
+                ),
+                timeout=30,
+                what=lambda: f"{host.name} reporting its node and the upstream\n{built.logs()}",
             )
         yield built
     finally:
@@ -142,13 +151,19 @@ def test_fleet__killed_leader_hands_over_within_lease(fleet):
     victim.poller.process.wait(timeout=10)
     killed_at = time.monotonic()
     survivors = {host.poller.pid for host in fleet.hosts if host is not victim}
-    wait_for(lambda: fleet.leader_pid() in survivors, timeout=LEASE + RETRY + 5,
-             what=lambda: f"a survivor taking the lease\n{fleet.logs()}")
+    wait_for(
+        lambda: fleet.leader_pid() in survivors,
+        timeout=LEASE + RETRY + 5,
+        what=lambda: f"a survivor taking the lease\n{fleet.logs()}",
+    )
     took = time.monotonic() - killed_at
     assert took <= LEASE + RETRY + 1.0, f"took {took:.1f} s over a {LEASE} s lease"
     count = fleet.upstream.count(SUMMARY)
-    wait_for(lambda: fleet.upstream.count(SUMMARY) > count, timeout=5,
-             what=lambda: f"the new leader polling the upstream\n{fleet.logs()}")
+    wait_for(
+        lambda: fleet.upstream.count(SUMMARY) > count,
+        timeout=5,
+        what=lambda: f"the new leader polling the upstream\n{fleet.logs()}",
+    )
     window = 6.0
     seen = requests_over(fleet, window)
     assert window / INTERVAL * 0.5 <= seen <= window / INTERVAL * 1.5, (
@@ -166,8 +181,11 @@ def test_fleet__redis_down_views_answer_then_pollers_resume(fleet):
     where = fleet.redis_server.url
     # Probes came in just before: each process has seen a fresh upstream snapshot (what it serves next).
     for host in fleet.hosts:
-        wait_for(lambda: host.get("/health/upstream/")[:2] == (200, {UPSTREAM_NAME: "OK"}), timeout=5,
-                 what=f"{host.name} fresh")
+        wait_for(
+            lambda: host.get("/health/upstream/")[:2] == (200, {UPSTREAM_NAME: "OK"}),
+            timeout=5,
+            what=f"{host.name} fresh",
+        )
     fleet.redis_server.kill()
     slowest = 0.0
 
@@ -181,8 +199,11 @@ def test_fleet__redis_down_views_answer_then_pollers_resume(fleet):
         return status == 200 and body == {UPSTREAM_NAME: f"OK (last seen: the Redis store at {where} does not answer)"}
 
     # Each view's read cache lives a second; the upstream snapshot stays fresh for 4 s: all hosts at once.
-    wait_for(lambda: all([marked(host) for host in fleet.hosts]), timeout=3.5,
-             what=lambda: f"every host serving the last upstream snapshot, marked: {answers}")
+    wait_for(
+        lambda: all([marked(host) for host in fleet.hosts]),
+        timeout=3.5,
+        what=lambda: f"every host serving the last upstream snapshot, marked: {answers}",
+    )
     assert len(answers) == len(fleet.hosts), answers
 
     def stale(host: Host) -> bool:
@@ -203,8 +224,11 @@ def test_fleet__redis_down_views_answer_then_pollers_resume(fleet):
     fleet.redis_server.start()  # same port, empty
     for host in fleet.hosts:
         wait_for(
-            lambda: host.get("/health/node/")[1] == {NODE_NAME: f"Warning: polled on {host.name}"}
-            and host.get("/health/upstream/")[:2] == (200, {UPSTREAM_NAME: "OK"}),
-            timeout=20, what=lambda: f"{host.name} recovering once Redis was back\n{fleet.logs()}",
+            lambda: (
+                host.get("/health/node/")[1] == {NODE_NAME: f"Warning: polled on {host.name}"}
+                and host.get("/health/upstream/")[:2] == (200, {UPSTREAM_NAME: "OK"})
+            ),
+            timeout=20,
+            what=lambda: f"{host.name} recovering once Redis was back\n{fleet.logs()}",
         )
     assert fleet.leader_pid() in {host.poller.pid for host in fleet.hosts}

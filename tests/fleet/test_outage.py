@@ -49,8 +49,16 @@ class Host:
         env.pop("PYTEST_CURRENT_TEST", None)
         self.poller = None if autostart else Process([sys.executable, "-m", "django", "health_check_poller"], env=env)
         self.port = free_port()
-        argv = [sys.executable, "-m", "gunicorn", "tests.testapp.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-                "--workers", "2"]
+        argv = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "tests.testapp.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            "2",
+        ]
         self.web = Server(argv, self.port, env=env, cwd=ROOT)
 
     def logs(self) -> str:
@@ -77,7 +85,9 @@ def start_host(tmp_path) -> Iterator[Callable[..., tuple[RedisServer, Host]]]:
         host.web.wait_ready()
         wait_for(
             lambda: get(host.port, "/health/both/") == (200, {NODE: "OK", UPSTREAM: "OK"}),
-            timeout=30, what=lambda: f"the host answering OK\n{host.logs()}", interval=0.02,
+            timeout=30,
+            what=lambda: f"the host answering OK\n{host.logs()}",
+            interval=0.02,
         )
         return server, host
 
@@ -103,8 +113,12 @@ def test_redis_store__empty_restart_recovers_in_seconds(start_host):
     """Redis killed for 3 s and restarted empty, checks polled every 30 s: within a few seconds every
     endpoint answers 200 and Redis holds every snapshot again, each as old as it was (not re-dated)."""
     server, host = start_host(interval=30, autostart=False)
-    wait_for(lambda: len(snapshots_in(server)) == 2, timeout=10, what=lambda: f"snapshots reaching Redis\n{host.logs()}",
-             interval=0.02)
+    wait_for(
+        lambda: len(snapshots_in(server)) == 2,
+        timeout=10,
+        what=lambda: f"snapshots reaching Redis\n{host.logs()}",
+        interval=0.02,
+    )
     before = snapshots_in(server)
     server.kill()
     time.sleep(3)
@@ -119,12 +133,18 @@ def test_redis_store__empty_restart_recovers_in_seconds(start_host):
 
     wait_for(all_green, timeout=30, what=lambda: f"endpoints recovering: {answers}\n{host.logs()}", interval=0.02)
     green = time.monotonic() - back
-    wait_for(lambda: len(snapshots_in(server)) == 2, timeout=30, what=lambda: f"snapshots written back\n{host.logs()}",
-             interval=0.02)
+    wait_for(
+        lambda: len(snapshots_in(server)) == 2,
+        timeout=30,
+        what=lambda: f"snapshots written back\n{host.logs()}",
+        interval=0.02,
+    )
     restored = time.monotonic() - back - green
     total = time.monotonic() - back
     after = snapshots_in(server)
-    print(f"\nempty Redis restart, 30 s intervals: endpoints 200 after {green:.2f} s, Redis holds every snapshot after {total:.2f} s")
+    print(
+        f"\nempty Redis restart, 30 s intervals: endpoints 200 after {green:.2f} s, Redis holds every snapshot after {total:.2f} s"
+    )
     assert total < 5.0, f"recovery took {total:.1f} s\n{host.logs()}"
     assert {key: value["checked_at"] for key, value in after.items()} == {
         key: value["checked_at"] for key, value in before.items()
@@ -132,8 +152,12 @@ def test_redis_store__empty_restart_recovers_in_seconds(start_host):
     assert answers["/health/both/"] == (200, {NODE: "OK", UPSTREAM: "OK"})
     client = redis.Redis.from_url(server.url, socket_timeout=2)
     asked = time.monotonic()
-    wait_for(lambda: client.get("health_check:lock:poller-fleet"), timeout=10, what="somebody holding the fleet lease",
-             interval=0.02)
+    wait_for(
+        lambda: client.get("health_check:lock:poller-fleet"),
+        timeout=10,
+        what="somebody holding the fleet lease",
+        interval=0.02,
+    )
     lease = time.monotonic() - asked
     assert restored >= 0 and lease < 10
     client.close()
@@ -166,7 +190,9 @@ def test_redis_outage__workers_of_a_host_answer_alike(start_host):
         runs = [answer for index, answer in enumerate(answers) if index == 0 or answers[index - 1] != answer]
         distinct = list(dict.fromkeys(runs))
         assert len(answers) > 100
-        assert runs == distinct, f"{len(runs) - 1} changes between {len(distinct)} answers in {len(answers)} probes: {runs[:12]}"
+        assert runs == distinct, (
+            f"{len(runs) - 1} changes between {len(distinct)} answers in {len(answers)} probes: {runs[:12]}"
+        )
     assert get(host.port, "/health/both/") == (200, {NODE: "OK", UPSTREAM: "OK"}), (
         "what this host's own pollers took is fresh, unmarked, for every worker"
     )

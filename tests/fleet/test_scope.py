@@ -14,11 +14,11 @@ from health_check.contrib.atlassian import GitHub
 from health_check.contrib.celery import Ping
 from health_check.contrib.psutil import CPU
 from health_check.contrib.rss import AWS
-from health_check.specs import CheckSpec, resolve_entries
 from health_check.identity import check_key
-from health_check.remote import RemoteCheck
-from scheduler.election import Election
 from health_check.recorder import store_runner
+from health_check.remote import RemoteCheck
+from health_check.specs import CheckSpec, resolve_entries
+from scheduler.election import Election
 from scheduler.poller import Poller
 from tests.store.test_redis import redis_store
 
@@ -50,7 +50,10 @@ def test_scope__keys_qualified_by_host_only_when_host_scoped():
 
 def test_scope__override_per_entry_and_hidden():
     """scope= overrides the class default, is not part of repr, and leaves the key alone at its default."""
-    specs, _ = resolve_entries([("health_check.Database", {"scope": "fleet"}), ("health_check.contrib.atlassian.GitHub", {"scope": "host"})], host="web-1")
+    specs, _ = resolve_entries(
+        [("health_check.Database", {"scope": "fleet"}), ("health_check.contrib.atlassian.GitHub", {"scope": "host"})],
+        host="web-1",
+    )
     assert [(spec.name, spec.scope, spec.key.endswith("@web-1")) for spec in specs] == [
         ("Database(alias='default')", "fleet", False),
         ("GitHub(enterprise_region=None, component='')", "host", True),

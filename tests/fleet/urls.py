@@ -34,7 +34,12 @@ urlpatterns = [
     path(
         "health/upstream/",
         HealthCheckView.as_view(
-            checks=[(FakeProvider, {"base_url": os.environ["HS_FLEET_UPSTREAM"], "poll_interval": datetime.timedelta(seconds=1)})]
+            checks=[
+                (
+                    FakeProvider,
+                    {"base_url": os.environ["HS_FLEET_UPSTREAM"], "poll_interval": datetime.timedelta(seconds=1)},
+                )
+            ]
         ),
     ),
 ]

@@ -171,7 +171,11 @@ def make_site(tmp_path: Path) -> Iterator[Callable[..., ExampleSite]]:
     sites: list[ExampleSite] = []
 
     def make(
-        *, sidecar: bool = False, start_poller: bool = True, wait_healthy: bool = True, env: dict[str, str] | None = None
+        *,
+        sidecar: bool = False,
+        start_poller: bool = True,
+        wait_healthy: bool = True,
+        env: dict[str, str] | None = None,
     ) -> ExampleSite:
         tmp = tmp_path / f"site{len(sites)}"
         tmp.mkdir()
@@ -179,7 +183,9 @@ def make_site(tmp_path: Path) -> Iterator[Callable[..., ExampleSite]]:
         settings_module = SIDECAR_SETTINGS if sidecar else "example_project.settings"
         env = {**example_env(tmp, settings_module=settings_module, secret=secret), **(env or {})}
         port = free_port()
-        gunicorn = Process(gunicorn_args(port, tmp), name="gunicorn", cwd=EXAMPLE_DIR, env=env, log=tmp / "gunicorn.log")
+        gunicorn = Process(
+            gunicorn_args(port, tmp), name="gunicorn", cwd=EXAMPLE_DIR, env=env, log=tmp / "gunicorn.log"
+        )
         started.append(gunicorn)
         site = ExampleSite(port=port, secret=secret, env=env, tmp=tmp, gunicorn=gunicorn)
         sites.append(site)

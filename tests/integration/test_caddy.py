@@ -19,9 +19,7 @@ PAGE = "django-health-snapshot example project\n"
 GLOBAL_OPTIONS = "{\n\tadmin off\n\tauto_https off\n}\n\n"
 
 
-def test_caddy__requests_pass_then_503_then_pass_with_the_node_tier(
-    sidecar_site: ExampleSite, tmp_path, start_service
-):
+def test_caddy__requests_pass_then_503_then_pass_with_the_node_tier(sidecar_site: ExampleSite, tmp_path, start_service):
     """Requests through the recipe's site succeed, get 503 while the only upstream's node tier fails, then succeed."""
     binary = require_binary("caddy")
     port = free_port()

@@ -98,18 +98,22 @@ class FeedReader(threading.Thread):
 
     def wait_posted(self, count: int, *, timeout: float = 40) -> float:
         """Wait until ``count`` items were posted; returns the time it happened."""
-        wait_for(lambda: len(self.snapshot()[0]) >= count, timeout=timeout, what=f"{self.name}: {count} posts",
-                 interval=0.05)
+        wait_for(
+            lambda: len(self.snapshot()[0]) >= count, timeout=timeout, what=f"{self.name}: {count} posts", interval=0.05
+        )
         return time.time()
 
     def quiet_fetches(self, count: int, *, timeout: float = 30) -> list[int]:
         """The statuses of the next ``count`` fetches, and fails if anything was posted meanwhile."""
         posted, statuses = self.snapshot()
-        wait_for(lambda: len(self.snapshot()[1]) >= len(statuses) + count, timeout=timeout,
-                 what=f"{self.name}: {count} more fetches")
+        wait_for(
+            lambda: len(self.snapshot()[1]) >= len(statuses) + count,
+            timeout=timeout,
+            what=f"{self.name}: {count} more fetches",
+        )
         now_posted, now_statuses = self.snapshot()
-        assert now_posted == posted, f"{self.name} posted while nothing changed: {now_posted[len(posted):]}"
-        return now_statuses[len(statuses):]
+        assert now_posted == posted, f"{self.name} posted while nothing changed: {now_posted[len(posted) :]}"
+        return now_statuses[len(statuses) :]
 
 
 @pytest.fixture
@@ -153,7 +157,9 @@ def test_feed_reader__slack_and_matrix_post_each_change_of_an_upstream_outage_on
     make_site: Callable[..., ExampleSite], fake_providers: FakeUpstream, start_reader: Callable[..., FeedReader]
 ) -> None:
     """Healthy -> minor GitHub incident -> resolved: RSS and Atom readers each post 2 items, 304s in between."""
-    site = make_site(sidecar=True, env={"DJANGO_SETTINGS_MODULE": PIPELINE_SETTINGS, "FAKE_UPSTREAM_URL": fake_providers.url})
+    site = make_site(
+        sidecar=True, env={"DJANGO_SETTINGS_MODULE": PIPELINE_SETTINGS, "FAKE_UPSTREAM_URL": fake_providers.url}
+    )
     pipeline = site.url(f"/health/{site.secret}/pipeline/")
 
     def all_checks_ok() -> bool:

@@ -39,7 +39,9 @@ def start_nginx(site: ExampleSite, tmp_path: Path, start_service, *, dead_port: 
         },
     )
     (tmp_path / "myapp.conf").write_text(recipe)
-    temp = "\n".join(f"    {kind}_temp_path {tmp_path / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp = "\n".join(
+        f"    {kind}_temp_path {tmp_path / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     main = f"""
 error_log {tmp_path / "error.log"} warn;
 pid {tmp_path / "nginx.pid"};
@@ -88,8 +90,11 @@ def test_nginx__passive_checks_skip_a_dead_server(sidecar_site: ExampleSite, tmp
     responses = [http_get(f"http://127.0.0.1:{port}/") for _ in range(12)]
 
     assert [(r.status, r.body) for r in responses] == [(200, PAGE)] * 12
-    lines = wait_for(lambda: (text := access_log.read_text().splitlines()) and len(text) == 12 and text,
-                     timeout=5, what="12 access log lines")
+    lines = wait_for(
+        lambda: (text := access_log.read_text().splitlines()) and len(text) == 12 and text,
+        timeout=5,
+        what="12 access log lines",
+    )
     tried_dead = [line for line in lines if f"127.0.0.1:{dead}" in line]
     assert len(tried_dead) == 3, "\n".join(lines)
     assert all(line.endswith(f"127.0.0.1:{dead}, {sidecar_site.address}") for line in tried_dead), "\n".join(lines)

@@ -33,13 +33,19 @@ def get_steady(port: int) -> Response | None:
 
 def assert_turns_green(server: Process, port: int, within: float = 20.0) -> float:
     """Wait for the port, then for /health/steady/ to answer 200 {"Steady()": "OK"}; return the seconds it took."""
-    wait_for(lambda: port_open("127.0.0.1", port, 0.2) or not server.alive(), timeout=30,
-             what=lambda: f"port {port} listening or the server exiting\n{server.output}")
+    wait_for(
+        lambda: port_open("127.0.0.1", port, 0.2) or not server.alive(),
+        timeout=30,
+        what=lambda: f"port {port} listening or the server exiting\n{server.output}",
+    )
     assert server.alive(), server.output
     listening = time.monotonic()
     response = wait_for(
-        lambda: (r := get_steady(port)) is not None and r.status == 200 and r, timeout=within,
-        what=lambda: f"/health/steady/ answering 200; last: {(last := get_steady(port)) and last.body}\n{server.output}",
+        lambda: (r := get_steady(port)) is not None and r.status == 200 and r,
+        timeout=within,
+        what=lambda: (
+            f"/health/steady/ answering 200; last: {(last := get_steady(port)) and last.body}\n{server.output}"
+        ),
     )
     last = get_steady(port)
     assert response, f"not green within {within} s; last: {last and last.body}\n{server.output}"
@@ -60,8 +66,16 @@ def the_one_holder(lock: Path, candidates: set[int]) -> int:
 def gunicorn_argv(port: int, *extra: str, module: bool = False) -> list[str]:
     program = [PYTHON, "-m", "gunicorn"] if module or not GUNICORN_SCRIPT.exists() else [str(GUNICORN_SCRIPT)]
     return [
-        *program, "tests.testapp.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-        "--worker-class", "sync", "--no-control-socket", *extra,
+        *program,
+        "tests.testapp.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--worker-class",
+        "sync",
+        "--no-control-socket",
+        *extra,
     ]
 
 
@@ -72,10 +86,15 @@ def test_autostart__gunicorn_one_poller(spawn, tmp_path, preload, module):
     """Two sync workers (with and without --preload): green by itself, exactly one process holds the lock, no
     other keeps a descriptor on the lock file, and a --preload master runs no threads (a worker polls)."""
     port = free_port()
-    server = spawn(*gunicorn_argv(port, *(["--preload"] if preload else []), module=module), HEALTH_SNAPSHOT_AUTOSTART="1")
+    server = spawn(
+        *gunicorn_argv(port, *(["--preload"] if preload else []), module=module), HEALTH_SNAPSHOT_AUTOSTART="1"
+    )
     assert_turns_green(server, port)
-    workers = wait_for(lambda: (found := children_of(server.pid)) and len(found) == 2 and found, timeout=10,
-                       what=lambda: f"two gunicorn workers\n{server.output}")
+    workers = wait_for(
+        lambda: (found := children_of(server.pid)) and len(found) == 2 and found,
+        timeout=10,
+        what=lambda: f"two gunicorn workers\n{server.output}",
+    )
     assert workers, server.output
     lock = tmp_path / "store" / "poller.lock"
     holder = the_one_holder(lock, workers | {server.pid})
@@ -95,7 +114,9 @@ def test_autostart__gunicorn_disabled(spawn, tmp_path):
     """POLLER_AUTOSTART False: nothing polls, even after requests; the endpoint stays pending (500)."""
     port = free_port()
     server = spawn(*gunicorn_argv(port), HEALTH_SNAPSHOT_AUTOSTART="0")
-    wait_for(lambda: port_open("127.0.0.1", port, 0.2), timeout=30, what=lambda: f"port {port} listening\n{server.output}")
+    wait_for(
+        lambda: port_open("127.0.0.1", port, 0.2), timeout=30, what=lambda: f"port {port} listening\n{server.output}"
+    )
     for _ in range(4):
         response = get_steady(port)
         assert (response.status, json.loads(response.body)) == (500, STEADY_PENDING)
@@ -109,8 +130,16 @@ def test_autostart__uvicorn(spawn, tmp_path):
     """``python -m uvicorn`` serving the ASGI app turns green by itself, its process holding the lock."""
     port = free_port()
     server = spawn(
-        PYTHON, "-m", "uvicorn", "tests.testapp.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-        "--no-access-log", HEALTH_SNAPSHOT_AUTOSTART="1",
+        PYTHON,
+        "-m",
+        "uvicorn",
+        "tests.testapp.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        HEALTH_SNAPSHOT_AUTOSTART="1",
     )
     assert_turns_green(server, port)
     the_one_holder(tmp_path / "store" / "poller.lock", {server.pid})
@@ -119,7 +148,9 @@ def test_autostart__uvicorn(spawn, tmp_path):
 def test_autostart__runserver_noreload(spawn, tmp_path):
     """``runserver --noreload`` turns green by itself, its process holding the lock."""
     port = free_port()
-    server = spawn(PYTHON, "-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload", HEALTH_SNAPSHOT_AUTOSTART="1")
+    server = spawn(
+        PYTHON, "-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload", HEALTH_SNAPSHOT_AUTOSTART="1"
+    )
     assert_turns_green(server, port)
     the_one_holder(tmp_path / "store" / "poller.lock", {server.pid})
 
@@ -143,8 +174,12 @@ def test_autostart__runserver_autoreloader(spawn, tmp_path):
         ["check"],
         # A request inside a management command must not start a poller either; the pause gives a
         # wrongly started one time to campaign (it creates the lock file at its first attempt).
-        ["shell", "-c", "import time; from django.test import Client; "
-                        "print(Client().get('/health/steady/').status_code); time.sleep(1)"],
+        [
+            "shell",
+            "-c",
+            "import time; from django.test import Client; "
+            "print(Client().get('/health/steady/').status_code); time.sleep(1)",
+        ],
     ],
     ids=["migrate", "check", "shell"],
 )

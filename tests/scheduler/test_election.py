@@ -12,16 +12,16 @@ import pytest
 
 from health_check.autostart import collect_checks
 from health_check.base import HealthCheck
+from health_check.recorder import store_runner
 from health_check.specs import CheckSpec
 from health_check.store.diskcache import DiskcacheStore
 from health_check.store.memory import MemoryStore
 from scheduler.election import Election
-from health_check.recorder import store_runner
 from scheduler.poller import Poller
 from tests.scheduler.conftest import PYTHON, flock_holders, lock_file_pid, needs_proc
 from tests.support import wait_for
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 @dataclasses.dataclass
@@ -81,7 +81,7 @@ def test_election__poller_that_cannot_start_releases_lock(store, caplog):
     assert [(r.getMessage(), r.exc_info) for r in caplog.records] == [
         (
             "The health check poller could not start: RuntimeError: no threads left "
-            "(raised at tests.scheduler.test_election:broken:72); retrying",
+            f"(raised at tests.scheduler.test_election:broken:{broken.__code__.co_firstlineno + 2}); retrying",
             None,
         )
     ], "one line, once, without a traceback"
@@ -137,7 +137,8 @@ def test_election__poller_processes(spawn, tmp_path):
         return pid if holders == {pid} and pid in pollers and pollers[pid].alive() else None
 
     first = wait_for(
-        lambda: leader() if _fresh_since(store_dir, keys, started) else None, timeout=30,
+        lambda: leader() if _fresh_since(store_dir, keys, started) else None,
+        timeout=30,
         what=lambda: "no poller won the election: " + " / ".join(p.output for p in pollers.values()),
     )
     assert first, "no poller won the election: " + " / ".join(p.output for p in pollers.values())
@@ -148,7 +149,8 @@ def test_election__poller_processes(spawn, tmp_path):
     killed_at = datetime.datetime.now(UTC)
     started_waiting = time.monotonic()
     second = wait_for(
-        lambda: (pid := leader()) and pid != first and _fresh_since(store_dir, keys, killed_at) and pid, timeout=10,
+        lambda: (pid := leader()) and pid != first and _fresh_since(store_dir, keys, killed_at) and pid,
+        timeout=10,
         what=lambda: "no survivor took over: " + " / ".join(p.output for p in pollers.values()),
     )
     took = time.monotonic() - started_waiting

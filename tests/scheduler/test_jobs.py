@@ -17,10 +17,10 @@ from django.db import DEFAULT_DB_ALIAS, connections
 
 from health_check.base import HealthCheck
 from health_check.checks import Database
-from health_check.specs import CheckSpec
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
-from health_check.snapshot import Status
 from health_check.recorder import store_runner
+from health_check.snapshot import Status
+from health_check.specs import CheckSpec
 from scheduler.jobs import CheckRunner, run_all_once
 from tests.conftest import require_service
 
@@ -92,7 +92,7 @@ def runner(memory_store) -> CheckRunner:
 def test_runner__ok_snapshot_stored(runner, memory_store):
     """A passing check stores an OK snapshot carrying its interval and budget."""
     spec = CheckSpec.of(Fine(poll_interval=datetime.timedelta(seconds=7)))
-    before = datetime.datetime.now(datetime.timezone.utc)
+    before = datetime.datetime.now(datetime.UTC)
     snapshot = runner.run(spec)
     assert (snapshot.key, snapshot.status, snapshot.message) == (spec.key, Status.OK, "OK")
     assert (snapshot.interval_seconds, snapshot.timeout_seconds) == (7.0, 5.0)
@@ -282,8 +282,13 @@ def postgres_alias(django_db_blocker) -> Iterator[tuple[str, Callable[[], int]]]
     host, port = require_service("postgres")
     application = f"hs-hygiene-{uuid.uuid4().hex[:12]}"
     options = {
-        "ENGINE": "django.db.backends.postgresql", "NAME": "test", "USER": "postgres", "HOST": host, "PORT": port,
-        "CONN_MAX_AGE": None, "OPTIONS": {"application_name": application},
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "test",
+        "USER": "postgres",
+        "HOST": host,
+        "PORT": port,
+        "CONN_MAX_AGE": None,
+        "OPTIONS": {"application_name": application},
     }
     alias = "hygiene_pg"
     connections.settings[alias] = connections.configure_settings({DEFAULT_DB_ALIAS: {}, alias: options})[alias]

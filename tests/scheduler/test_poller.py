@@ -14,14 +14,14 @@ import pytest
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 
 from health_check.base import HealthCheck
-from health_check.specs import CheckSpec
-from health_check.snapshot import Snapshot
-from health_check.store.memory import MemoryStore
 from health_check.recorder import store_runner
+from health_check.snapshot import Snapshot
+from health_check.specs import CheckSpec
+from health_check.store.memory import MemoryStore
 from scheduler.poller import Poller
 from tests.support import wait_for
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 FIFTH = datetime.timedelta(seconds=0.2)
 release_hung = threading.Event()
 

@@ -30,7 +30,8 @@ def test_poller_command__once_reports_and_stores(memory_store, settings):
     specs, _ = collect_checks()
     store = get_store()  # changing ROOT_URLCONF reset the store: the default location derives from it
     assert {store.read([s.key])[s.key].message for s in specs} == {
-        "OK", "Unavailable: connection refused by queue:5672",
+        "OK",
+        "Unavailable: connection refused by queue:5672",
     }
 
 
@@ -44,7 +45,9 @@ def test_poller_command__no_checks_exits_2(memory_store, settings):
     """A URLconf without health checks exits 2 and says there is nothing to poll."""
     settings.ROOT_URLCONF = urls_command.NoChecks
     assert run_command("--once") == (
-        2, "", "No health checks found: no HealthCheckView in the URLconf has checks. Nothing to poll.\n",
+        2,
+        "",
+        "No health checks found: no HealthCheckView in the URLconf has checks. Nothing to poll.\n",
     )
 
 

@@ -20,7 +20,7 @@ from tests.conftest import require_service
 from tests.store.test_stores import snapshot
 from tests.support import RedisServer
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 TEST_DB_URL = "redis://127.0.0.1:6379/14"
 
 
@@ -68,11 +68,13 @@ def command_counts(client: redis.Redis) -> dict[str, int]:
 
 def test_redis_store__built_from_url(tmp_path, settings):
     """A redis:// STORE builds a RedisStore with the host identity and lease of the settings."""
-    built = build_store(
-        "redis://user:s3cret@127.0.0.1:6379/14", str(tmp_path), host_id="web-7", lease_seconds=4.0
-    )
+    built = build_store("redis://user:s3cret@127.0.0.1:6379/14", str(tmp_path), host_id="web-7", lease_seconds=4.0)
     assert isinstance(built, RedisStore)
-    assert (built.description, built.host_id, built.lease_seconds) == ("Redis store at redis://127.0.0.1:6379/14", "web-7", 4.0)
+    assert (built.description, built.host_id, built.lease_seconds) == (
+        "Redis store at redis://127.0.0.1:6379/14",
+        "web-7",
+        4.0,
+    )
     built.close()
 
 
@@ -112,7 +114,9 @@ def test_redis_store__one_round_trip_per_read(redis_server, tmp_path):
         for _ in range(10):
             assert store.read(keys).keys() == set(keys)
         after = command_counts(store.client)
-        assert {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)} == {"mget": 10}
+        assert {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)} == {
+            "mget": 10
+        }
         store.read_cache_seconds = 60
         store.read(keys)
         before = command_counts(store.client)
@@ -125,12 +129,16 @@ def test_redis_store__journal(tmp_path, store):
     """Entries get growing seqs, a known id is skipped, retention keeps the newest, another instance reads them."""
     stored = append_transitions(store, [transition("check-a", 1), transition("check-b", 2)], retention=2)
     assert [(entry.id[-2:], entry.seq) for entry in stored] == [("01", 1), ("02", 2)]
-    again = append_transitions(store, [transition("check-a", 1), transition("check-a", 3), transition("check-a", 4)], retention=2)
+    again = append_transitions(
+        store, [transition("check-a", 1), transition("check-a", 3), transition("check-a", 4)], retention=2
+    )
     assert [(entry.id[-2:], entry.seq) for entry in again] == [("03", 3), ("04", 4)]
     reader = next(redis_store(tmp_path, prefix=store.prefix, read_cache_seconds=0))
     entries = read_transitions(reader, ["check-a", "check-b"], limit=10)
     assert [(entry.key, entry.id[-2:], entry.seq) for entry in entries] == [
-        ("check-a", "04", 4), ("check-a", "03", 3), ("check-b", "02", 2),
+        ("check-a", "04", 4),
+        ("check-a", "03", 3),
+        ("check-b", "02", 2),
     ]
     assert entries[0] == dataclasses.replace(transition("check-a", 4), seq=4)
     assert [entry.id[-2:] for entry in read_transitions(reader, ["check-a", "check-b"], limit=2)] == ["04", "03"]

@@ -103,7 +103,9 @@ def test_resilient_store__writes_kept_and_flushed(store, backend):
     backend.down = True
     store.write(snapshot("before@host-a"))  # the outage begins
     time.sleep(1)  # this host's poller takes a snapshot a second later
-    store.write(local := snapshot("host-check@host-a", status=Status.WARNING, message="Warning: disk 91 % full", seconds_ago=0))
+    store.write(
+        local := snapshot("host-check@host-a", status=Status.WARNING, message="Warning: disk 91 % full", seconds_ago=0)
+    )
     assert store.read(["host-check@host-a"]) == {"host-check@host-a": local}
     assert store.append_journal([entry("host-check@host-a", 7)], retention=5) == [entry("host-check@host-a", 7)]
     assert [e["id"] for e in store.read_journal(["host-check@host-a"], 5)] == ["id-7"], "buffered entries are read"

@@ -23,10 +23,12 @@ from health_check.store.base import Store
 from health_check.store.diskcache import DiskcacheStore
 
 ROOT = Path(__file__).resolve().parents[2]
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
-def snapshot(key: str = "check-a", *, message: str = "OK", status: Status = Status.OK, seconds_ago: float = 1.0) -> Snapshot:
+def snapshot(
+    key: str = "check-a", *, message: str = "OK", status: Status = Status.OK, seconds_ago: float = 1.0
+) -> Snapshot:
     """A snapshot with overridable defaults; the other fields carry distinct values to catch mix-ups."""
     return Snapshot(
         key=key,
@@ -206,7 +208,11 @@ def test_diskcache__another_process_writes(tmp_path):
     def write_in_child(status: str, message: str) -> None:
         done = subprocess.run(
             [sys.executable, "-c", writer_code, str(tmp_path), status, message],
-            cwd=ROOT, capture_output=True, text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         assert done.returncode == 0, done.stderr
 
@@ -215,7 +221,9 @@ def test_diskcache__another_process_writes(tmp_path):
     write_in_child("error", "Unavailable: connection refused")
     got = reader.read(["check-a"])["check-a"]
     assert (got.status, got.message, got.checked_at) == (
-        Status.ERROR, "Unavailable: connection refused", datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC),
+        Status.ERROR,
+        "Unavailable: connection refused",
+        datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC),
     )
     reader.close()
 

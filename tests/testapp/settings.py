@@ -36,7 +36,10 @@ if django.VERSION >= (6, 1):
 else:
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": tempfile.mkdtemp(prefix="hs-media-")}},
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": tempfile.mkdtemp(prefix="hs-media-")},
+    },
 }
 HEALTH_CHECK = {"STORE": "memory", "POLLER_AUTOSTART": False}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -12,7 +12,11 @@ node_checks = [
 urlpatterns = [
     path("bare/", lambda request: HttpResponse("ok"), name="bare"),
     path("health/node/", HealthCheckView.as_view(checks=node_checks), name="health_check-node"),
-    path("health/django/", HealthCheckView.as_view(checks=["health_check.Database", "health_check.Cache", "health_check.Storage"]), name="health_check-django"),
+    path(
+        "health/django/",
+        HealthCheckView.as_view(checks=["health_check.Database", "health_check.Cache", "health_check.Storage"]),
+        name="health_check-django",
+    ),
 ]
 
 # Always healthy once polled: live-server and command tests that need exit code 0 whatever the host load.

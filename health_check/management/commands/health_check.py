@@ -44,7 +44,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("endpoint", help="URL pattern name of the health check endpoint, e.g. health_check-node")
         parser.add_argument(
-            "addrport", nargs="?", default=self.default_addrport, help="ipaddr:port of the server (default: $HOST:$PORT)"
+            "addrport",
+            nargs="?",
+            default=self.default_addrport,
+            help="ipaddr:port of the server (default: $HOST:$PORT)",
         )
         parser.add_argument("--forwarded-host", default=self.default_forwarded_host, help="X-Forwarded-Host header")
         parser.add_argument("--forwarded-proto", choices=["http", "https"], default="https", help="X-Forwarded-Proto")
@@ -55,9 +58,14 @@ class Command(BaseCommand):
             help="Bearer token (default: HEALTH_CHECK['AUTH_TOKEN'] or HEALTH_CHECK_AUTH_TOKEN)",
         )
         group = parser.add_mutually_exclusive_group()
-        group.add_argument("--http", action="store_true", dest="use_http", default=True, help="Ask the server (default)")
         group.add_argument(
-            "--no-http", action="store_false", dest="use_http", help="Read the snapshot store directly, no server needed"
+            "--http", action="store_true", dest="use_http", default=True, help="Ask the server (default)"
+        )
+        group.add_argument(
+            "--no-http",
+            action="store_false",
+            dest="use_http",
+            help="Read the snapshot store directly, no server needed",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -148,7 +156,9 @@ class Command(BaseCommand):
             if isinstance(reason, TimeoutError):
                 self.stderr.write(f"Timeout when trying to reach {url!r} after {options['timeout']:g} s")
             else:
-                self.stderr.write(f"{url!r} is not reachable: {reason}\nPlease check your server is running and reachable.")
+                self.stderr.write(
+                    f"{url!r} is not reachable: {reason}\nPlease check your server is running and reachable."
+                )
             return EXIT_UNKNOWN
         except TimeoutError as error:
             self.stderr.write(f"Timeout when trying to reach {url!r}: {error}")

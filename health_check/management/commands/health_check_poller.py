@@ -51,9 +51,7 @@ class Command(BaseCommand):
         for endpoint, error in errors:
             self.stderr.write(f"Endpoint {endpoint.label}: entry {error.entry}: {error.message}")
         if not specs:
-            self.stderr.write(
-                "No health checks found: no HealthCheckView in the URLconf has checks. Nothing to poll."
-            )
+            self.stderr.write("No health checks found: no HealthCheckView in the URLconf has checks. Nothing to poll.")
             sys.exit(2)
         if options["once"]:
             from health_check.recorder import store_runner
