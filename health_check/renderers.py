@@ -25,6 +25,7 @@ from django.utils.http import http_date
 
 from health_check import status_page
 from health_check._syndication import StableAtomFeed, StableRSSFeed
+from health_check._time import isoformat
 from health_check.journal import STATUS, Transition
 from health_check.snapshot import Reading, Report, State, describe_age
 
@@ -319,10 +320,6 @@ _HEALTH_STATUS = {
 }
 
 
-def _iso_z(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 class HealthJSONRenderer(Renderer):
     """The IETF health check response format (draft-inadarei-api-health-check).
 
@@ -369,7 +366,7 @@ class HealthJSONRenderer(Renderer):
             else:
                 entry["observedValue"] = round(snapshot.duration_seconds * 1000, 3)
                 entry["observedUnit"] = "ms"
-            entry["time"] = _iso_z(snapshot.checked_at)
+            entry["time"] = isoformat(snapshot.checked_at)
         if status != "pass":
             entry["output"] = reading.message
         return entry
