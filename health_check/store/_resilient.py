@@ -16,11 +16,11 @@ process, and are written when the backend answers again; a late write never repl
 (``write_if_newer()``).
 
 A server may also come back empty (no persistence, a flush, a failover to an empty replica). A poller
-calls ``watch()`` every second: a marker of this process's own (``renew_marker()``) tells whether the
-server still holds what it wrote. When it is gone, the wrapper writes back the last snapshot of every
-key it wrote, with its own ``checked_at``, and the journal entries it recently appended; the poller
-then runs again the checks it had nothing fresh to write back for. Readers meanwhile answer a key the
-server lost from the host's last-seen record.
+calls ``watch()`` every second: a marker of this process's own (``renew_marker()``, set before its
+first write) tells whether the server still holds what it wrote. When it is gone, the wrapper writes
+back the last snapshot of every key it wrote, with its own ``checked_at``, and the journal entries it
+recently appended; the poller then runs again the checks it had nothing fresh to write back for.
+Readers meanwhile answer a key the server lost from the host's last-seen record.
 """
 
 from __future__ import annotations
@@ -164,6 +164,7 @@ class ResilientStore(Store):
                         self._pending[snapshot.key] = snapshot
                         self._flush()
                     else:
+                        self._set_marker()
                         self.backend.write(snapshot)
                 except StoreError as error:
                     self._failed(error, "writing")
@@ -178,6 +179,7 @@ class ResilientStore(Store):
     def _flush(self, why: str = "kept during the outage") -> None:
         """Write what was kept while the backend was down; raises ``StoreError``."""
         snapshots, transitions = dict(self._pending), list(self._pending_transitions)
+        self._set_marker()
         if snapshots:
             self.backend.write_if_newer(list(snapshots.values()))
         for entry, retention in transitions:
@@ -213,11 +215,9 @@ class ResilientStore(Store):
             if started - self._watched_at < WATCH_SECONDS * 0.9 or not self.available:
                 return self.losses
             self._watched_at = started
-            if self._marker is None or self._marker[0] != os.getpid():
-                self._marker = (os.getpid(), f"writer:{self.host_id}/{os.getpid()}/{uuid.uuid4().hex}")
-                self._marker_set = False
+            marker = self._own_marker()
             try:
-                still_set = self.backend.renew_marker(self._marker[1])
+                still_set = self.backend.renew_marker(marker)
             except StoreError as error:
                 with self._write_guard:
                     self._failed(error, "checking its snapshots")
@@ -235,6 +235,25 @@ class ResilientStore(Store):
 
     def renew_marker(self, name: str) -> bool:
         return self.backend.renew_marker(name)
+
+    def _own_marker(self) -> str:
+        """This process's marker name (a forked child gets its own, not yet set)."""
+        if self._marker is None or self._marker[0] != os.getpid():
+            self._marker = (os.getpid(), f"writer:{self.host_id}/{os.getpid()}/{uuid.uuid4().hex}")
+            self._marker_set = False
+        return self._marker[1]
+
+    def _set_marker(self) -> None:
+        """Set the marker before this process's first write reaches the server; raises ``StoreError``.
+
+        Without it, a server that went down after the first writes and before the first ``watch()``
+        (a second later) and came back empty would not count as a loss: the marker was never set, so
+        its absence proves nothing, and the snapshots stay missing until their next interval.
+        """
+        marker = self._own_marker()
+        if not self._marker_set:
+            self.backend.renew_marker(marker)
+            self._marker_set = True
 
     def _write_back(self) -> None:
         """Queue every snapshot this process wrote and flush, then its recent journal entries; raises ``StoreError``."""
@@ -386,6 +405,7 @@ class ResilientStore(Store):
     def _append(
         self, entries: Sequence[Mapping[str, Any]], retention: int, *, remember: bool = True
     ) -> list[JournalEntry]:
+        self._set_marker()
         stored = self.backend.append_journal(entries, retention=retention)
         self._journals.clear()
         if remember:

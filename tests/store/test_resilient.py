@@ -140,6 +140,32 @@ def test_resilient_store__write_back_after_loss(store, backend):
     assert [e["id"] for e in backend.read_journal(["check-a"], 5)] == ["id-1"]
 
 
+def test_resilient_store__loss_before_the_first_watch(store, backend):
+    """Written, then the server goes down before watch() ever asked, and comes back empty: still a loss.
+
+    The poller's first watch() runs a second after its first writes; a restart inside that second
+    must not leave Redis without those snapshots until their next interval (minutes for upstreams).
+    """
+    store.write(written := snapshot("check-a"))
+    store.append_journal([entry("check-a", 1)], retention=5)
+    backend.down = True
+    assert store.watch() == 0  # the outage: nothing known about the server yet
+    backend.lose_everything()
+    backend.down = False
+    time.sleep(1)  # watch() asks at most once a second
+    assert store.watch() == 1
+    assert backend.read(["check-a"]) == {"check-a": written}
+    assert [e["id"] for e in backend.read_journal(["check-a"], 5)] == ["id-1"]
+
+
+def test_resilient_store__no_loss_without_one(store, backend):
+    """A server that kept everything is never reported as lost, from the first watch() on."""
+    store.write(snapshot("check-a"))
+    assert store.watch() == 0
+    time.sleep(1)
+    assert store.watch() == 0
+
+
 def test_resilient_store__read_cache(backend):
     """Within read_cache_seconds a read asks the backend nothing; an unchanged snapshot keeps its object."""
     store = ResilientStore(backend, read_cache_seconds=60)
