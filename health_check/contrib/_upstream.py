@@ -1,10 +1,12 @@
 """One polite HTTP fetcher for every upstream status check (Statuspage APIs, RSS/Atom feeds).
 
 Provider status pages are somebody else's servers: we ask rarely, say who we are, reuse what we
-already know (conditional requests), stop asking when told to (429 + ``Retry-After``) or when the
-provider keeps failing (exponential backoff with jitter), and never let a hostile or broken answer
-cost more than a bounded amount of time and memory. Every failure becomes one line that names the
-URL and what was wrong, raised as a ``HealthCheckError`` the runner turns into a snapshot.
+already know (conditional requests), stop asking when told to (429 + ``Retry-After``), ask less
+often while the provider keeps failing (exponential backoff with jitter, never more than
+``MAX_EXTRA_WAIT`` beyond the poll interval, so a recovery is seen soon), and never let a hostile
+or broken answer cost more than a bounded amount of time and memory. Every failure becomes one
+line that names the URL and what was wrong, raised as a ``HealthCheckError`` the runner turns into
+a snapshot.
 
 The state (validators, last parsed document, backoff) lives on the check instance: the poller reuses
 one instance per check for the life of the process.
@@ -52,8 +54,12 @@ DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 MAX_REDIRECTS = 3
 #: Longest ``Retry-After`` we honour: a bogus value must not silence a check for ever.
 MAX_RETRY_AFTER = datetime.timedelta(hours=6)
-#: Longest pause between attempts while a provider keeps failing.
-MAX_BACKOFF = datetime.timedelta(minutes=30)
+#: Longest wait beyond the poll interval between two attempts while a provider keeps failing (no
+#: ``Retry-After``). Polite enough: a check polled every 2 s asks a failing provider at most every
+#: ~17 s instead of every 2 s, and a 5-minute check still asks only at its polls. Short enough: a
+#: recovery is seen at most ~interval + 15 s (+ the check's timeout) after the provider is back,
+#: where an uncapped backoff kept the check failing for minutes after it.
+MAX_EXTRA_WAIT = datetime.timedelta(seconds=15)
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 
@@ -166,7 +172,7 @@ class Fetcher:
 
     def _waiting(self) -> HealthCheckError:
         error = self.last_error or ServiceUnavailable("waiting before the next request")
-        if "rate limited" in error.message:
+        if isinstance(error, _RateLimited):  # its message already says until when
             return error
         return type(error)(f"{error.message}; next attempt after {isoformat(self.not_before)}", details=error.details)
 
@@ -177,10 +183,15 @@ class Fetcher:
         if retry_after is not None:
             self.not_before = now + retry_after
             return
-        # Exponential backoff from the poll interval, full jitter on the upper half: the first failure
-        # retries at the next poll, later ones skip polls, never pausing longer than MAX_BACKOFF.
-        delay = min(MAX_BACKOFF, interval * 2 ** (self.failures - 1))
-        self.not_before = now + delay * random.uniform(0.5, 1.0) if self.failures > 1 else None
+        # Exponential backoff from the poll interval with jitter on the upper half, capped at
+        # MAX_EXTRA_WAIT beyond one interval. The first failure retries at the next poll; later ones
+        # skip polls. A request is only made at a poll, the first one at or after ``not_before``, so
+        # waiting ``pause - interval`` puts the attempt at most ``pause`` after this one (plus the
+        # poller's jitter); ``now + pause`` would let it slip by up to one more interval. The exponent
+        # stops at 2**20 (past any cap) so that a long outage cannot overflow ``timedelta``.
+        growth = 2 ** min(self.failures - 1, 20)
+        pause = min(interval * growth * random.uniform(0.5, 1.0), interval + MAX_EXTRA_WAIT)
+        self.not_before = now + (pause - interval) if self.failures > 1 and pause > interval else None
 
     async def _fetch(self, url: str, parse: Callable[[bytes, str, str], T], timeout: float) -> T:
         headers = {"User-Agent": self.user_agent}

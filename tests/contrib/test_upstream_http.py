@@ -10,11 +10,13 @@ from __future__ import annotations
 import datetime
 import json
 import threading
+import types
 
 import pytest
 from django.test import Client
 from django.urls import clear_url_caches, path
 
+from health_check.contrib import _upstream
 from health_check.contrib.atlassian import GitHub
 from health_check.contrib.rss import AWS
 from health_check.recorder import SnapshotRecorder
@@ -67,29 +69,101 @@ def test_upstream_http__429_waits_for_retry_after(upstream, run_check):
     assert upstream.count(SUMMARY) == 2
 
 
-def test_upstream_http__backs_off_while_the_provider_fails(upstream, run_check):
-    """After two failures in a row polls are skipped (no request) and the message says when the next one is."""
+def poll(check, clock: FrozenClock, run_check, upstream: FakeUpstream, *, every: float, times: int) -> list:
+    """Run ``check`` ``times`` polls ``every`` seconds apart, as the poller would; (second, snapshot, asked) each."""
+    seen = []
+    for _ in range(times):
+        clock.advance(seconds=every)
+        before = upstream.count(SUMMARY)
+        snapshot = run_check(check)
+        seen.append((clock.now, snapshot, upstream.count(SUMMARY) > before))
+    return seen
+
+
+def worst_jitter(monkeypatch) -> None:
+    """The backoff's jitter always at its top: the longest pauses the fetcher can choose."""
+    monkeypatch.setattr(_upstream, "random", types.SimpleNamespace(uniform=lambda low, high: high))
+
+
+def test_upstream_http__backs_off_while_the_provider_fails(upstream, run_check, monkeypatch):
+    """A 2 s check skips polls, the message says when it asks next, never more than 15 s beyond a poll;
+    once the provider is back the first attempt after it reports OK (15 s later at worst, not 32)."""
+    worst_jitter(monkeypatch)
+    upstream.routes[SUMMARY] = Reply(b"down", status=503, content_type="text/plain")
+    clock = FrozenClock()
+    start = clock.now
+    check = github(upstream, clock, poll_interval=datetime.timedelta(seconds=2))
+    url = f"{upstream.url}{SUMMARY}"
+    failing = f"Unavailable: HTTP error 503 fetching API from {url!r} (Service Unavailable)"
+    assert run_check(check).message == failing
+    seen = poll(check, clock, run_check, upstream, every=2, times=36)
+    asked = [0] + [(at - start).total_seconds() for at, _, was_asked in seen if was_asked]
+    assert asked == [0, 2, 4, 10, 24, 40, 56, 72]
+    upstream.routes[SUMMARY] = Reply(fixture("statuspage/summary.all-operational.json"))
+    back = clock.now  # right after the attempt at 72 s: the worst moment to come back
+    seen = poll(check, clock, run_check, upstream, every=2, times=10)
+    waiting = f"{failing}; next attempt after 2025-03-12T14:01:27Z"  # 72 + 15 s; the poll at 88 s asks
+    assert [snapshot.message for _, snapshot, _ in seen] == [waiting] * 7 + ["OK"] * 3
+    first_ok = next(at for at, snapshot, _ in seen if snapshot.status == "ok")
+    assert (first_ok - back).total_seconds() == 16  # at most the 2 s interval + 15 s
+    assert upstream.count(SUMMARY) == len(asked) + 3
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(b"down", status=503, content_type="text/plain"),
+        Reply(b"slow down", status=429, content_type="text/plain"),
+    ],
+    ids=["503", "429-without-retry-after"],
+)
+def test_upstream_http__backoff_never_waits_more_than_15_s_beyond_the_interval(upstream, run_check, reply):
+    """15 minutes of failures polled every 2 s: far fewer requests than polls, but never more than
+    17 s between two, and the provider's recovery shows at the first attempt after it."""
+    upstream.routes[SUMMARY] = reply
+    clock = FrozenClock()
+    check = github(upstream, clock, poll_interval=datetime.timedelta(seconds=2))
+    seen = poll(check, clock, run_check, upstream, every=2, times=450)
+    asked = [at for at, _, was_asked in seen if was_asked]
+    gaps = [(later - earlier).total_seconds() for earlier, later in zip(asked, asked[1:])]
+    assert max(gaps) <= 17
+    assert len(asked) < 450 / 5
+    assert seen[-1][1].status == "error"
+    if seen[-1][2] is False:
+        assert "; next attempt after " in seen[-1][1].message
+    upstream.routes[SUMMARY] = Reply(fixture("statuspage/summary.all-operational.json"))
+    back = clock.now
+    seen = poll(check, clock, run_check, upstream, every=2, times=9)
+    first_ok = next(at for at, snapshot, _ in seen if snapshot.message == "OK")
+    assert (first_ok - back).total_seconds() <= 17
+
+
+def test_upstream_http__5_minute_check_asks_a_failing_provider_at_every_poll(upstream, run_check, monkeypatch):
+    """At the default 5-minute interval the 15 s extra wait never skips a poll: an hour of failures is
+    12 requests, and the poll after the provider is back says OK."""
+    worst_jitter(monkeypatch)
     upstream.routes[SUMMARY] = Reply(b"down", status=503, content_type="text/plain")
     clock = FrozenClock()
     check = github(upstream, clock)
-    url = f"{upstream.url}{SUMMARY}"
-    assert run_check(check).message == f"Unavailable: HTTP error 503 fetching API from {url!r} (Service Unavailable)"
-    clock.advance(minutes=5)
-    run_check(check)
-    assert upstream.count(SUMMARY) == 2
-    not_before = check.fetcher.not_before
-    assert clock.now + datetime.timedelta(minutes=5) <= not_before <= clock.now + datetime.timedelta(minutes=10)
-    clock.advance(minutes=4)
-    snapshot = run_check(check)
-    assert upstream.count(SUMMARY) == 2
-    stamp = not_before.strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert snapshot.message == (
-        f"Unavailable: HTTP error 503 fetching API from {url!r} (Service Unavailable); next attempt after {stamp}"
-    )
+    seen = poll(check, clock, run_check, upstream, every=300, times=12)
+    assert [was_asked for _, _, was_asked in seen] == [True] * 12
+    assert all(snapshot.status == "error" for _, snapshot, _ in seen)
     upstream.routes[SUMMARY] = Reply(fixture("statuspage/summary.all-operational.json"))
-    clock.advance(minutes=7)
-    assert run_check(check).message == "OK"
-    assert upstream.count(SUMMARY) == 3
+    assert poll(check, clock, run_check, upstream, every=300, times=1)[0][1].message == "OK"
+
+
+def test_upstream_http__retry_after_is_honoured_beyond_the_backoff_cap(upstream, run_check):
+    """A 2 s check told Retry-After: 60 asks nothing for 60 s (past the 17 s cap), then reports OK."""
+    upstream.routes[SUMMARY] = Reply(b"slow down", status=429, content_type="text/plain", headers={"Retry-After": "60"})
+    clock = FrozenClock()
+    check = github(upstream, clock, poll_interval=datetime.timedelta(seconds=2))
+    url = f"{upstream.url}{SUMMARY}"
+    limited = f"Unavailable: HTTP error 429 fetching API from {url!r}: rate limited until 2025-03-12T14:01:00Z"
+    assert run_check(check).message == limited
+    upstream.routes[SUMMARY] = Reply(fixture("statuspage/summary.all-operational.json"))
+    seen = poll(check, clock, run_check, upstream, every=2, times=30)
+    assert [snapshot.message for _, snapshot, _ in seen] == [limited] * 29 + ["OK"]
+    assert upstream.count(SUMMARY) == 2
 
 
 def test_upstream_http__hanging_server_times_out(upstream, run_check):
