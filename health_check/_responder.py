@@ -26,7 +26,14 @@ from health_check._request import authorized, format_parameter
 from health_check._results import Overall, Unresolved, result
 from health_check.base import HealthCheckResult
 from health_check.conf import get_config
-from health_check.journal import Transition, merge_recent, read_transitions, stale_transition
+from health_check.journal import (
+    STATUS,
+    Transition,
+    append_transitions,
+    merge_recent,
+    read_transitions,
+    stale_transition,
+)
 from health_check.negotiation import NotAcceptable, select_renderer
 from health_check.renderers import HTMLRenderer, RenderContext, Renderer
 from health_check.snapshot import Reading, Report, Snapshot, State, evaluate
@@ -38,6 +45,7 @@ __all__ = [
     "ALLOWED_METHODS",
     "FEED_ITEMS",
     "MAX_BODIES",
+    "MAX_RECORDED",
     "PAGE_ITEMS_PER_CHECK",
     "STATE_SECONDS",
     "EndpointState",
@@ -57,6 +65,8 @@ PAGE_ITEMS_PER_CHECK = 30
 STATE_SECONDS = 300.0
 #: Rendered bodies kept per state: odd hosts or query strings (feeds key by URL) must not grow it.
 MAX_BODIES = 32
+#: Ids of recorded stale entries a responder remembers (so it writes each once), at most.
+MAX_RECORDED = 1000
 
 
 @dataclasses.dataclass(slots=True, eq=False)
@@ -108,6 +118,7 @@ class Responder:
         self._resolve_guard = threading.Lock()
         self._keys: tuple[str, ...] | None = None
         self._state: EndpointState | None = None
+        self._recorded: set[str] = set()  # ids of the stale entries this process recorded
         self.clock = view.clock
 
     # -- checks and state -------------------------------------------------------------------------
@@ -293,18 +304,48 @@ class Responder:
             stored = read_transitions(get_store(), keys, limit)
         except StoreError:
             stored = []  # the readings already say the store is unreadable
-        stale_intervals = float(get_config()["STALE_AFTER_INTERVALS"])
+        config = get_config()
+        stale_intervals = float(config["STALE_AFTER_INTERVALS"])
         # Titled as the poller titles the entry it records on its return (same id, same words).
         titles = {spec.key: spec.title or spec.name for spec in self.specs()[0]}
-        synthesized = [
-            stale_transition(reading.name, reading.snapshot, stale_intervals, title=titles.get(reading.snapshot.key))
-            for reading in state.report.readings
-            if reading.state is State.STALE and reading.snapshot is not None
-        ]
+        latest: dict[str, Transition] = {}  # each check's newest status entry
+        for entry in stored:
+            if entry.kind == STATUS:
+                latest.setdefault(entry.key, entry)
+        synthesized = []
+        for reading in state.report.readings:
+            if reading.state is not State.STALE or reading.snapshot is None:
+                continue
+            recorded = latest.get(reading.snapshot.key)
+            if recorded is not None and recorded.to_state == State.STALE:
+                continue  # this outage's stale entry is recorded (by this worker, another, another host)
+            synthesized.append(
+                stale_transition(
+                    reading.name, reading.snapshot, stale_intervals, title=titles.get(reading.snapshot.key)
+                )
+            )
+        if synthesized and state.expires:
+            self._record(synthesized, int(config.get("JOURNAL_RETENTION", 200)))
         journal = merge_recent(stored, synthesized, limit)
         if state.expires:  # not for a state without store: it is never looked up again
             state.bodies[("journal", limit)] = journal
         return journal
+
+    def _record(self, synthesized: list[Transition], retention: int) -> None:
+        """Record the stale entries this process inferred, once each: every worker and host then lists the
+        same item, it never disappears before it ages out, and the poller, back, follows it with its
+        recovery (``journal.after_recorded_stale()``). One write per stale event, not per request; the
+        store skips an id it holds (two workers inferring it at once)."""
+        new = [entry for entry in synthesized if entry.id not in self._recorded]
+        if not new:
+            return
+        if len(self._recorded) >= MAX_RECORDED:
+            self._recorded.clear()
+        self._recorded.update(entry.id for entry in new)
+        try:
+            append_transitions(get_store(), new, retention=retention)
+        except StoreError:  # the readings say the store is unreadable; a later state tries again
+            self._recorded.difference_update(entry.id for entry in new)
 
     # -- the fast answer --------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from health_check.snapshot import Snapshot, State, Status
 __all__ = [
     "JournalStore",
     "Transition",
+    "after_recorded_stale",
     "append_transitions",
     "changes",
     "merge_recent",
@@ -406,6 +407,47 @@ def changes(
         found.append(status)
     found += [change.transition for change in incidents]
     return found
+
+
+def after_recorded_stale(
+    recorded: Iterable[Transition],
+    found: Sequence[Transition],
+    current: Snapshot,
+    name: str,
+    *,
+    title: str | None = None,
+    outage_started_at: datetime.datetime | None = None,
+) -> list[Transition]:
+    """``found`` (what ``changes()`` found for a run), made to follow a stale entry the journal already holds.
+
+    A reader records the stale entry it infers (``stale_transition()``), so that every worker and
+    host lists the same item and none withdraws it. The poller, back, may not see that gap itself
+    (it took a result the reader had not yet seen, or its previous snapshot is another one); its run
+    still ends the stale period: ``stale -> <status>``, never a second stale item for the same outage.
+    ``recorded`` is the check's recent entries, newest first.
+    """
+    latest = next((entry for entry in recorded if entry.kind == STATUS), None)
+    if latest is None or latest.to_state != State.STALE:
+        return list(found)
+    kept = [entry for entry in found if not (entry.kind == STATUS and entry.to_state == State.STALE)]
+    at = next((index for index, entry in enumerate(kept) if entry.kind == STATUS), None)
+    if at is not None and kept[at].from_state == State.STALE:
+        return kept
+    failing_since = min(outage_started_at, latest.at) if outage_started_at is not None else latest.at
+    back = _status_transition(
+        current.key,
+        name,
+        State.STALE.value,
+        current.status.value,
+        current.checked_at,
+        current.message,
+        failing_since,
+        label=title,
+    )
+    if at is None:
+        return [back, *kept]
+    kept[at] = back
+    return kept
 
 
 def merge_recent(stored: Iterable[Transition], synthesized: Iterable[Transition], limit: int) -> list[Transition]:

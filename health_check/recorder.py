@@ -16,7 +16,14 @@ from health_check._urls import describe_error
 from health_check.conf import get_config
 from health_check.exceptions import ServiceWarning
 from health_check.hysteresis import apply_hysteresis
-from health_check.journal import STATUS, Transition, append_transitions, changes, read_transitions
+from health_check.journal import (
+    STATUS,
+    Transition,
+    after_recorded_stale,
+    append_transitions,
+    changes,
+    read_transitions,
+)
 from health_check.signals import transition as signal
 from health_check.snapshot import Snapshot, State, Status
 from health_check.specs import CheckSpec
@@ -94,20 +101,27 @@ class JournalRecorder:
         previous = self._previous_of(spec.key)
         snapshot = apply_hysteresis(spec.check, previous, raw, stale_intervals=stale_intervals)
         title = spec.title or spec.name
-        outage_started_at = None
-        if previous is not None and snapshot.status is Status.OK:
-            outage_started_at = self._outage_start(spec.key)
-        transitions = changes(
-            previous,
+        recent = self._recent(spec.key)
+        outage_started_at = self._outage_start(recent) if snapshot.status is Status.OK else None
+        transitions = after_recorded_stale(
+            recent,
+            changes(
+                previous,
+                snapshot,
+                spec.name,
+                stale_intervals=stale_intervals,
+                title=title,
+                outage_started_at=outage_started_at,
+            ),
             snapshot,
             spec.name,
-            stale_intervals=stale_intervals,
             title=title,
             outage_started_at=outage_started_at,
         )
         try:
-            self.store.write(snapshot)
+            # The entries first: a reader that sees the new snapshot lists its entries too.
             stored = append_transitions(self.store, transitions, retention=retention) if transitions else []
+            self.store.write(snapshot)
         except StoreError as error:
             logger.error("Cannot store the snapshot of %s: %s", spec.name, error)
             return snapshot
@@ -116,8 +130,16 @@ class JournalRecorder:
         self.send(spec, stored)
         return snapshot
 
-    def _outage_start(self, key: str) -> datetime.datetime | None:
-        """When the current outage began, from the journal; ``None`` when the check is not in one.
+    def _recent(self, key: str) -> list[Transition]:
+        """The check's recent entries, newest first: what the outage began with, a stale a reader recorded."""
+        try:
+            return read_transitions(self.store, [key], 50)
+        except StoreError:
+            return []
+
+    @staticmethod
+    def _outage_start(recent: Sequence[Transition]) -> datetime.datetime | None:
+        """When the current outage began, from the check's ``recent`` entries; ``None`` when not in one.
 
         That is the oldest of the status entries since the last recovery: the one that left "ok" (to
         warning, error or stale) or, for a check that failed from its first run, ``pending -> error``.
@@ -125,10 +147,6 @@ class JournalRecorder:
         the same outage, so a reader is never told "recovered after 2 s" about an outage that lasted
         through a dead poller.
         """
-        try:
-            recent = read_transitions(self.store, [key], 50)
-        except StoreError:
-            return None
         started = None
         for entry in recent:  # newest first
             if entry.kind != STATUS:

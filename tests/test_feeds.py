@@ -14,7 +14,7 @@ from django.utils.http import http_date
 
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
-from health_check.journal import read_transitions
+from health_check.journal import append_transitions, read_transitions, stale_transition
 from health_check.recorder import store_runner
 from health_check.specs import CheckSpec
 from health_check.store import get_store
@@ -330,3 +330,50 @@ def test_feeds__feed_without_items_dated_by_the_last_change(day, settings, fmt, 
     assert response["Last-Modified"] == http_date(changed.timestamp())
     clock.now += MINUTE
     assert fetch(ClockedView.as_view(checks=checks, clock=clock), fmt).content == response.content
+
+
+def feed_items(endpoint: Any) -> list[tuple[str, str]]:
+    response = fetch(endpoint)
+    assert response.status_code == 200
+    return [(entry.id, entry.title) for entry in feedparser.parse(response.content).entries]
+
+
+def test_feeds__stale_item_recorded_and_followed_by_its_recovery(memory_store):
+    """The stale item a reader shows is recorded and stays; the poller's next run follows it with its recovery,
+    also when the poller saw no gap itself: here a snapshot it took at 00:03 reached the store only after
+    the reader called the check stale (kept during a store outage, flushed late), and the poller restarted."""
+    clock = Clock(DAY)
+    check = Cache(script=cache_script, clock=clock, poll_interval=MINUTE)
+    spec = CheckSpec.of(check)
+    endpoint = ClockedView.as_view(checks=[check], clock=clock)
+    store_runner(memory_store, clock=clock).run(spec)
+    clock.now = DAY + 4 * MINUTE
+    [(stale_guid, stale_title)] = feed_items(endpoint)
+    assert stale_title == "Cache(alias='default'): stale - no result for 3 min; is the poller running?"
+    assert [entry.to_state for entry in read_transitions(memory_store, [spec.key], 10)] == ["stale"], "recorded"
+    first = memory_store.read([spec.key])[spec.key]
+    memory_store.write_if_newer([dataclasses.replace(first, checked_at=DAY + 3 * MINUTE)])  # the late write
+    clock.now = DAY + 4 * MINUTE + datetime.timedelta(seconds=30)
+    runner = store_runner(memory_store, clock=clock)  # the poller, restarted: 90 s after its last snapshot
+    runner.run(spec)
+    items = feed_items(endpoint)
+    assert [title for _, title in items] == ["Cache(alias='default'): recovered after 85 s", stale_title]
+    assert items[1][0] == stale_guid, "the item a reader may have posted is still there, same guid"
+    runner.run(spec)  # the next run adds nothing: the stale period ended once
+    assert len(read_transitions(memory_store, [spec.key], 10)) == 2
+
+
+def test_feeds__one_guid_per_stale_outage(memory_store):
+    """Another worker (or host) recorded this outage's stale entry from an older snapshot: the feed lists that
+    one, not a second stale item with a guid of its own."""
+    clock = Clock(DAY)
+    check = Cache(script=cache_script, clock=clock, poll_interval=MINUTE)
+    spec = CheckSpec.of(check)
+    runner = store_runner(memory_store, clock=clock)
+    endpoint = ClockedView.as_view(checks=[check], clock=clock)
+    runner.run(spec)
+    older = dataclasses.replace(get_store().read([spec.key])[spec.key], checked_at=DAY - datetime.timedelta(seconds=5))
+    recorded = stale_transition(spec.name, older, 2.0, title=spec.title or spec.name)
+    append_transitions(get_store(), [recorded], retention=200)
+    clock.now = DAY + 4 * MINUTE
+    assert [guid for guid, _ in feed_items(endpoint)] == [f"urn:uuid:{recorded.id}"]

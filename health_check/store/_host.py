@@ -18,7 +18,15 @@ them one:
   the whole host. During an outage every worker answers from it, so they give the same answer.
 
 Snapshots keep their own ``checked_at``: an answer from this file ages, and goes stale, as it would
-have in Redis. Any failure of these files (a full disk, a read-only directory) is logged once and the
+have in Redis.
+
+- ``redis-journal@<host>.json`` holds the newest journal entries the host appended or read
+  (``MAX_JOURNAL_ENTRIES``), with the retention each was appended with. Readers merge it into every
+  journal read, so an entry a feed showed never disappears from it (Redis down, or restarted empty
+  and not yet written back), and every worker lists the same entries during an outage; after an
+  empty restart the host's poller writes it back, so the journal survives a poller restart too.
+
+Any failure of these files (a full disk, a read-only directory) is logged once and the
 store falls back to what its own process knows.
 """
 
@@ -30,7 +38,8 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from health_check.snapshot import Snapshot
 from health_check.store._locks import safe_name
@@ -41,10 +50,29 @@ logger = logging.getLogger(__name__)
 
 #: Keys kept in the host's last-seen file at most (oldest ``checked_at`` dropped first).
 MAX_ENTRIES = 1000
+#: Journal entries kept in the host's journal file at most (oldest dropped first).
+MAX_JOURNAL_ENTRIES = 1000
+
+
+def _trimmed(items: list[tuple[dict[str, Any], int]]) -> list[tuple[dict[str, Any], int]]:
+    """Oldest first, at most ``MAX_JOURNAL_ENTRIES``, and per key no more than its smallest retention, as the
+    store trims it: an entry the store dropped must not come back through the host's record."""
+    items = sorted(items, key=lambda item: (str(item[0].get("at")), str(item[0].get("id"))))[-MAX_JOURNAL_ENTRIES:]
+    retention: dict[str, int] = {}
+    for entry, kept_for in items:
+        retention[entry["key"]] = min(retention.get(entry["key"], kept_for), kept_for)
+    counts: dict[str, int] = {}
+    kept = []
+    for entry, kept_for in reversed(items):
+        count = counts[entry["key"]] = counts.get(entry["key"], 0) + 1
+        if count <= max(1, retention[entry["key"]]):
+            kept.append((entry, kept_for))
+    kept.reverse()
+    return kept
 
 
 class HostRecord:
-    """The host-shared outage flag and last-seen snapshots of one store.
+    """The host-shared outage flag, last-seen snapshots and recent journal entries of one store.
 
     Args:
         directory: The host's ``STORE_LOCATION``.
@@ -61,6 +89,11 @@ class HostRecord:
         self.flag_path = os.path.join(directory, f"{name}-down@{safe_host}")
         self.path = os.path.join(directory, f"{name}-last-seen@{safe_host}.json")
         self._lock_path = f"{self.path}.lock"
+        self.journal_path = os.path.join(directory, f"{name}-journal@{safe_host}.json")
+        self._journal_stat: tuple[int, int, int] | None = None
+        self._journal: list[tuple[dict[str, Any], int]] = []
+        self._journal_ids: set[str] = set()
+        self._too_old: set[str] = set()  # read again, but older than what the record keeps: not offered again
         self._flag_stat: tuple[int, int, int] | None = None
         self._flag_reason: str | None = None
         #: When the outage began (the flag's mtime, wall clock), while ``outage()`` reports one.
@@ -176,9 +209,86 @@ class HostRecord:
                     raw = dict(
                         sorted(raw.items(), key=lambda item: str(item[1]["snapshot"].get("checked_at")))[-MAX_ENTRIES:]
                     )
-                self._write_atomically(raw)
+                self._write_atomically(raw, self.path)
         except OSError as error:
             self._trouble(error)
+
+    # -- the journal -----------------------------------------------------------------------------
+
+    def journal(self) -> list[tuple[dict[str, Any], int]]:
+        """(entry, retention) of the newest entries the host appended or read, oldest first; one ``stat()``
+        when nothing changed. Callers must not change the entries."""
+        try:
+            found = os.stat(self.journal_path)
+        except FileNotFoundError:
+            return self._journal
+        except OSError as error:
+            self._trouble(error)
+            return self._journal
+        identity = (found.st_ino, found.st_mtime_ns, found.st_size)
+        if identity != self._journal_stat:
+            try:
+                with open(self.journal_path, "rb") as file:
+                    raw = json.loads(file.read())
+            except FileNotFoundError:
+                return self._journal
+            except (OSError, ValueError) as error:
+                self._trouble(error)
+                return self._journal
+            self._load_journal(raw)
+            self._journal_stat = identity
+        return self._journal
+
+    def remember_journal(self, items: Iterable[tuple[Mapping[str, Any], int]]) -> None:
+        """Keep the entries the host does not hold yet (by ``id``); one small rewrite when any is new."""
+        self.journal()
+        known, too_old = self._journal_ids, self._too_old
+        new = [
+            (entry, retention)
+            for entry, retention in items
+            if (id_ := entry.get("id")) not in known and id_ not in too_old
+        ]
+        if not new:
+            return
+        try:
+            self._make_directory()
+            with self._locked():
+                self._journal_stat = None
+                kept = list(self.journal())  # what other processes wrote since, read under the lock
+                ids = set(self._journal_ids)
+                added = False
+                for entry, retention in new:
+                    if entry.get("id") not in ids:
+                        ids.add(entry["id"])
+                        kept.append(({key: value for key, value in entry.items() if key != "seq"}, int(retention)))
+                        added = True
+                if not added:
+                    return
+                kept = _trimmed(kept)
+                kept_ids = {entry["id"] for entry, _ in kept}
+                if kept_ids == self._journal_ids:  # all of them older than what the record keeps
+                    if len(self._too_old) > MAX_JOURNAL_ENTRIES:
+                        self._too_old.clear()
+                    self._too_old.update(entry["id"] for entry, _ in new)
+                    return
+                self._write_atomically(
+                    {"entries": [[entry, retention] for entry, retention in kept]}, self.journal_path
+                )
+                self._journal, self._journal_ids = kept, kept_ids
+        except OSError as error:
+            self._trouble(error)
+
+    def _load_journal(self, raw: Any) -> None:
+        kept: list[tuple[dict[str, Any], int]] = []
+        items = raw.get("entries") if isinstance(raw, dict) else None
+        for item in items if isinstance(items, list) else []:
+            try:
+                entry, retention = item
+                if isinstance(entry, dict) and isinstance(entry["id"], str) and isinstance(entry["key"], str):
+                    kept.append((entry, int(retention)))
+            except (ValueError, KeyError, TypeError):
+                continue  # a damaged entry is dropped
+        self._journal, self._journal_ids = kept, {entry["id"] for entry, _ in kept}
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -215,7 +325,7 @@ class HostRecord:
         finally:
             os.close(fd)
 
-    def _write_atomically(self, raw: dict) -> None:
+    def _write_atomically(self, raw: dict, path: str) -> None:
         # Readers open the file without the lock: they see the old content or the new, never half.
         with tempfile.NamedTemporaryFile(
             "w", dir=self.directory, prefix=f".{self.name}-last-seen-", delete=False
@@ -226,7 +336,7 @@ class HostRecord:
                 os.unlink(file.name)
                 raise
         try:
-            os.replace(file.name, self.path)
+            os.replace(file.name, path)
         except OSError:
             os.unlink(file.name)
             raise

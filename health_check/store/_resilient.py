@@ -18,9 +18,11 @@ process, and are written when the backend answers again; a late write never repl
 A server may also come back empty (no persistence, a flush, a failover to an empty replica). A poller
 calls ``watch()`` every second: a marker of this process's own (``renew_marker()``, set before its
 first write) tells whether the server still holds what it wrote. When it is gone, the wrapper writes
-back the last snapshot of every key it wrote, with its own ``checked_at``, and the journal entries it
-recently appended; the poller then runs again the checks it had nothing fresh to write back for.
-Readers meanwhile answer a key the server lost from the host's last-seen record.
+back the last snapshot of every key it wrote, with its own ``checked_at``, and the journal entries of
+the host's journal record (what any process of the host appended or read; only this process's own
+without a host record); the poller then runs again the checks it had nothing fresh to write back for.
+Readers meanwhile answer a key the server lost from the host's last-seen record, and every journal
+read merges the host's journal record, so no entry a feed listed disappears from it meanwhile.
 """
 
 from __future__ import annotations
@@ -262,12 +264,15 @@ class ResilientStore(Store):
             "and %d journal entries",
             self.description,
             len(self._written),
-            len(self._recent_transitions),
+            len(self._host.journal()) if self._host is not None else len(self._recent_transitions),
         )
         for key, snapshot in self._written.items():
             self._pending.setdefault(key, snapshot)  # one kept during an outage is the newer
         self._flush("written back")
         recent = list(self._recent_transitions)
+        if self._host is not None:  # the host's record: also what earlier pollers of the host wrote, and read
+            ids = {entry["id"] for entry, _ in recent}
+            recent = [item for item in self._host.journal() if item[0]["id"] not in ids] + recent
         for start in range(0, len(recent), 100):
             by_retention: dict[int, list[JournalEntry]] = {}
             for entry, retention in recent[start : start + 100]:
@@ -400,6 +405,7 @@ class ResilientStore(Store):
             self._pending_transitions += [(entry, retention) for entry in kept]
             del self._pending_transitions[:-MAX_PENDING_TRANSITIONS]
             self._journals.clear()
+            self._share(kept, retention)  # every worker of the host lists it during the outage
             return [dict(entry) for entry in kept]
 
     def _append(
@@ -410,13 +416,29 @@ class ResilientStore(Store):
         self._journals.clear()
         if remember:
             self._recent_transitions.extend((dict(entry), retention) for entry in entries)
+            self._share(entries, retention)
         return stored
 
+    def _share(self, entries: Iterable[Mapping[str, Any]], retention: int) -> None:
+        """Keep entries in the host's journal record: what its readers merge, and what is written back."""
+        if self._host is not None:
+            self._host.remember_journal((entry, retention) for entry in entries)
+
     def read_journal(self, keys: Iterable[str], limit: int) -> list[JournalEntry]:
+        """The backend's entries, those kept in this process, and the host's journal record, merged by id.
+
+        A cached read is reused only while no newer snapshot read happened: the poller appends a
+        change's entries before it writes the snapshot, so a reader that sees the new snapshot also
+        lists its entry, within the read cache's time.
+        """
         keys = tuple(keys)
         cached = self._journals.get((keys, limit))
         found = cached[1] if cached is not None else []
-        fresh = cached is not None and time.monotonic() - cached[0] < self.read_cache_seconds
+        fresh = (
+            cached is not None
+            and cached[0] >= self._fetched_at
+            and time.monotonic() - cached[0] < self.read_cache_seconds
+        )
         if not fresh and self.available:
             started = time.monotonic()
             try:
@@ -427,10 +449,21 @@ class ResilientStore(Store):
                 if len(self._journals) >= _MAX_CACHED_JOURNALS:
                     self._journals.clear()
                 self._journals[(keys, limit)] = (started, found)
+                # Entries another host's poller wrote: kept for this host's readers and its write-back.
+                self._share(found, MAX_PENDING_TRANSITIONS)
         wanted = set(keys)
-        buffered = [entry for entry, _ in self._pending_transitions if entry["key"] in wanted]
+        merged: dict[str, JournalEntry] = {}
+        for entry in found:
+            merged.setdefault(entry["id"], entry)
+        for entry, _ in self._pending_transitions:
+            if entry["key"] in wanted:
+                merged.setdefault(entry["id"], entry)
+        if self._host is not None:
+            for entry, _ in self._host.journal():
+                if entry["key"] in wanted:
+                    merged.setdefault(entry["id"], entry)
         # Copies: what the caller does with them must not change the cache.
-        return [dict(entry) for entry in newest_first([*found, *buffered])[:limit]]
+        return [dict(entry) for entry in newest_first(merged.values())[:limit]]
 
     # -- election and the rest ---------------------------------------------------------------------
 

@@ -218,7 +218,7 @@ class RedisStore(ResilientStore):
         prefix: str = "health_check:",
         connect_timeout: float = 0.25,
         socket_timeout: float = 0.5,
-        read_cache_seconds: float = 1.0,
+        read_cache_seconds: float = 0.5,
         retry_seconds: float = 1.0,
     ) -> None:
         backend = RedisBackend(

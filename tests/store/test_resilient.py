@@ -178,3 +178,55 @@ def test_resilient_store__read_cache(backend):
     store.read_cache_seconds = 0
     assert store.read(["check-a"])["check-a"] is first, "re-read, unchanged: the same object"
     assert backend.reads == reads + 1
+
+
+def test_resilient_store__journal_survives_a_new_poller_and_an_empty_restart(backend, tmp_path):
+    """The poller that wrote the entries is gone (restarted), then the server restarts empty: the host's
+    record writes them back, with the entries its workers read from another host's poller."""
+    old_poller = ResilientStore(backend, location=str(tmp_path), read_cache_seconds=0)
+    old_poller.write(snapshot("check-a"))
+    old_poller.append_journal([entry("check-a", 1), entry("check-a", 2)], retention=5)
+    backend.append_journal([entry("fleet-check", 3)], retention=5)  # another host's poller
+    worker = ResilientStore(backend, location=str(tmp_path), read_cache_seconds=0)
+    assert [e["id"] for e in worker.read_journal(["fleet-check"], 5)] == ["id-3"]
+    poller = ResilientStore(backend, location=str(tmp_path), read_cache_seconds=0)  # a new process
+    poller.write(snapshot("check-a"))
+    assert poller.watch() == 0
+    backend.lose_everything()
+    time.sleep(1)  # watch() asks at most once a second
+    assert poller.watch() == 1
+    assert [e["id"] for e in backend.read_journal(["check-a", "fleet-check"], 10)] == ["id-3", "id-2", "id-1"]
+
+
+def test_resilient_store__journal_entries_never_vanish(backend, tmp_path):
+    """Lost by the server and not yet written back, or during an outage: every worker still lists them."""
+    poller = ResilientStore(backend, location=str(tmp_path), read_cache_seconds=0, retry_seconds=60)
+    worker = ResilientStore(backend, location=str(tmp_path), read_cache_seconds=0, retry_seconds=60)
+    poller.append_journal([entry("check-a", 1)], retention=5)
+    assert [e["id"] for e in worker.read_journal(["check-a"], 5)] == ["id-1"]
+    backend.lose_everything()
+    assert [e["id"] for e in worker.read_journal(["check-a"], 5)] == ["id-1"], "an empty restart, before write-back"
+    backend.down = True
+    poller.append_journal([entry("check-a", 2)], retention=5)  # kept by the poller during the outage
+    assert [e["id"] for e in worker.read_journal(["check-a"], 5)] == ["id-2", "id-1"], "the other process lists it"
+
+
+def test_resilient_store__host_journal_keeps_the_retention(backend, tmp_path):
+    """An entry the store trimmed (retention) does not come back through the host's record."""
+    store = ResilientStore(backend, location=str(tmp_path), read_cache_seconds=0)
+    store.append_journal([entry("check-a", number) for number in range(1, 5)], retention=2)
+    assert [e["id"] for e in store.read_journal(["check-a"], 10)] == ["id-4", "id-3"]
+
+
+def test_resilient_store__journal_read_follows_the_snapshot_read(backend):
+    """A journal read cached before a newer snapshot read is read again: the new snapshot's entry is listed."""
+    store = ResilientStore(backend, read_cache_seconds=60)
+    backend.write(snapshot("check-a", seconds_ago=5))
+    store.read(["check-a"])
+    assert store.read_journal(["check-a"], 5) == []
+    backend.append_journal([entry("check-a", 1)], retention=5)  # the poller: the entry, then the snapshot
+    backend.write(snapshot("check-a", seconds_ago=0))
+    store.read_cache_seconds = 0
+    store.read(["check-a"])
+    store.read_cache_seconds = 60
+    assert [e["id"] for e in store.read_journal(["check-a"], 5)] == ["id-1"]
