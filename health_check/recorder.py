@@ -60,6 +60,17 @@ def log_transitions(transitions: Iterable[Transition]) -> None:
         logger.warning("Health check %s: %s -> %s: %s", entry.name, entry.from_state, entry.to_state, message)
 
 
+def _announced(recent: Sequence[Transition], stored: list[Transition]) -> list[Transition]:
+    """What the signal announces for a run: its stored entries, preceded by the stale entry a reader
+    recorded when this run stored its recovery (so receivers hear of every entry once, in the poller)."""
+    latest = next((entry for entry in recent if entry.kind == STATUS), None)
+    if latest is None or latest.to_state != State.STALE or any(entry.id == latest.id for entry in stored):
+        return stored
+    if any(entry.kind == STATUS and entry.from_state == State.STALE for entry in stored):
+        return [latest, *stored]
+    return stored
+
+
 class JournalRecorder:
     """Applies hysteresis to each run, stores the snapshot and its transitions, and sends the signal.
 
@@ -127,7 +138,7 @@ class JournalRecorder:
             return snapshot
         self._previous[spec.key] = snapshot
         log_transitions(stored)
-        self.send(spec, stored)
+        self.send(spec, _announced(recent, stored))
         return snapshot
 
     def _recent(self, key: str) -> list[Transition]:

@@ -12,6 +12,7 @@ import pytest
 from django.test import RequestFactory
 from django.utils.http import http_date
 
+from health_check import signals
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
 from health_check.journal import append_transitions, read_transitions, stale_transition
@@ -355,7 +356,17 @@ def test_feeds__stale_item_recorded_and_followed_by_its_recovery(memory_store):
     memory_store.write_if_newer([dataclasses.replace(first, checked_at=DAY + 3 * MINUTE)])  # the late write
     clock.now = DAY + 4 * MINUTE + datetime.timedelta(seconds=30)
     runner = store_runner(memory_store, clock=clock)  # the poller, restarted: 90 s after its last snapshot
-    runner.run(spec)
+    heard: list[str] = []
+
+    def receiver(sender: Any, transition: Any, **kwargs: Any) -> None:
+        heard.append(transition.title)
+
+    signals.transition.connect(receiver, weak=False, dispatch_uid="test-feeds-receiver")
+    try:
+        runner.run(spec)
+    finally:
+        signals.transition.disconnect(dispatch_uid="test-feeds-receiver")
+    assert heard == [stale_title, "Cache(alias='default'): recovered after 85 s"], "the signal: each entry once"
     items = feed_items(endpoint)
     assert [title for _, title in items] == ["Cache(alias='default'): recovered after 85 s", stale_title]
     assert items[1][0] == stale_guid, "the item a reader may have posted is still there, same guid"
