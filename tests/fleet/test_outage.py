@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
+import feedparser
 import pytest
 import redis
 
@@ -47,6 +48,7 @@ class Host:
             "HS_OUTAGE_AUTOSTART": "1" if autostart else "0",
         }
         env.pop("PYTEST_CURRENT_TEST", None)
+        self.env = env
         self.poller = None if autostart else Process([sys.executable, "-m", "django", "health_check_poller"], env=env)
         self.port = free_port()
         argv = [
@@ -60,6 +62,14 @@ class Host:
             "2",
         ]
         self.web = Server(argv, self.port, env=env, cwd=ROOT)
+
+    def new_poller(self, *, kill: bool = True) -> None:
+        """The poller SIGKILLed (``kill``) or gone already, and a new one started: a poller restart."""
+        assert self.poller is not None
+        if kill:
+            self.poller.kill()
+        self.poller.stop()  # reaps it, keeps its output, closes its log file
+        self.poller = Process([sys.executable, "-m", "django", "health_check_poller"], env=self.env)
 
     def logs(self) -> str:
         poller = self.poller.output[-3000:] if self.poller else ""
@@ -196,3 +206,67 @@ def test_redis_outage__workers_of_a_host_answer_alike(start_host):
     assert get(host.port, "/health/both/") == (200, {NODE: "OK", UPSTREAM: "OK"}), (
         "what this host's own pollers took is fresh, unmarked, for every worker"
     )
+
+
+def feed(port: int) -> list[tuple[str, str]]:
+    """The ``/health/both/`` RSS feed's items, newest first: (guid, title)."""
+    response = http_get(f"http://127.0.0.1:{port}/health/both/?format=rss", timeout=10)
+    assert response.status in (200, 304), response.status
+    return [(entry.id, entry.title) for entry in feedparser.parse(response.body).entries]
+
+
+def journal_ids_in(server: RedisServer) -> set[str]:
+    client = redis.Redis.from_url(server.url, socket_timeout=2)
+    try:
+        return {
+            item.decode().split("\t")[1]
+            for key in client.scan_iter("health_check:journal:*")
+            if client.type(key) == b"list"
+            for item in client.lrange(key, 0, -1)
+        }
+    finally:
+        client.close()
+
+
+def test_redis_store__journal_survives_poller_restarts_and_an_empty_restart(start_host):
+    """The poller is killed (readers record "stale"), a second one records the recoveries and is killed too,
+    a third one runs, then Redis restarts empty: no feed item disappears at any moment, and Redis holds
+    them again, written back by the third poller from the host's journal record (it wrote none of them)."""
+    server, host = start_host(interval=1, autostart=False)
+    host.poller.kill()  # type: ignore[union-attr]
+    wait_for(
+        lambda: sum("stale" in title for _, title in feed(host.port)) == 2,
+        timeout=30,
+        what=lambda: f"two stale items\n{feed(host.port)}\n{host.logs()}",
+        interval=0.2,
+    )
+    host.new_poller(kill=False)
+    wait_for(
+        lambda: sum("recovered" in title for _, title in feed(host.port)) == 2,
+        timeout=30,
+        what=lambda: f"two recovery items\n{feed(host.port)}\n{host.logs()}",
+        interval=0.2,
+    )
+    items = feed(host.port)
+    assert len(items) == 4, items
+    wait_for(
+        lambda: journal_ids_in(server) >= {guid.removeprefix("urn:uuid:") for guid, _ in items},
+        timeout=10,
+        what="the entries in Redis",
+    )
+    host.new_poller()  # the one that recorded the recoveries is gone; its successor has nothing to say
+    time.sleep(2)  # the third poller runs, and writes nothing new: everything is OK
+    assert feed(host.port) == items
+    server.kill()
+    server.start()  # same port, empty
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:  # every answer meanwhile lists every item
+        assert feed(host.port) == items, host.logs()
+        time.sleep(0.1)
+    wait_for(
+        lambda: journal_ids_in(server) >= {guid.removeprefix("urn:uuid:") for guid, _ in items},
+        timeout=10,
+        what=lambda: f"the journal written back to Redis: {journal_ids_in(server)}\n{host.logs()}",
+        interval=0.1,
+    )
+    assert feed(host.port) == items
