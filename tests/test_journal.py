@@ -483,3 +483,26 @@ def test_signal__once_per_transition_and_receiver_errors_logged(store, caplog):
     ]
     failures = [r for r in caplog.records if "health_check.signals.transition failed" in r.getMessage()]
     assert len(failures) == 2
+
+
+class Watched(MemoryStore):
+    """A memory store that remembers, at every snapshot write, which journal entries it held."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held_at_write: list[tuple[str, int]] = []
+
+    def write(self, snapshot: Any) -> None:
+        self.held_at_write.append((snapshot.status.value, len(self.read_journal([snapshot.key], 100))))
+        super().write(snapshot)
+
+
+def test_recorder__entries_before_their_snapshot():
+    """A reader that sees a run's snapshot also finds its journal entry: the entry is written first.
+
+    Otherwise a reader can read the new snapshot between the two writes, build its state (kept until
+    the next change) without the entry, and serve a feed without its newest item for minutes.
+    """
+    store = Watched()
+    play(store, Scripted(poll_interval=MINUTE), ["ok", "fail", "ok"], Clock())
+    assert store.held_at_write == [("ok", 0), ("error", 1), ("ok", 2)]
