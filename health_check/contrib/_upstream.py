@@ -173,12 +173,16 @@ class Fetcher:
     def _waiting(self) -> HealthCheckError:
         error = self.last_error or ServiceUnavailable("waiting before the next request")
         if isinstance(error, _RateLimited):  # its message already says until when
-            return error
+            # A copy: raising the kept object at every poll would add frames to its traceback each
+            # time, and keep every run's frames (and what they hold) for as long as the wait lasts.
+            return _detached(error)
         return type(error)(f"{error.message}; next attempt after {isoformat(self.not_before)}", details=error.details)
 
     def _failed(self, error: HealthCheckError, now: datetime.datetime, interval: datetime.timedelta) -> None:
         self.failures += 1
-        self.last_error = error
+        # Kept without the traceback, cause and context of the run that failed: those hold that run's
+        # frames, its closed client and connections, its event loop, until the next failure.
+        self.last_error = _detached(error)
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
             self.not_before = now + retry_after
@@ -318,6 +322,13 @@ class _RateLimited(ServiceUnavailable):
     def until(self, moment: datetime.datetime) -> None:
         self.message = f"{self.base_message} until {isoformat(moment)}"
         self.args = (self.message,)
+
+
+def _detached(error: HealthCheckError) -> HealthCheckError:
+    """A copy of ``error`` (same class, message, details, ``retry_after``) without traceback, cause or context."""
+    copy = type(error).__new__(type(error), *error.args)
+    copy.__dict__.update(error.__dict__)
+    return copy
 
 
 def _reason(error: BaseException) -> str:

@@ -323,3 +323,71 @@ def test_upstream_http__one_request_per_poll_however_often_the_endpoint_is_asked
     assert statuses == {200}
     assert upstream.count(SUMMARY) == polls
     assert 2 <= polls <= 20
+
+
+def _frames(error: BaseException) -> int:
+    count, traceback = 0, error.__traceback__
+    while traceback is not None:
+        count, traceback = count + 1, traceback.tb_next
+    return count
+
+
+def test_upstream_http__a_wait_keeps_no_frames_of_past_runs(upstream):
+    """While a 429's Retry-After lasts, every poll raises a fresh error: the kept one never grows a traceback.
+
+    Raising the same exception object at every poll prepends that poll's frames to its traceback (the
+    poller's RSS grew with them, issue 16); and the error kept between runs holds no traceback, cause
+    or context, which would keep the failed run's frames, client and event loop alive.
+    """
+    upstream.routes[SUMMARY] = Reply(b"slow down", status=429, content_type="text/plain", headers={"Retry-After": "60"})
+    clock = FrozenClock()
+    check = github(upstream, clock, poll_interval=datetime.timedelta(seconds=2))
+    raised, depths = [], []
+    for _ in range(20):
+        with pytest.raises(_upstream.ServiceUnavailable) as caught:
+            check.run()
+        raised.append(caught.value)
+        depths.append(_frames(caught.value))
+        clock.advance(seconds=2)
+    assert upstream.count(SUMMARY) == 1
+    assert all("rate limited until 2025-03-12T14:01:00Z" in error.message for error in raised)
+    assert depths[-1] == depths[1]  # the 20th poll's error has as many frames as the 2nd's
+    assert len({id(error) for error in raised}) == len(raised)
+    kept = check.fetcher.last_error
+    assert kept is not None and kept not in raised
+    assert (kept.__traceback__, kept.__cause__, kept.__context__) == (None, None, None)
+
+
+def test_upstream_http__a_failed_fetch_is_kept_without_its_frames(upstream):
+    """After an HTTP 500 the fetcher keeps the error's class, message and details, not the run's frames."""
+    upstream.routes[SUMMARY] = Reply(b"internal error", status=500, content_type="text/plain")
+    check = github(upstream)
+    with pytest.raises(_upstream.ServiceUnavailable) as caught:
+        check.run()
+    kept = check.fetcher.last_error
+    assert kept is not caught.value
+    assert (type(kept), kept.message, kept.details) == (type(caught.value), caught.value.message, None)
+    assert (kept.__traceback__, kept.__cause__, kept.__context__) == (None, None, None)
+
+
+def test_upstream_http__the_ca_bundle_is_loaded_once_for_every_run(upstream, run_check, monkeypatch):
+    """Runs share one TLS context: httpx's own, built per client, loaded the CA bundle into OpenSSL every run.
+
+    That is about a megabyte of C allocations per run, freed at once, in whichever malloc arena the
+    run's thread had: the poller's RSS crept up by ~1.5 MiB a minute (issue 16).
+    """
+    import ssl
+
+    loaded = []
+    original = ssl.SSLContext.load_verify_locations
+
+    def counting(self, *args, **kwargs):
+        loaded.append(args or kwargs)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+    upstream.routes[SUMMARY] = Reply(fixture("statuspage/summary.all-operational.json"))
+    for _ in range(5):
+        assert run_check(github(upstream)).message == "OK"
+    assert upstream.count(SUMMARY) == 5
+    assert len(loaded) <= 1
