@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import logging
 import random
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,14 +44,41 @@ class _DropSkippedRuns(logging.Filter):
 scheduler_logger.addFilter(_DropSkippedRuns())
 
 
+#: Longest wait for the pool's threads to start (``_Executor.prestart``); they start in microseconds.
+PRESTART_SECONDS = 5.0
+
+
 class _Executor(ThreadPoolExecutor):
-    """APScheduler's thread pool, quiet about a run submitted while the poller stops.
+    """APScheduler's thread pool, all its threads started at once, quiet about a run submitted while the poller stops.
+
+    A ``concurrent.futures`` pool starts a thread only when a run is submitted while none is idle,
+    and keeps it for good: the poller's thread count (and RSS: each new thread gets a malloc arena)
+    grew in steps whenever runs first overlapped, minutes into its life, during an upstream or store
+    fault (issue 16). ``prestart()`` starts them all when the poller starts, so the count is what it
+    will stay; the ``Poller`` sizes the pool to the number of its jobs, the most that can run at once.
 
     ``BackgroundScheduler.shutdown()`` closes the pool while the scheduler thread may be between
     picking a due run and submitting it; the pool then raises "cannot schedule new futures after
     shutdown" (or "after interpreter shutdown" at exit), which APScheduler logs with a traceback. A
     run that was due as the poller stopped simply does not happen.
+
+    Args:
+        max_workers: The pool's threads.
     """
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers, pool_kwargs={"thread_name_prefix": "health-check-poller"})
+        self.max_workers = max_workers
+
+    def prestart(self) -> None:
+        """Start every thread of the pool now: each takes a task that waits until all have one."""
+        everyone = threading.Barrier(self.max_workers + 1)
+        for _ in range(self.max_workers):
+            self._pool.submit(everyone.wait, PRESTART_SECONDS)
+        try:
+            everyone.wait(PRESTART_SECONDS)
+        except threading.BrokenBarrierError:  # a thread could not start in time: it starts on demand
+            logger.debug("Not every poller thread started within %g s", PRESTART_SECONDS)
 
     def _do_submit_job(self, job: Any, run_times: Any) -> None:
         try:
@@ -68,7 +96,8 @@ class Poller:
         specs: The checks, already unique by key.
         runner: Runs one check and stores its snapshot.
         jitter: Random spread of each run, as a fraction of the check's interval.
-        threads: Size of the scheduler's supervising thread pool.
+        threads: Most threads of the scheduler's supervising pool; it has one per job (each check,
+            and the store watch with ``rerun``) up to this, all started by ``start()``.
         gate: Asked before every run; a run is skipped when it returns ``False`` (the fleet poller's
             lease may have expired: nobody must poll while another host may already lead).
         rerun: Asked every second (behind ``gate``) which of ``specs`` must run at once, e.g. because
@@ -90,8 +119,11 @@ class Poller:
         self.rerun = rerun
         self.runner = runner
         self.jitter = max(0.0, jitter)
+        # A job never overlaps itself (max_instances=1), so no more runs than jobs are ever under way.
+        jobs = len(self.specs) + (rerun is not None)
+        self._executor = _Executor(max_workers=max(1, min(threads, jobs)))
         self.scheduler = BackgroundScheduler(
-            executors={EXECUTOR: _Executor(max_workers=max(1, threads))},
+            executors={EXECUTOR: self._executor},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=_UTC,
             logger=scheduler_logger,
@@ -121,6 +153,7 @@ class Poller:
                 executor=EXECUTOR,
                 name="health check store watch",
             )
+        self._executor.prestart()
         self.scheduler.start()
         logger.info("Health check poller started with %d checks", len(self.specs))
 

@@ -169,3 +169,37 @@ def test_poller__stopping_while_a_run_is_submitted_logs_no_traceback(store, capl
     finally:
         poller.shutdown()
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info] == []
+
+
+@dataclasses.dataclass
+class Slow(HealthCheck):
+    label: str
+
+    def run(self) -> None:
+        time.sleep(0.1)
+
+
+def test_poller__its_threads_start_with_it_and_stay_the_same(store):
+    """The pool's threads (one per job) all start with the poller: overlapping runs add none later.
+
+    A pool that started threads on demand grew whenever runs first overlapped (an upstream or store
+    fault minutes into the poller's life) and kept them: the poller's thread count and RSS grew in
+    steps (issue 16). Threads of the runs themselves (``health-check: <name>``) end with their run.
+    """
+    specs = [CheckSpec.of(Slow(label, poll_interval=datetime.timedelta(seconds=0.05))) for label in "abc"]
+    before = set(threading.enumerate())
+
+    def poller_threads() -> set[threading.Thread]:
+        return {t for t in set(threading.enumerate()) - before if not t.name.startswith("health-check: ")}
+
+    poller = Poller(specs, store_runner(store), jitter=0.0, threads=10)
+    poller.start()
+    try:
+        at_start = poller_threads()
+        # Every job runs back to back, all three at once: as many overlapping runs as there can be.
+        wait_for(lambda: all(len(store.of(spec)) >= 5 for spec in specs), timeout=10, what="five runs of each check")
+        later = poller_threads()
+    finally:
+        poller.shutdown()
+    assert later == at_start
+    assert len([t for t in at_start if t.name.startswith("health-check-poller")]) == len(specs)
