@@ -72,6 +72,9 @@ MUST_FAIL = {
 # an endpoint is green again within 10 s of its fault ending, RSS of a lifetime grows less than 10 %.
 FEED_LAG_TARGET = 1.0
 RECOVER_TARGET = 10.0
+#: The pipeline tier's: the bound docs/checks/upstream.md gives (interval + the backoff's 15 s + the check's
+#: timeout + 10 % jitter), for the soak site's Statuspage (2 s interval, 3 s timeout): the backoff is polite.
+PIPELINE_RECOVER_TARGET = 2.0 + 15.0 + 3.0 + 0.2
 RSS_GROWTH_TARGET = 0.10
 FEED_SIZE = 50  # a feed lists its newest 50 entries; beyond that an item ages out
 
@@ -396,8 +399,10 @@ def report(soak: Soak, host: Host) -> None:
 
     # Time to recover: from a fault's end to the tier's next green JSON answer.
     print("\n-- time to recover (fault end -> first green JSON answer), s")
-    worst = 0.0
+    late: list[str] = []
+    worst_by_tier: dict[str, float] = {}
     for tier in ENDPOINTS:
+        target = PIPELINE_RECOVER_TARGET if tier == "pipeline" else RECOVER_TARGET
         json_probes = [p for p in probes if p.tier == tier and not p.rss]
         by_kind: dict[str, list[float]] = collections.defaultdict(list)
         never = 0
@@ -409,12 +414,16 @@ def report(soak: Soak, host: Host) -> None:
                 never += 1
         figures = ", ".join(f"{kind} max {max(v):.1f} (n={len(v)})" for kind, v in sorted(by_kind.items()))
         tier_worst = max((max(v) for v in by_kind.values()), default=0.0)
-        worst = max(worst, tier_worst)
-        print(f"  {tier}: {figures or 'no faults'}{f'; never green again after {never}' if never else ''}")
-        if never:
-            worst = float("inf")
+        worst_by_tier[tier] = float("inf") if never else tier_worst
+        if worst_by_tier[tier] > target:
+            late.append(tier)
+        print(
+            f"  {tier} (target {target:g} s): {figures or 'no faults'}{f'; never green again after {never}' if never else ''}"
+        )
     summary.append(
-        f"every endpoint green within {RECOVER_TARGET:g} s of a fault's end: {verdict(worst <= RECOVER_TARGET)} (worst {worst:.1f} s)"
+        f"every endpoint green within its target of a fault's end (node, application {RECOVER_TARGET:g} s; pipeline "
+        f"{PIPELINE_RECOVER_TARGET:g} s, the documented backoff bound): {verdict(not late)} "
+        f"(worst {', '.join(f'{tier} {value:.1f} s' for tier, value in worst_by_tier.items())})"
     )
 
     # Latency.
@@ -465,7 +474,7 @@ def report(soak: Soak, host: Host) -> None:
                     del shown[guid]  # aged out
             for guid in guids:
                 shown.setdefault(guid, probe.started)
-        lags: list[tuple[float, str, str]] = []
+        lags: list[tuple[float, str, str, float]] = []
         for guid, seen in first_seen.items():
             t0 = min(seen.values())
             for worker in workers:
@@ -479,13 +488,13 @@ def report(soak: Soak, host: Host) -> None:
                     and p.started < seen.get(worker, float("inf"))
                 ]
                 if lacking and worker in seen:  # never shown there at all is counted below
-                    lags.append((max(lacking) - t0, guid, worker))
+                    lags.append((max(lacking) - t0, guid, worker, t0))
                 if worker not in seen and own:
                     single += 1
         lags.sort(reverse=True)
         tier_lag = lags[0][0] if lags else 0.0
         max_lag = max(max_lag, tier_lag)
-        lagging += sum(1 for lag, _, _ in lags if lag > FEED_LAG_TARGET)
+        lagging += sum(1 for lag, _, _, _ in lags if lag > FEED_LAG_TARGET)
         final = {}
         for probe, items in feed:
             final[probe.worker] = items
@@ -514,8 +523,12 @@ def report(soak: Soak, host: Host) -> None:
             f"  {tier}: {len(feed)} feeds from workers {workers}; {len(everything)} guids; "
             f"final items per worker {{{', '.join(f'{w}: {len(i)}' for w, i in final.items())}}}"
         )
-        for lag, guid, worker in lags[:3]:
-            print(f"    worker {worker} without {titles[guid]!r} for {lag:.1f} s while another had it")
+        for lag, guid, worker, since in lags[:3]:
+            during = [f.kind for f in faults if f.start <= since <= (f.end or since) + 5]
+            print(
+                f"    worker {worker} without {titles[guid]!r} for {lag:.1f} s (from {since:.1f} s"
+                f"{', during ' + '+'.join(during) if during else ''}) while another had it"
+            )
         for worker, guid, since, gone in withdrawn[:5]:
             print(f"    withdrawn on {worker}: {titles[guid]!r} shown {since:.1f}-{gone:.1f} s")
         for guid in sorted(lost)[:5]:

@@ -318,11 +318,9 @@ class ResilientStore(Store):
                 self._failed(error, "writing")
         seen = dict(self._seen)
         changed: list[tuple[Snapshot, bool]] = []
-        lost = False
         for key in wanted:
             snapshot = found.get(key)
             if snapshot is None:
-                lost = True
                 seen[key] = None
             elif seen.get(key) != snapshot:  # an unchanged snapshot keeps its object
                 seen[key] = snapshot
@@ -330,13 +328,15 @@ class ResilientStore(Store):
         if self._host is not None:
             if changed:
                 self._host.remember(changed)
-            if lost:
-                # The server lost a key (restarted empty) or never had it: until its poller writes it
-                # back, answer what the host last knew of it; it ages by its own checked_at.
-                known = self._host.snapshots()
-                for key in wanted:
-                    if seen[key] is None and key in known:
-                        seen[key] = known[key][0]
+            # The host may know newer than the server: its poller's result kept during an outage and not
+            # yet written (a flip back to the server's older snapshot would make a check look stale on
+            # this worker and fresh on the next), or a key the server lost (restarted empty) or never
+            # had, until its poller writes it back. What the host knows ages by its own checked_at.
+            known = self._host.snapshots()
+            for key in wanted:
+                found_here = seen[key]
+                if key in known and (found_here is None or known[key][0].checked_at > found_here.checked_at):
+                    seen[key] = known[key][0]
         self._seen = seen
         self._fetched_at = started
         return {key: snapshot for key in keys if (snapshot := seen[key]) is not None}

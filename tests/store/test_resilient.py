@@ -230,3 +230,19 @@ def test_resilient_store__journal_read_follows_the_snapshot_read(backend):
     store.read(["check-a"])
     store.read_cache_seconds = 60
     assert [e["id"] for e in store.read_journal(["check-a"], 5)] == ["id-1"]
+
+
+def test_resilient_store__no_flip_back_after_an_outage(backend, tmp_path):
+    """The outage ends before the poller wrote what it kept: every worker answers the host's newer snapshot,
+    not the server's older one (which would look stale on one worker and fresh on the next)."""
+    poller = ResilientStore(backend, location=str(tmp_path), read_cache_seconds=0, retry_seconds=60)
+    worker = ResilientStore(backend, location=str(tmp_path), read_cache_seconds=0, retry_seconds=0.05)
+    backend.write(old := snapshot("fleet-check", message="old", seconds_ago=30))
+    assert worker.read(["fleet-check"]) == {"fleet-check": old}
+    backend.down = True
+    poller.write(new := snapshot("fleet-check", message="new", seconds_ago=1))  # kept in the poller
+    assert worker.read(["fleet-check"])["fleet-check"].message.startswith("new"), "during the outage: the host's"
+    backend.down = False
+    time.sleep(0.06)
+    assert backend.read(["fleet-check"]) == {"fleet-check": old}, "not written yet"
+    assert worker.read(["fleet-check"]) == {"fleet-check": new}, "after it: still the newer one"
