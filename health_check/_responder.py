@@ -316,14 +316,16 @@ class Responder:
         for reading in state.report.readings:
             if reading.state is not State.STALE or reading.snapshot is None:
                 continue
-            recorded = latest.get(reading.snapshot.key)
-            if recorded is not None and recorded.to_state == State.STALE:
-                continue  # this outage's stale entry is recorded (by this worker, another, another host)
-            synthesized.append(
-                stale_transition(
-                    reading.name, reading.snapshot, stale_intervals, title=titles.get(reading.snapshot.key)
-                )
+            inferred = stale_transition(
+                reading.name, reading.snapshot, stale_intervals, title=titles.get(reading.snapshot.key)
             )
+            recorded = latest.get(reading.snapshot.key)
+            if recorded is not None and (recorded.to_state == State.STALE or recorded.at >= inferred.at):
+                # This outage's stale entry is recorded (by this worker, another, another host), or the
+                # poller recorded a change after the moment this snapshot went stale: it was running
+                # then, and this process's read is older than the journal's (its read cache).
+                continue
+            synthesized.append(inferred)
         if synthesized and state.expires:
             self._record(synthesized, int(config.get("JOURNAL_RETENTION", 200)))
         journal = merge_recent(stored, synthesized, limit)

@@ -388,3 +388,22 @@ def test_feeds__one_guid_per_stale_outage(memory_store):
     append_transitions(get_store(), [recorded], retention=200)
     clock.now = DAY + 4 * MINUTE
     assert [guid for guid, _ in feed_items(endpoint)] == [f"urn:uuid:{recorded.id}"]
+
+
+def test_feeds__no_stale_item_after_the_pollers_return(memory_store):
+    """A reader whose snapshot is older than the journal (another worker's read cache, a store that answers
+    an older copy) infers a stale entry the poller's recorded recovery already answered: it neither lists
+    nor records a stale item after the recovery (one that no recovery would ever follow)."""
+    clock = Clock(DAY)
+    check = Cache(script=cache_script, clock=clock, poll_interval=MINUTE)
+    spec = CheckSpec.of(check)
+    endpoint = ClockedView.as_view(checks=[check], clock=clock)
+    store_runner(memory_store, clock=clock).run(spec)
+    old = memory_store.read([spec.key])[spec.key]
+    clock.now = DAY + 5 * MINUTE
+    store_runner(memory_store, clock=clock).run(spec)  # the poller is back: stale, then recovered
+    recorded = [entry.id for entry in read_transitions(memory_store, [spec.key], 10)]
+    assert len(recorded) == 2
+    memory_store.write(dataclasses.replace(old, checked_at=old.checked_at + datetime.timedelta(seconds=1)))
+    assert [guid for guid, _ in feed_items(endpoint)] == [f"urn:uuid:{entry}" for entry in recorded]
+    assert [entry.id for entry in read_transitions(memory_store, [spec.key], 10)] == recorded
