@@ -247,6 +247,8 @@ def test_redis_store__journal_survives_poller_restarts_and_an_empty_restart(star
         what=lambda: f"two recovery items\n{feed(host.port)}\n{host.logs()}",
         interval=0.2,
     )
+    # Both workers must list all four (the other worker may answer before its read cache refreshed).
+    wait_for(lambda: len(feed(host.port)) == 4 and len(feed(host.port)) == 4, timeout=10, what="four items")
     items = feed(host.port)
     assert len(items) == 4, items
     wait_for(
