@@ -34,11 +34,12 @@ class NotAcceptable(Exception):
 
 
 #: django-health-check's grammar: a type and subtype (word characters, the subtype also ``-+.``, or
-#: ``*``), an optional ``q`` as the first parameter (at most three decimals), then ``token=token`` only.
+#: ``*``), an optional ``q`` as the first parameter (at most three decimals), then ``token=token`` only;
+#: the whole entry (``MediaType.pattern``, read with ``search()`` as there).
 _MEDIA_TYPE = re.compile(
-    r"(?P<mime_type>(?:\w+|\*)/(?:[\w\-+.]+|\*))"
+    r"^(?P<mime_type>(?:\w+|\*)/(?:[\w\-+.]+|\*))"
     r"(?:\s*;\s*q=(?P<weight>1(?:\.0{1,3})?|0(?:\.[0-9]{1,3})?))?"
-    r"(?:\s*;\s*[-!#$%&'*+.^_`|~0-9a-zA-Z]+=[-!#$%&'*+.^_`|~0-9a-zA-Z]+)*"
+    r"(?:\s*;\s*[-!#$%&'*+.^_`|~0-9a-zA-Z]+=[-!#$%&'*+.^_`|~0-9a-zA-Z]+)*\Z"
 )
 
 
@@ -55,6 +56,9 @@ class MediaType:
         weight: The ``q`` value, 0 to 1.
     """
 
+    #: The grammar of one entry, with groups ``mime_type`` and ``weight``; ``from_string()`` searches it.
+    pattern: re.Pattern[str] = _MEDIA_TYPE
+
     def __init__(self, mime_type: str, weight: float = 1.0) -> None:
         self.mime_type = mime_type
         self.weight = float(weight)
@@ -62,7 +66,7 @@ class MediaType:
     @classmethod
     def from_string(cls, value: str) -> MediaType:
         """The media range ``value`` (one entry of an Accept header); ``ValueError`` if it is not one."""
-        match = _MEDIA_TYPE.fullmatch(value) if isinstance(value, str) else None
+        match = cls.pattern.search(value) if isinstance(value, str) else None
         if match is None:
             shown = value if len(str(value)) <= 200 else f"{str(value)[:199]}…"
             raise ValueError(f'"{shown}" is not a valid media type')

@@ -208,9 +208,9 @@ class HealthCheckView(TemplateView):
         return escape_label(value)
 
     @staticmethod
-    def abnf_dumps(labels: dict[str, str]) -> str:
-        """OpenMetrics labels as ``key="value",...``, escaped as the OpenMetrics output does."""
-        return format_labels(labels)
+    def abnf_dumps(o: dict[str, str]) -> str:
+        """OpenMetrics labels ``o`` as ``key="value",...``, escaped as the OpenMetrics output does."""
+        return format_labels(o)
 
     # -- authorization and headers ------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 from django.conf import settings as django_settings
@@ -389,3 +390,16 @@ def test_media_type__parse_header():
         MediaType("text/html"),
         MediaType("text/plain"),
     ]
+
+
+def test_media_type__pattern_as_django_health_check():
+    """``MediaType.pattern`` is the grammar ``from_string()`` reads (whole entries only); a subclass may replace it."""
+    match = MediaType.pattern.search("text/plain; q=0.5; version=0.0.4")
+    assert match is not None and (match.group("mime_type"), match.group("weight")) == ("text/plain", "0.5")
+    assert MediaType.pattern.search("text/html; junk") is None
+    assert MediaType.pattern.search("junk text/html") is None
+
+    class Lenient(MediaType):
+        pattern = re.compile(r"(?P<mime_type>[^;\s]+)(?:.*q=(?P<weight>[0-9.]+))?")
+
+    assert Lenient.from_string("text/html; junk; q=0.5") == MediaType("text/html", 0.5)

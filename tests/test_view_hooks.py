@@ -426,3 +426,8 @@ def test_view__abnf_helpers_as_django_health_check():
 
     assert HealthCheckView.abnf_escape('a\\b"c\nd') == 'a\\\\b\\"c\\nd'
     assert HealthCheckView.abnf_dumps({"check": "Cache", "alias": 'de"f'}) == 'check="Cache",alias="de\\"f"'
+
+
+def test_view__abnf_dumps_takes_its_labels_as_o():
+    """``abnf_dumps(o)``: the argument's name is django-health-check's, so a call by keyword works too."""
+    assert HealthCheckView.abnf_dumps(o={"check": "Cache", "alias": "default"}) == 'check="Cache",alias="default"'
