@@ -24,6 +24,7 @@ __all__ = [
     "mark_logged",
     "not_acceptable",
     "ready",
+    "request_view",
     "template_answer",
 ]
 
@@ -97,13 +98,23 @@ class RenderedTemplateResponse(TemplateResponse):
         self._is_rendered = True
 
 
-def template_answer(request: HttpRequest, view: Any, body: Body, status: int) -> TemplateResponse:
+def template_answer(
+    request: HttpRequest,
+    view: Any,
+    body: Body,
+    status: int,
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+) -> TemplateResponse:
     """The page as ``render_to_response()`` makes it, already rendered (its bytes are the state's).
 
-    ``view`` is the endpoint's ``HealthCheckView``: its template, stylesheet and CSP.
+    ``view`` is the endpoint's prototype ``HealthCheckView``: its template, stylesheet and CSP. The
+    context's ``view`` is a copy of it set up with this request, as ``TemplateView`` puts its instance
+    there (the default template reads none of it, so the shared bytes stay true).
     """
     context = dict(body.context or {})
     context["stylesheet"] = view.stylesheet
+    context["view"] = request_view(view, request, args, kwargs or {})
     head = request.method == "HEAD"
     response = RenderedTemplateResponse(request, [view.template_name], context, b"" if head else body.body, status)
     if head:
@@ -112,6 +123,14 @@ def template_answer(request: HttpRequest, view: Any, body: Body, status: int) ->
         mark_logged(response)
     view._apply_csp(response)
     return response
+
+
+def request_view(prototype: Any, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A view of ``prototype``'s class and attributes, set up with ``request`` (no ``__init__`` again)."""
+    instance = object.__new__(type(prototype))
+    instance.__dict__.update(prototype.__dict__)
+    instance.setup(request, *args, **kwargs)
+    return instance
 
 
 def mark_logged(response: HttpResponseBase) -> None:

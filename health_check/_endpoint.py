@@ -3,8 +3,9 @@
 Django asks whether a view is a coroutine function from inside the event loop only when it serves ASGI.
 A sync view under ASGI would cost a thread hop per probe, an async view under WSGI an event loop per
 probe (about 0.5 ms, ten times a bare view); this callable pays neither. A class that overrides no hook
-is answered by its ``Responder`` without a view instance; one that overrides any is served as Django
-serves views, an instance per request; one whose own ``dispatch``/``get``... is ``async def`` is always
+is answered by its ``Responder`` without a view instance; one that overrides any (or sets
+``extra_context``, its own template or ``http_method_names``) is served as Django serves views, an
+instance per request; one whose own ``dispatch``/``get``... is ``async def`` is always
 a coroutine view.
 """
 
@@ -22,7 +23,7 @@ from health_check._answers import ready
 from health_check._responder import Responder
 from health_check._urls import describe_error
 
-__all__ = ["HealthCheckEndpoint", "base_view", "hook_names", "overridden"]
+__all__ = ["HealthCheckEndpoint", "base_view", "hook_names", "needs_instance", "overridden"]
 
 logger = logging.getLogger("health_check")
 
@@ -55,6 +56,20 @@ def hook_names(base: type) -> frozenset[str]:
     return names
 
 
+def needs_instance(view: Any, base: type) -> bool:
+    """Whether attributes (not methods) of ``view`` reach past what ``Responder.respond()`` answers.
+
+    ``extra_context`` and a template of the project's own end up in a template that may read anything
+    of the request's view (``{{ view.request }}``); ``http_method_names`` is what ``dispatch()``
+    admits. Such an endpoint is served by an instance per request, as Django serves views.
+    """
+    return (
+        view.extra_context is not None
+        or view.template_name != base.template_name  # type: ignore[attr-defined]
+        or tuple(view.http_method_names) != tuple(base.http_method_names)  # type: ignore[attr-defined]
+    )
+
+
 def overridden(view_class: type, base: type) -> set[str]:
     """The hooks of ``base`` that ``view_class`` or a class between them defines again."""
     hooks = hook_names(base)
@@ -80,7 +95,7 @@ class HealthCheckEndpoint:
         self.view = view_class(**initkwargs)
         self.responder = self.view._responder = Responder(self.view, base)
         self.overridden = frozenset(overridden(view_class, base))
-        self._fast = not self.overridden
+        self._fast = not self.overridden and not needs_instance(self.view, base)
         self._async_hooks = any(inspect.iscoroutinefunction(getattr(view_class, name, None)) for name in _HANDLERS)
         if "get_checks" in self.overridden:
             # The poller polls what the view's ``checks`` hold: give it what get_checks() yields.
@@ -99,16 +114,18 @@ class HealthCheckEndpoint:
     def __call__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         if self._fast:
             if asyncio._get_running_loop() is not None:
-                return self._respond_async(request)
-            return self.responder.respond(request)
+                return self._respond_async(request, args, kwargs)
+            return self.responder.respond(request, args, kwargs)
         if self._async_hooks:
             return self._dispatch_async(request, args, kwargs)
         if asyncio._get_running_loop() is not None:
             return ready(self._dispatch(request, args, kwargs))
         return self._dispatch(request, args, kwargs)
 
-    async def _respond_async(self, request: HttpRequest) -> HttpResponseBase:
-        return self.responder.respond(request)
+    async def _respond_async(
+        self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> HttpResponseBase:
+        return self.responder.respond(request, args, kwargs)
 
     def _instance(self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         view = self.view_class(**self.view_initkwargs)

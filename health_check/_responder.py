@@ -351,7 +351,9 @@ class Responder:
 
     # -- the fast answer --------------------------------------------------------------------------
 
-    def respond(self, request: HttpRequest) -> HttpResponseBase:
+    def respond(
+        self, request: HttpRequest, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> HttpResponseBase:
         """Answer one request exactly as the hooks of ``HealthCheckView`` would, without a view instance.
 
         The hot path reads ``request.META`` directly: ``request.headers`` and ``request.GET`` each build a
@@ -384,7 +386,7 @@ class Responder:
         body = self.body(state, renderer, request, detail, timestamp)
         status = 200 if renderer.always_ok or not state.failing else 500
         if renderer is HTMLRenderer:
-            response = template_answer(request, view, body, status)
+            response = template_answer(request, view, body, status, args, kwargs or {})
         else:
             response = finish_answer(request, body, status, renderer)
         self._finish_headers(request, response, token)

@@ -7,7 +7,8 @@ The view is a ``TemplateView`` with django-health-check's hooks (``dispatch``, `
 * A class that overrides no method of ``HealthCheckView`` (the usual ``as_view(checks=...)``, or a
   subclass that only sets attributes) is answered by ``Responder.respond()`` (``health_check._responder``):
   the hooks' exact result, without building a view instance.
-* A class that overrides any method is served as Django serves views: an instance per request,
+* A class that overrides any method, or sets ``extra_context``, its own ``template_name`` or
+  ``http_method_names`` (in the class or in ``as_view()``), is served as Django serves views: an instance per request,
   ``setup()``, then ``dispatch()``; its overrides take effect. The base hooks then read the same cache.
 
 What is done once per change lives in the endpoint's ``Responder``, never in a view instance: the
@@ -265,7 +266,7 @@ class HealthCheckView(TemplateView):
 
     def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # Not logged (Django's logs a warning): a scanner's POST to a probe URL is no event.
-        return HttpResponseNotAllowed(ALLOWED_METHODS)
+        return HttpResponseNotAllowed([m.upper() for m in self.http_method_names if hasattr(self, m)])
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         """Answer from the snapshots: ``self.results``, then ``?format=``, else the Accept header.

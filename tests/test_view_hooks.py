@@ -303,7 +303,7 @@ def test_view_hooks__custom_template_rows_follow_every_run(memory_store, setting
     for duration in (0.010, 0.020):
         for label in LABELS:
             store.write(make_snapshot(SPECS[label].key, age_seconds=duration * 100, duration_seconds=duration))
-        body = endpoint(rf.get("/health/")).content.decode()
+        body = endpoint(rf.get("/health/")).render().content.decode()
         assert body.count(f"{duration * 1000} ") == 3, body
 
 
@@ -431,3 +431,67 @@ def test_view__abnf_helpers_as_django_health_check():
 def test_view__abnf_dumps_takes_its_labels_as_o():
     """``abnf_dumps(o)``: the argument's name is django-health-check's, so a call by keyword works too."""
     assert HealthCheckView.abnf_dumps(o={"check": "Cache", "alias": "default"}) == 'check="Cache",alias="default"'
+
+
+# -- what as_view() and class attributes change ----------------------------------------------------
+
+CONTEXT_TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "OPTIONS": {
+            "loaders": [
+                (
+                    "django.template.loaders.locmem.Loader",
+                    {"ctx.html": "{{ site }}|{{ view.request.path }}|{{ errors }}"},
+                )
+            ]
+        },
+    }
+]
+
+
+class SiteContext(HealthCheckView):
+    template_name = "ctx.html"
+    extra_context = {"site": "Shop"}
+
+
+class GetOnly(HealthCheckView):
+    http_method_names = ["get"]
+
+
+def test_view__as_view_extra_context_and_template_reach_the_page(failing, settings):
+    """as_view(template_name=..., extra_context=...) renders that template with that context and the view."""
+    settings.TEMPLATES = CONTEXT_TEMPLATES
+    endpoint = HealthCheckView.as_view(checks=SAMPLES, template_name="ctx.html", extra_context={"site": "Shop"})
+    response = endpoint(rf.get("/status/"))
+    response.render()
+    assert response.status_code == 500
+    assert response.content == b"Shop|/status/|True"
+    assert response.context_data["site"] == "Shop"
+
+
+def test_view__class_extra_context_reaches_the_page(failing, settings):
+    """A subclass that only sets template_name and extra_context gets both, as TemplateView gives them."""
+    settings.TEMPLATES = CONTEXT_TEMPLATES
+    response = call(SiteContext, "/health/")
+    assert response.content == b"Shop|/health/|True"
+
+
+def test_view__default_page_context_has_the_view(failing):
+    """The default page's context holds the view serving this request, as every TemplateView's does."""
+    response = HealthCheckView.as_view(checks=SAMPLES)(rf.get("/health/"))
+    view = response.context_data["view"]
+    assert isinstance(view, HealthCheckView) and view.request.path == "/health/"
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [GetOnly.as_view(checks=SAMPLES), HealthCheckView.as_view(checks=SAMPLES, http_method_names=["get"])],
+    ids=["class", "as_view"],
+)
+def test_view__http_method_names_limit_the_methods(failing, endpoint):
+    """http_method_names=["get"]: HEAD and OPTIONS answer 405 naming GET, as Django's View does; GET answers."""
+    assert endpoint(rf.get("/health/?format=json")).status_code == 500
+    for method in ("head", "options", "post"):
+        response = endpoint(getattr(rf, method)("/health/?format=json"))
+        assert (response.status_code, response["Allow"]) == (405, "GET"), method
