@@ -255,3 +255,14 @@ def test_poller__details_returned_by_run_are_kept(run_check):
 
     assert asyncio.run(Measures().get_result()).details == {"observed_value": 42.0, "observed_unit": "percent"}
     assert run_check(Measures()).details == {"observed_value": 42.0, "observed_unit": "percent"}
+
+
+def test_version_module__names_as_django_health_check():
+    """health_check._version has the names of django-health-check's generated module, in agreement."""
+    import health_check
+    from health_check import _version
+
+    assert _version.__version__ == _version.version == health_check.__version__
+    assert _version.__version_tuple__ == _version.version_tuple == health_check.VERSION
+    assert ".".join(map(str, _version.version_tuple)) == _version.version
+    assert _version.commit_id is None and _version.__commit_id__ is None

@@ -602,6 +602,21 @@ def test_cache__value_that_does_not_match(run_check, settings):
     ), snapshot.message
 
 
+def test_cache__key_warning_is_an_unexpected_result(run_check):
+    """A key the backend warns about (a space, with CacheKeyWarning turned into an error) says "Cache key warning"."""
+    import warnings
+
+    from django.core.cache.backends.base import CacheKeyWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheKeyWarning)
+        snapshot = run_check(Cache(key_prefix="probe key"))
+    assert snapshot.status is Status.ERROR
+    assert snapshot.message.startswith("Unexpected Result: Cache key warning: cache 'default': Cache key contains"), (
+        snapshot.message
+    )
+
+
 def test_database__wrong_select_one_row_is_unavailable(run_check, database_alias):
     """A database answering SELECT 1 with another row is Unavailable, in django-health-check's words.
 
@@ -651,6 +666,31 @@ def test_storage__overridden_step_changes_the_run(run_check, settings, tmp_path)
     settings.STORAGES = {**settings.STORAGES, "media": filesystem_storage(tmp_path)}
     snapshot = run_check(KeepingStorage(alias="media"))
     assert snapshot.message.startswith("Unavailable: File was not deleted: health_check_storage_test/test-")
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []  # run() still cleans up
+
+
+def test_storage__content_that_does_not_match(run_check, tmp_path):
+    """A storage that reads back other bytes than it saved says "File content does not match", naming the file."""
+    import io
+
+    from django.core.files.storage import FileSystemStorage
+
+    class Garbling(FileSystemStorage):
+        def open(self, name, mode="rb"):
+            return io.BytesIO(b"something else")
+
+    @dataclasses.dataclass
+    class GarblingStorage(Storage):
+        @property
+        def storage(self):
+            return Garbling(location=str(tmp_path))
+
+    snapshot = run_check(GarblingStorage())
+    assert snapshot.status is Status.ERROR
+    assert re.fullmatch(
+        r"Unavailable: File content does not match: storage 'default', file health_check_storage_test/test-[0-9a-f-]{36}\.txt",
+        snapshot.message,
+    ), snapshot.message
     assert [path for path in tmp_path.rglob("*") if path.is_file()] == []  # run() still cleans up
 
 

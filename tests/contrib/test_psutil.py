@@ -251,6 +251,23 @@ def test_battery__absent_on_this_host(run_check):
     )
 
 
+def test_battery__power_unplugged_is_a_warning(run_check, monkeypatch):
+    """power_plugged=True on a laptop running on its battery warns "Power unplugged with battery at 80.0 %".
+
+    This host has no battery: psutil's reading is replaced by the one a laptop on battery gives.
+    """
+    import collections
+
+    sbattery = collections.namedtuple("sbattery", "percent secsleft power_plugged")  # psutil's fields
+    reading = sbattery(percent=80.0, secsleft=3600, power_plugged=False)
+    monkeypatch.setattr(psutil, "sensors_battery", lambda: reading)
+    snapshot = run_check(Battery(power_plugged=True))
+    assert (snapshot.status, snapshot.message) == (
+        Status.WARNING,
+        "Warning: Power unplugged with battery at 80.0\u202f%",
+    )
+
+
 @pytest.mark.skipif(bool(psutil.sensors_temperatures()), reason="this host has temperature sensors")
 def test_temperature__absent_on_this_host(run_check):
     """A host without temperature sensors is Unavailable with a message saying so, not "Unknown Error"."""
