@@ -6,6 +6,7 @@ a cached answer does; the plain cases a probe sends are read here without them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.http import HttpRequest
@@ -33,12 +34,20 @@ def format_parameter(request: HttpRequest) -> str | None:
         return None
 
 
-def authorized(header: str | None, token: str, allow_anonymous: bool) -> bool:
-    """Whether an Authorization header carries ``token`` as a bearer token (no header: ``allow_anonymous``)."""
+def authorized(header: str | None, token: str | Sequence[str], allow_anonymous: bool) -> bool:
+    """Whether an Authorization header carries ``token`` (or one of several) as a bearer token.
+
+    No header: ``allow_anonymous``. Several tokens (a rotation) are each compared in constant time,
+    all of them whichever matches, so the time taken says nothing about which one did; a blank token
+    (an unset environment variable in the list) admits nobody.
+    """
     if header is None:
         return allow_anonymous
     scheme, _, credentials = header.partition(" ")
-    return scheme.lower() == "bearer" and constant_time_compare(credentials, token)
+    if isinstance(token, str):
+        return scheme.lower() == "bearer" and constant_time_compare(credentials, token)
+    matches = [constant_time_compare(credentials, one) for one in token if isinstance(one, str) and one.strip()]
+    return scheme.lower() == "bearer" and any(matches)
 
 
 def not_modified(meta: dict[str, Any], headers: dict[str, str]) -> bool:

@@ -14,7 +14,7 @@ import dataclasses
 import datetime
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotAllowed
@@ -220,7 +220,7 @@ class Responder:
             return bool(self.view.warnings_as_errors)
         return bool(get_config()["WARNINGS_AS_ERRORS"])
 
-    def detail(self, request: HttpRequest, state: EndpointState, token: str | None) -> str:
+    def detail(self, request: HttpRequest, state: EndpointState, token: str | Sequence[str] | None) -> str:
         """Token holders see everything; anyone else what ``HEALTH_CHECK["ANONYMOUS_DETAIL"]`` allows."""
         if token and "HTTP_AUTHORIZATION" in request.META:
             return redaction.FULL
@@ -392,7 +392,9 @@ class Responder:
         self._finish_headers(request, response, token)
         return response
 
-    def _finish_headers(self, request: HttpRequest, response: HttpResponseBase, token: str | None) -> None:
+    def _finish_headers(
+        self, request: HttpRequest, response: HttpResponseBase, token: str | Sequence[str] | None
+    ) -> None:
         # What HealthCheckView._finish() and patch_cache_headers() write, set directly (same bytes).
         response["Vary"] = "Accept, Authorization" if token else "Accept"
         max_age = self.view.max_age

@@ -62,9 +62,10 @@ def check_auth_token(app_configs: Any = None, **kwargs: Any) -> Iterator[CheckMe
     """
     if hasattr(settings, "HEALTH_CHECK_AUTH_TOKEN"):
         token = settings.HEALTH_CHECK_AUTH_TOKEN
-        if not isinstance(token, str) or not token.strip():
+        several = isinstance(token, (list, tuple)) and all(isinstance(one, str) for one in token)
+        if not (several and any(one.strip() for one in token)) and (not isinstance(token, str) or not token.strip()):
             yield Error(
-                "HEALTH_CHECK_AUTH_TOKEN must be a non-empty string.",
+                "HEALTH_CHECK_AUTH_TOKEN must be a non-empty string (or a list of them, for a rotation).",
                 hint="Set a non-empty string or remove the setting to disable authentication.",
                 id="health_check.E001",
             )

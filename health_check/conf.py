@@ -123,10 +123,22 @@ VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "ELECTION_RETRY": (_duration, "a positive timedelta, e.g. timedelta(seconds=1)"),
     "MAX_STUCK_RUNS": (_positive_integer, "a positive integer"),
     "POLLER_THREADS": (_positive_integer, "a positive integer"),
-    "AUTH_TOKEN": (lambda v: v is None or (isinstance(v, str) and bool(v.strip())), "a non-empty string or None"),
+    "AUTH_TOKEN": (
+        lambda v: v is None or (isinstance(v, str) and bool(v.strip())) or _token_list(v),
+        "a non-empty string, a list of them (tokens being rotated) or None",
+    ),
     "JOURNAL_RETENTION": (_positive_integer, "a positive integer (transitions kept per check)"),
     "ANONYMOUS_DETAIL": (lambda v: v in ("full", "names", "status"), '"full", "names" or "status"'),
 }
+
+
+def _token_list(value: Any) -> bool:
+    """Tokens being rotated: a list of strings with at least one not blank (a blank one is an unset variable)."""
+    return (
+        isinstance(value, (list, tuple))
+        and all(isinstance(token, str) for token in value)
+        and any(token.strip() for token in value)
+    )
 
 
 def shown_value(key: str, value: Any) -> str:
@@ -181,6 +193,11 @@ def get_config() -> dict[str, Any]:
         )
     if config.get("AUTH_TOKEN") is None:
         config["AUTH_TOKEN"] = getattr(settings, "HEALTH_CHECK_AUTH_TOKEN", None)
+    if _token_list(config["AUTH_TOKEN"]):
+        # Tokens being rotated: blank entries (an unset environment variable) are dropped. A list with
+        # no token left is invalid below and fails closed: a list says tokens are wanted.
+        rotated = tuple(token for token in config["AUTH_TOKEN"] if token.strip())
+        config["AUTH_TOKEN"] = rotated[0] if len(rotated) == 1 else rotated
     if isinstance(config["AUTH_TOKEN"], str) and not config["AUTH_TOKEN"].strip():
         config["AUTH_TOKEN"] = None  # e.g. an unset environment variable: no token, as before (system check E001/E003)
     for key, (valid, expected) in VALIDATORS.items():

@@ -10,6 +10,7 @@ Ids are stable and documented (docs/reference/system-checks.md):
 - ``health_check.E005``: ``HEALTH_CHECK["STORE"]`` is a Redis URL but the redis package is missing.
 - ``health_check.W001``: an unknown ``HEALTH_CHECK`` key (probably a typo).
 - ``health_check.W002``: a django-health-check 3.x key this package ignores.
+- ``health_check.W004``: a bearer token shorter than 16 characters (settings or an endpoint's ``auth_token``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ from health_check.checks import check_auth_token
 from health_check.conf import DEFAULTS, LEGACY_KEYS, VALIDATORS, shown_value
 from health_check.store import StoreError, get_store
 from health_check.store._setting import StoreSettingError, parse_store_setting
+from health_check.urlconf import iter_endpoints
 
-__all__ = ["check_endpoints", "check_settings", "check_store"]
+__all__ = ["check_endpoints", "check_settings", "check_store", "check_tokens"]
+
+#: Below this many characters a bearer token can be guessed by a patient scanner.
+MIN_TOKEN_LENGTH = 16
 
 
 @register(Tags.compatibility)
@@ -122,6 +127,43 @@ def check_store(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+@register(Tags.security)
+def check_tokens(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn about bearer tokens short enough to guess; the message says where, never the token."""
+    found: list[tuple[str, Any, Any]] = []  # (where, value, obj)
+    user = getattr(settings, "HEALTH_CHECK", {})
+    if isinstance(user, dict) and "AUTH_TOKEN" in user:
+        found.append(('HEALTH_CHECK["AUTH_TOKEN"]', user["AUTH_TOKEN"], None))
+    if hasattr(settings, "HEALTH_CHECK_AUTH_TOKEN"):
+        found.append(("HEALTH_CHECK_AUTH_TOKEN", settings.HEALTH_CHECK_AUTH_TOKEN, None))
+    try:
+        endpoints = list(iter_endpoints())
+    except Exception:  # a broken URLconf is reported by Django's own URL checks
+        endpoints = []
+    for endpoint in endpoints:
+        value = getattr(endpoint.view.view, "auth_token", None)
+        if value:
+            found.append((f"Health check endpoint {endpoint.label}: auth_token", value, endpoint.route))
+    messages: list[CheckMessage] = []
+    for where, value, obj in found:
+        tokens = [value] if isinstance(value, str) else value if isinstance(value, (list, tuple)) else []
+        for position, token in enumerate(tokens):
+            if not isinstance(token, str) or not token.strip() or len(token) >= MIN_TOKEN_LENGTH:
+                continue  # a blank or mistyped token is an error of check_settings, not a weak one
+            which = f" (token {position + 1} of {len(tokens)})" if len(tokens) > 1 else ""
+            messages.append(
+                Warning(
+                    f"{where}{which} is {len(token)} characters long, shorter than {MIN_TOKEN_LENGTH}: "
+                    "it can be guessed.",
+                    hint="Use a long random token, e.g. the output of "
+                    "python -c 'import secrets; print(secrets.token_urlsafe(32))'.",
+                    obj=obj,
+                    id="health_check.W004",
+                )
+            )
+    return messages
 
 
 @register(Tags.urls)

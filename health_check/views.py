@@ -38,7 +38,7 @@ import datetime
 import inspect
 import logging
 import timeit
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from typing import Any, ClassVar
 
@@ -100,8 +100,8 @@ class HealthCheckView(TemplateView):
         template_name: Template of the HTML page.
         feed_author: Author of RSS/Atom items.
         max_age: When above zero, anonymous GET/HEAD answers (200 or 500) may be cached publicly this long.
-        auth_token: Bearer token this endpoint requires; defaults to ``HEALTH_CHECK["AUTH_TOKEN"]`` or
-            ``HEALTH_CHECK_AUTH_TOKEN``.
+        auth_token: Bearer token this endpoint requires, or a list of tokens any of which is accepted (a
+            rotation without downtime); defaults to ``HEALTH_CHECK["AUTH_TOKEN"]`` or ``HEALTH_CHECK_AUTH_TOKEN``.
         allow_anonymous: Let requests without an Authorization header in even when a token is set.
         warnings_as_errors: Whether warnings answer 500; defaults to ``HEALTH_CHECK["WARNINGS_AS_ERRORS"]``.
         clock: What "now" is (a callable returning an aware datetime); ``None``: the system clock. For
@@ -120,7 +120,7 @@ class HealthCheckView(TemplateView):
         "health_check.Storage",
     )
     max_age: datetime.timedelta = datetime.timedelta(0)
-    auth_token: str | None = None
+    auth_token: str | Sequence[str] | None = None
     allow_anonymous: bool = False
     warnings_as_errors: bool | None = None
     renderers: tuple[type[Renderer], ...] = DEFAULT_RENDERERS
@@ -215,8 +215,11 @@ class HealthCheckView(TemplateView):
 
     # -- authorization and headers ------------------------------------------------------------------
 
-    def get_auth_token(self) -> str | None:
-        """The bearer token: the view's, else ``HEALTH_CHECK["AUTH_TOKEN"]`` (or ``HEALTH_CHECK_AUTH_TOKEN``)."""
+    def get_auth_token(self) -> str | Sequence[str] | None:
+        """The bearer token: the view's, else ``HEALTH_CHECK["AUTH_TOKEN"]`` (or ``HEALTH_CHECK_AUTH_TOKEN``).
+
+        A sequence when several tokens are accepted (a rotation); any of them admits its bearer.
+        """
         return self.auth_token or get_config()["AUTH_TOKEN"] or None
 
     def is_authorized(self, request: HttpRequest) -> bool:

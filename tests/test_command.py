@@ -320,3 +320,19 @@ def test_command__call_command_raises_system_exit_when_not_healthy(empty_server,
     with pytest.raises(SystemExit) as unreachable:
         call_command("health_check", "health_check-node", f"127.0.0.1:{free_port()}")
     assert unreachable.value.code == 2
+
+
+def test_command__rotated_tokens_over_gunicorn(tmp_path):
+    """Tokens being rotated ("new,old" in settings): gunicorn admits both, refuses others; the command sends the first."""
+    new, old = "rot-new-0123456789abcdef", "rot-old-fedcba9876543210"
+    poll_once(tmp_path)
+    server = serve(tmp_path, token=f"{new},{old}")
+    try:
+        codes = [http_text(server.port, "/health/steady/", token)[0] for token in (new, old, "rot-other-0123456789")]
+        assert codes == [200, 200, 403]
+        assert http_text(server.port, "/health/steady/")[0] == 403
+        address = f"127.0.0.1:{server.port}"
+        result = manage("health_check", "health_check-steady", address, store_dir=tmp_path, token=f"{new},{old}")
+        assert (result.returncode, result.stdout) == (0, "Steady(): OK\n"), result.stderr
+    finally:
+        server.stop()

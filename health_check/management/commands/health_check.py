@@ -120,6 +120,8 @@ class Command(BaseCommand):
         if options["forwarded_proto"]:
             headers["X-Forwarded-Proto"] = options["forwarded_proto"]
         token = options["auth_token"] or get_config()["AUTH_TOKEN"]
+        if token and not isinstance(token, str):
+            token = token[0]  # tokens being rotated: the first is the one clients send
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if options["verbosity"] >= 2:
