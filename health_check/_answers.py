@@ -72,7 +72,7 @@ def finish_answer(request: HttpRequest, body: Body, status: int, renderer: type[
             response["Content-Length"] = str(len(body.body))
     else:
         response = answer(request, body.body, status, renderer.content_type)
-        if status == 500:
+        if status >= 500:
             mark_logged(response)
     for name, value in headers.items():
         response[name] = value
@@ -119,7 +119,7 @@ def template_answer(
     response = RenderedTemplateResponse(request, [view.template_name], context, b"" if head else body.body, status)
     if head:
         response["Content-Length"] = str(len(body.body))
-    if status == 500:
+    if status >= 500:
         mark_logged(response)
     view._apply_csp(response)
     return response

@@ -24,6 +24,7 @@ from health_check import redaction
 from health_check._answers import Body, finish_answer, forbidden, not_acceptable, template_answer
 from health_check._request import authorized, format_parameter
 from health_check._results import Overall, Unresolved, result
+from health_check._status_codes import StatusCodes
 from health_check.base import HealthCheckResult
 from health_check.conf import get_config
 from health_check.journal import (
@@ -83,6 +84,7 @@ class EndpointState:
     config: dict[str, Any] | None  # the get_config() it was evaluated with: a settings change invalidates it
     report: Report
     failing: bool
+    status: int  # the HTTP status of the status-carrying formats (the endpoint's ``status_codes=``)
     checks: tuple[Any, ...]  # per reading: the check instance, for HealthCheckResult
     bodies: dict[Any, Any] = dataclasses.field(default_factory=dict)
 
@@ -120,6 +122,7 @@ class Responder:
         self._state: EndpointState | None = None
         self._recorded: set[str] = set()  # ids of the stale entries this process recorded
         self.clock = view.clock
+        self.status_codes = StatusCodes(view.status_codes, where=f"{type(view).__qualname__} status_codes")
 
     # -- checks and state -------------------------------------------------------------------------
 
@@ -189,6 +192,7 @@ class Responder:
             config=config,
             report=report,
             failing=report.failing,
+            status=self.status_codes.for_readings(report.readings, report.warnings_as_errors),
             checks=tuple(spec.check for spec in specs) + tuple(Unresolved(error.entry) for error in errors),
         )
         return state, timestamp
@@ -212,7 +216,13 @@ class Responder:
         report = Report(readings=tuple(readings), generated_at=now, warnings_as_errors=self._warnings_as_errors())
         checks = tuple(spec.check for spec in specs) + tuple(Unresolved(error.entry) for error in errors)
         return EndpointState(
-            expires=0.0, snapshots=(), config=None, report=report, failing=report.failing, checks=checks
+            expires=0.0,
+            snapshots=(),
+            config=None,
+            report=report,
+            failing=report.failing,
+            status=self.status_codes.for_readings(report.readings, report.warnings_as_errors),
+            checks=checks,
         )
 
     def _warnings_as_errors(self) -> bool:
@@ -384,7 +394,7 @@ class Responder:
         state, timestamp = self.state()
         detail = redaction.FULL if token and "HTTP_AUTHORIZATION" in meta else self.detail(request, state, None)
         body = self.body(state, renderer, request, detail, timestamp)
-        status = 200 if renderer.always_ok or not state.failing else 500
+        status = 200 if renderer.always_ok else state.status
         if renderer is HTMLRenderer:
             response = template_answer(request, view, body, status, args, kwargs or {})
         else:
@@ -401,7 +411,7 @@ class Responder:
         seconds = max(0, int(max_age.total_seconds())) if max_age else 0
         if (
             seconds
-            and response.status_code in (200, 500)
+            and response.status_code in self.status_codes.cacheable
             and request.method in ("GET", "HEAD")
             and "HTTP_AUTHORIZATION" not in request.META
         ):

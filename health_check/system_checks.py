@@ -8,6 +8,7 @@ Ids are stable and documented (docs/reference/system-checks.md):
 - ``health_check.E003``: a ``HEALTH_CHECK`` value has the wrong type or range.
 - ``health_check.E004``: the snapshot store cannot be opened.
 - ``health_check.E005``: ``HEALTH_CHECK["STORE"]`` is a Redis URL but the redis package is missing.
+- ``health_check.E006``: an endpoint's ``status_codes=`` has an unknown key or a code outside 200-599.
 - ``health_check.W001``: an unknown ``HEALTH_CHECK`` key (probably a typo).
 - ``health_check.W002``: a django-health-check 3.x key this package ignores.
 - ``health_check.W004``: a bearer token shorter than 16 characters (settings or an endpoint's ``auth_token``).
@@ -21,6 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
+from health_check._status_codes import status_code_problems
 from health_check.autostart import collect_checks
 from health_check.checks import check_auth_token
 from health_check.conf import DEFAULTS, LEGACY_KEYS, VALIDATORS, shown_value
@@ -173,7 +175,7 @@ def check_endpoints(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage
         _, errors = collect_checks()
     except Exception:  # a broken URLconf is reported by Django's own URL checks
         return []
-    return [
+    messages: list[CheckMessage] = [
         Error(
             f"Health check endpoint {endpoint.label}: entry {error.entry}: {error.message}.",
             hint="Fix the dotted path or the keyword arguments of this entry in your urls.py; "
@@ -183,3 +185,15 @@ def check_endpoints(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage
         )
         for endpoint, error in errors
     ]
+    for endpoint in iter_endpoints():
+        for problem in status_code_problems(getattr(endpoint.view.view, "status_codes", None)):
+            messages.append(
+                Error(
+                    f"Health check endpoint {endpoint.label}: {problem}.",
+                    hint='Write e.g. status_codes={"warning": 200, "error": 503}; until then the endpoint '
+                    "answers 200 and 500.",
+                    obj=endpoint.route,
+                    id="health_check.E006",
+                )
+            )
+    return messages

@@ -38,7 +38,7 @@ import datetime
 import inspect
 import logging
 import timeit
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any, ClassVar
 
@@ -106,6 +106,11 @@ class HealthCheckView(TemplateView):
         warnings_as_errors: Whether warnings answer 500; defaults to ``HEALTH_CHECK["WARNINGS_AS_ERRORS"]``.
         clock: What "now" is (a callable returning an aware datetime); ``None``: the system clock. For
             tests and replays.
+        status_codes: HTTP status per state, e.g. ``{"warning": 200, "error": 503}``; keys ``ok``,
+            ``warning``, ``error``, ``stale``, ``pending``, ``draining`` (``health_check._status_codes``).
+            Default: 200 and 500, as django-health-check; 503 while the host drains.
+        readiness: A readiness endpoint: answers ``draining`` (503) while ``health_check_drain`` runs
+            for this host. Liveness and other endpoints leave it False.
     """
 
     #: How the URLconf discovery (``health_check.urlconf``) knows this view and its subclasses.
@@ -125,6 +130,8 @@ class HealthCheckView(TemplateView):
     warnings_as_errors: bool | None = None
     renderers: tuple[type[Renderer], ...] = DEFAULT_RENDERERS
     clock: Callable[[], datetime.datetime] | None = None
+    status_codes: Mapping[str, int] | None = None
+    readiness: bool = False
     http_method_names = ["get", "head", "options"]
 
     #: The CSS the default page inlines; ``stylesheet_hash`` and ``csp_config`` follow it in subclasses.
@@ -232,7 +239,7 @@ class HealthCheckView(TemplateView):
         seconds = max(0, int(self.max_age.total_seconds())) if self.max_age else 0
         if (
             seconds
-            and response.status_code in (200, 500)
+            and response.status_code in self._shared().status_codes.cacheable
             and request.method in ("GET", "HEAD")
             and "HTTP_AUTHORIZATION" not in request.META
         ):
@@ -282,7 +289,7 @@ class HealthCheckView(TemplateView):
         self._detail = responder.detail(request, state, self.get_auth_token())
         self._pristine = state.results(self._detail)
         self.results = list(self._pristine)
-        status = 500 if self._failing() else 200
+        status = self._status()
         response = self.render_for_format(format_parameter(request), status)
         if response is None:
             response = self.render_for_accept_header(request.META.get("HTTP_ACCEPT", "*/*"), status, **kwargs)
@@ -362,7 +369,7 @@ class HealthCheckView(TemplateView):
         response: Any = super().render_to_response(context, **response_kwargs)  # a TemplateResponse
         if self.request.method == "HEAD":
             response.add_post_render_callback(drop_body)
-        if response.status_code == 500:
+        if response.status_code >= 500:
             mark_logged(response)
         self._apply_csp(response)
         return response
@@ -376,6 +383,13 @@ class HealthCheckView(TemplateView):
             response._csp_config = config  # type: ignore[attr-defined]  # what csp_override() sets
 
     # -- helpers of the hooks -------------------------------------------------------------------
+
+    def _status(self) -> int:
+        """The status of this request's answer: the state's, or, for results a subclass changed, theirs."""
+        if self._results_unchanged():
+            return self._state.status
+        codes = self._shared().status_codes
+        return codes.for_state("error", True) if self._failing() else codes.for_state("ok", False)
 
     def _failing(self) -> bool:
         if self._results_unchanged():

@@ -336,3 +336,28 @@ def test_command__rotated_tokens_over_gunicorn(tmp_path):
         assert (result.returncode, result.stdout) == (0, "Steady(): OK\n"), result.stderr
     finally:
         server.stop()
+
+
+def test_command__readiness_503_is_a_failing_report(tmp_path):
+    """An endpoint answering 503 for a failure (status_codes=) prints the report and exits 1, as for a 500."""
+    from health_check.store.diskcache import DiskcacheStore
+    from tests.scenarios import write_scenario
+
+    store = DiskcacheStore(str(tmp_path))
+    write_scenario(store, "failing")
+    store.close()
+    env = {"DJANGO_SETTINGS_MODULE": "tests.testapp.settings_middleware", "HEALTH_SNAPSHOT_STORE_DIR": str(tmp_path)}
+    server = start_server("gunicorn", "tests.testapp.wsgi:application", env)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "django", "health_check", "views-ready", f"127.0.0.1:{server.port}"],
+            cwd=ROOT,
+            env={**os.environ, **env, "PYTHONPATH": ROOT},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        server.stop()
+    assert result.returncode == 1, result.stderr
+    assert "Unavailable: connection refused" in result.stdout and result.stderr == ""

@@ -50,6 +50,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
             "health_check.renderers",
             "health_check._request",
             "health_check._results",
+            "health_check._status_codes",
             "health_check._answers",
             "health_check._csp",
             "health_check._responder",

@@ -31,3 +31,14 @@ urlpatterns = [
         name="views-cached",
     ),
 ]
+
+# Kubernetes-style probes (tests/test_status_codes.py, tests/test_drain.py): readiness answers 503 when
+# something fails or the host drains; liveness is the plain view.
+urlpatterns += [
+    path(
+        "health/ready/",
+        HealthCheckView.as_view(checks=SAMPLES, readiness=True, status_codes={"warning": 200, "error": 503}),
+        name="views-ready",
+    ),
+    path("health/live/", HealthCheckView.as_view(checks=SAMPLES), name="views-live"),
+]

@@ -110,6 +110,19 @@ class Command(BaseCommand):
             self.stdout.write(f"{reading.name}: {reading.message}")
         return EXIT_FAILING if report.failing else EXIT_HEALTHY
 
+    @staticmethod
+    def _failing_codes(path: str) -> set[int]:
+        """The codes the endpoint answers a failing report with: 500, 503 and its ``status_codes=``."""
+        codes = {500, 503}
+        try:
+            responder = getattr(resolve(path).func, "responder", None)
+        except Resolver404:
+            return codes
+        if responder is not None:
+            mapped = responder.status_codes
+            codes |= {code for key, code in mapped.codes.items() if key != "ok" and code != mapped.codes["ok"]}
+        return codes
+
     def _ask_server(self, endpoint: str, path: str, options: dict[str, Any]) -> int:
         addrport = options["addrport"]
         proto = "https" if settings.SECURE_SSL_REDIRECT and not settings.USE_X_FORWARDED_HOST else "http"
@@ -133,7 +146,7 @@ class Command(BaseCommand):
                 self.stdout.write(response.read(_MAX_BODY).decode("utf-8", "replace"), ending="")
                 return EXIT_HEALTHY
         except urllib.error.HTTPError as error:
-            if error.code == 500:
+            if error.code in self._failing_codes(path):
                 self.stdout.write(error.read(_MAX_BODY).decode("utf-8", "replace"), ending="")
                 return EXIT_FAILING
             if error.code == 400:
