@@ -65,7 +65,7 @@ def check_auth_token(app_configs: Any = None, **kwargs: Any) -> Iterator[CheckMe
         several = isinstance(token, (list, tuple)) and all(isinstance(one, str) for one in token)
         if not (several and any(one.strip() for one in token)) and (not isinstance(token, str) or not token.strip()):
             yield Error(
-                "HEALTH_CHECK_AUTH_TOKEN must be a non-empty string (or a list of them, for a rotation).",
+                "HEALTH_CHECK_AUTH_TOKEN must be a non-empty string.",
                 hint="Set a non-empty string or remove the setting to disable authentication.",
                 id="health_check.E001",
             )

@@ -31,8 +31,10 @@ def test_system_checks__e001_bad_token(settings, memory_store, token):
 
 
 def test_system_checks__e001_valid_token(settings, memory_store):
-    """A non-empty token string raises nothing."""
+    """A non-empty token string raises no error (a short one is only warned about: W004)."""
     settings.HEALTH_CHECK_AUTH_TOKEN = "t0ken"
+    assert [m.id for m in ours()] == ["health_check.W004"]
+    settings.HEALTH_CHECK_AUTH_TOKEN = "t0ken-long-enough-to-pass"
     assert ours() == []
 
 
@@ -56,7 +58,7 @@ def test_system_checks__e001_fails_check_command(settings, memory_store):
         ("POLL_JITTER", 2, "0 to 1"),
         ("MAX_STUCK_RUNS", 0, "a positive integer"),
         ("POLLER_THREADS", True, "a positive integer"),
-        ("AUTH_TOKEN", " ", "a non-empty string or None"),
+        ("AUTH_TOKEN", " ", "a non-empty string, a list of them (tokens being rotated) or None"),
         ("STORE_LOCATION", "", "a directory path or None"),
     ],
 )
