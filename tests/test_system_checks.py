@@ -33,7 +33,7 @@ def test_system_checks__e001_bad_token(settings, memory_store, token):
 def test_system_checks__e001_valid_token(settings, memory_store):
     """A non-empty token string raises no error (a short one is only warned about: W004)."""
     settings.HEALTH_CHECK_AUTH_TOKEN = "t0ken"
-    assert [m.id for m in ours()] == ["health_check.W004"]
+    assert [found[3] for found in ours()] == ["health_check.W004"]
     settings.HEALTH_CHECK_AUTH_TOKEN = "t0ken-long-enough-to-pass"
     assert ours() == []
 
