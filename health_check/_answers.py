@@ -18,6 +18,7 @@ __all__ = [
     "Body",
     "RenderedTemplateResponse",
     "answer",
+    "bad_request",
     "drop_body",
     "finish_answer",
     "forbidden",
@@ -44,6 +45,13 @@ class Body:
 def forbidden(request: HttpRequest) -> HttpResponse:
     response = answer(request, b"Authentication failed", 403, "text/plain; charset=utf-8")
     response["Vary"] = "Authorization"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def bad_request(request: HttpRequest, text: str) -> HttpResponse:
+    """400 for a request our endpoint cannot answer as asked (``?check=`` naming no check), in plain words."""
+    response = answer(request, text.encode(), 400, "text/plain; charset=utf-8")
     response["Cache-Control"] = "no-store"
     return response
 

@@ -21,10 +21,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpRespons
 from django.template.loader import get_template
 
 from health_check import redaction
-from health_check._answers import Body, finish_answer, forbidden, not_acceptable, template_answer
+from health_check._answers import Body, bad_request, finish_answer, forbidden, not_acceptable, template_answer
 from health_check._request import authorized, format_parameter
 from health_check._results import Overall, Unresolved, result
 from health_check._status_codes import StatusCodes
+from health_check._subsets import SubsetError, query_names, reading_names, select
 from health_check.base import HealthCheckResult
 from health_check.conf import get_config
 from health_check.journal import (
@@ -66,6 +67,8 @@ PAGE_ITEMS_PER_CHECK = 30
 STATE_SECONDS = 300.0
 #: Rendered bodies kept per state: odd hosts or query strings (feeds key by URL) must not grow it.
 MAX_BODIES = 32
+#: Subsets (``?check=``) derived and kept per state, at most: the query string is the client's.
+MAX_SUBSETS = 16
 #: Ids of recorded stale entries a responder remembers (so it writes each once), at most.
 MAX_RECORDED = 1000
 
@@ -87,6 +90,8 @@ class EndpointState:
     status: int  # the HTTP status of the status-carrying formats (the endpoint's ``status_codes=``)
     checks: tuple[Any, ...]  # per reading: the check instance, for HealthCheckResult
     bodies: dict[Any, Any] = dataclasses.field(default_factory=dict)
+    #: The store keys of the readings' checks, for a subset (``?check=``); ``None``: the endpoint's.
+    keys: tuple[str, ...] | None = None
 
     def redacted(self, detail: str) -> Report:
         if detail == redaction.FULL:
@@ -238,6 +243,41 @@ class Responder:
         level = config.get("ANONYMOUS_DETAIL", redaction.FULL)
         return level if level in redaction.LEVELS else redaction.STATUS  # unknown values fail closed
 
+    def subset(self, state: EndpointState, request: HttpRequest, detail: str) -> EndpointState | HttpResponseBase:
+        """The state for the request's ``?check=``/``?exclude=`` (``state`` itself without them), or a 400.
+
+        A subset is derived once per state and kept with it (``MAX_SUBSETS`` at most): its own
+        readings, status and bodies, and its checks' keys for the journal.
+        """
+        names = query_names(request)
+        if names is None:
+            return state
+        key = ("subset", names)
+        found = state.bodies.get(key)
+        if found is not None:
+            return found
+        specs = self.specs()[0]
+        try:
+            indexes = select(reading_names(state.report.readings), *names)
+        except SubsetError as error:
+            return bad_request(request, error.describe(show_names=detail != redaction.STATUS))
+        readings = tuple(state.report.readings[index] for index in indexes)
+        report = dataclasses.replace(state.report, readings=readings)
+        keys = self._keys or tuple(spec.key for spec in specs)
+        found = EndpointState(
+            expires=state.expires,
+            snapshots=state.snapshots,
+            config=state.config,
+            report=report,
+            failing=report.failing,
+            status=self.status_codes.for_readings(readings, report.warnings_as_errors),
+            checks=tuple(state.checks[index] for index in indexes),
+            keys=tuple(keys[index] for index in indexes if index < len(keys)),
+        )
+        if state.expires and sum(1 for k in state.bodies if k[0] == "subset") < MAX_SUBSETS:
+            state.bodies[key] = found
+        return found
+
     # -- bodies -----------------------------------------------------------------------------------
 
     def body(
@@ -305,7 +345,7 @@ class Responder:
 
     def _journal(self, state: EndpointState, renderer: type[Renderer]) -> list[Transition]:
         """Stored entries of this endpoint's checks plus the stale ones readers infer, newest first; once per state."""
-        keys = self._keys or tuple(spec.key for spec in self.specs()[0])
+        keys = state.keys if state.keys is not None else self._keys or tuple(spec.key for spec in self.specs()[0])
         limit = FEED_ITEMS if renderer.conditional else PAGE_ITEMS_PER_CHECK * max(1, len(keys))
         cached = state.bodies.get(("journal", limit))
         if cached is not None:
@@ -393,6 +433,13 @@ class Responder:
             return response
         state, timestamp = self.state()
         detail = redaction.FULL if token and "HTTP_AUTHORIZATION" in meta else self.detail(request, state, None)
+        query = meta.get("QUERY_STRING")
+        if query and ("check" in query or "exclude" in query):
+            found = self.subset(state, request, detail)
+            if not isinstance(found, EndpointState):
+                self._finish_headers(request, found, token)
+                return found
+            state = found
         body = self.body(state, renderer, request, detail, timestamp)
         status = 200 if renderer.always_ok else state.status
         if renderer is HTMLRenderer:

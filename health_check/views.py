@@ -59,6 +59,7 @@ from health_check._responder import (  # noqa: F401
     MAX_BODIES,
     PAGE_ITEMS_PER_CHECK,
     STATE_SECONDS,
+    EndpointState,
     Responder,
 )
 from health_check._results import counts_as_failing, report_from_results
@@ -285,8 +286,12 @@ class HealthCheckView(TemplateView):
         """
         responder = self._shared()
         state, timestamp = responder.state()
-        self._state, self._timestamp = state, timestamp
         self._detail = responder.detail(request, state, self.get_auth_token())
+        found = responder.subset(state, request, self._detail)  # ?check= / ?exclude=
+        if not isinstance(found, EndpointState):
+            return ready(found) if self._async_hooks else found
+        state = found
+        self._state, self._timestamp = state, timestamp
         self._pristine = state.results(self._detail)
         self.results = list(self._pristine)
         status = self._status()

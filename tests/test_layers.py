@@ -49,6 +49,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
             "health_check._syndication",
             "health_check.renderers",
             "health_check._request",
+            "health_check._subsets",
             "health_check._results",
             "health_check._status_codes",
             "health_check._answers",

@@ -9,9 +9,11 @@ and one store read, and agrees with what the endpoint answers.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, NoReturn
 
@@ -19,7 +21,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
+from health_check._subsets import SubsetError, reading_names, select
 from health_check.conf import get_config
+from health_check.snapshot import Report
 from health_check.store import StoreError, get_store
 
 EXIT_HEALTHY, EXIT_FAILING, EXIT_UNKNOWN = 0, 1, 2
@@ -57,6 +61,20 @@ class Command(BaseCommand):
             default=None,
             help="Bearer token (default: HEALTH_CHECK['AUTH_TOKEN'] or HEALTH_CHECK_AUTH_TOKEN)",
         )
+        parser.add_argument(
+            "--check",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="Only this check (class name or full name); repeatable. As the endpoint's ?check=",
+        )
+        parser.add_argument(
+            "--exclude",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="All checks but this one (class name or full name); repeatable. As the endpoint's ?exclude=",
+        )
         group = parser.add_mutually_exclusive_group()
         group.add_argument(
             "--http", action="store_true", dest="use_http", default=True, help="Ask the server (default)"
@@ -80,7 +98,7 @@ class Command(BaseCommand):
         if options["use_http"]:
             code = self._ask_server(endpoint, path, options)
         else:
-            code = self._read_snapshots(endpoint, path)
+            code = self._read_snapshots(endpoint, path, options)
         # Healthy returns normally, as django-health-check's command does, so call_command() from code
         # and tests raises nothing; the process still exits 0. Anything else exits 1 or 2.
         if code != EXIT_HEALTHY:
@@ -90,7 +108,7 @@ class Command(BaseCommand):
         self.stderr.write(message)
         sys.exit(EXIT_UNKNOWN)
 
-    def _read_snapshots(self, endpoint: str, path: str) -> int:
+    def _read_snapshots(self, endpoint: str, path: str, options: dict[str, Any]) -> int:
         from health_check.views import HealthCheckEndpoint
 
         try:
@@ -105,10 +123,20 @@ class Command(BaseCommand):
             get_store().read(tuple(spec.key for spec in specs))
         except StoreError as error:
             self._fail(f"Cannot read the health check snapshots: {error}")
-        report = view.view.get_report()
+        report = self._subset(view.view.get_report(), options)
         for reading in report.readings:
             self.stdout.write(f"{reading.name}: {reading.message}")
         return EXIT_FAILING if report.failing else EXIT_HEALTHY
+
+    def _subset(self, report: Report, options: dict[str, Any]) -> Report:
+        """The readings ``--check``/``--exclude`` keep, as the endpoint's ``?check=``/``?exclude=`` would."""
+        if not options["check"] and not options["exclude"]:
+            return report
+        try:
+            indexes = select(reading_names(report.readings), options["check"], options["exclude"])
+        except SubsetError as error:
+            self._fail(error.describe(show_names=True).removeprefix("Bad Request: "))
+        return dataclasses.replace(report, readings=tuple(report.readings[index] for index in indexes))
 
     @staticmethod
     def _failing_codes(path: str) -> set[int]:
@@ -126,7 +154,10 @@ class Command(BaseCommand):
     def _ask_server(self, endpoint: str, path: str, options: dict[str, Any]) -> int:
         addrport = options["addrport"]
         proto = "https" if settings.SECURE_SSL_REDIRECT and not settings.USE_X_FORWARDED_HOST else "http"
-        url = f"{proto}://{addrport}{path}"
+        query = urllib.parse.urlencode(
+            [("check", name) for name in options["check"]] + [("exclude", name) for name in options["exclude"]]
+        )
+        url = f"{proto}://{addrport}{path}" + (f"?{query}" if query else "")
         headers = {"Accept": "text/plain"}
         if options["forwarded_host"]:
             headers["X-Forwarded-Host"] = options["forwarded_host"]
@@ -149,7 +180,10 @@ class Command(BaseCommand):
             if error.code in self._failing_codes(path):
                 self.stdout.write(error.read(_MAX_BODY).decode("utf-8", "replace"), ending="")
                 return EXIT_FAILING
-            if error.code == 400:
+            body = error.read(_MAX_BODY).decode("utf-8", "replace") if error.code == 400 else ""
+            if error.code == 400 and body.startswith("Bad Request: "):  # ours: --check/--exclude naming no check
+                self.stderr.write(body.removeprefix("Bad Request: "))
+            elif error.code == 400:
                 self.stderr.write(
                     f"{url!r} is not reachable: {error.reason}\n"
                     "Please check your ALLOWED_HOSTS setting or use the --forwarded-host option."
