@@ -22,8 +22,9 @@ from django.template.loader import get_template
 
 from health_check import redaction
 from health_check._answers import Body, bad_request, finish_answer, forbidden, not_acceptable, template_answer
+from health_check._drain import active_drain, drain_key
 from health_check._request import authorized, format_parameter
-from health_check._results import Overall, Unresolved, result
+from health_check._results import Draining, Overall, Unresolved, result
 from health_check._status_codes import StatusCodes
 from health_check._subsets import SubsetError, query_names, reading_names, select
 from health_check.base import HealthCheckResult
@@ -92,6 +93,8 @@ class EndpointState:
     bodies: dict[Any, Any] = dataclasses.field(default_factory=dict)
     #: The store keys of the readings' checks, for a subset (``?check=``); ``None``: the endpoint's.
     keys: tuple[str, ...] | None = None
+    #: This host drains (``health_check_drain``) and the endpoint is a readiness one: the last reading says so.
+    draining: bool = False
 
     def redacted(self, detail: str) -> Report:
         if detail == redaction.FULL:
@@ -172,13 +175,17 @@ class Responder:
             timestamp, now = self.now()
         else:
             timestamp = now.timestamp()
+        read = keys
         try:
-            found = get_store().read(keys)
+            store = get_store()
+            if self.view.readiness:  # the drain mark is read with the snapshots: no request pays for it
+                read = (*keys, drain_key(store.host_id))
+            found = store.read(read)
         except StoreError as error:
             return self._without_store(
                 specs, errors, now or datetime.datetime.fromtimestamp(timestamp, _UTC), str(error)
             ), timestamp
-        snapshots = tuple(map(found.get, keys))
+        snapshots = tuple(map(found.get, read))
         state = self._state
         config = get_config()
         if state is not None and timestamp < state.expires and state.config is config and state.snapshots == snapshots:
@@ -190,17 +197,30 @@ class Responder:
             for spec, snapshot in zip(specs, snapshots)
         ]
         readings += [configuration_reading(error) for error in errors]
+        checks = tuple(spec.check for spec in specs) + tuple(Unresolved(error.entry) for error in errors)
+        expires = state_expiry(readings, timestamp, stale_intervals)
+        drain = active_drain(snapshots[-1], timestamp) if len(snapshots) > len(keys) else None
+        if drain is not None:
+            readings.append(drain_reading(drain.message))
+            checks += (Draining(),)
+            expires = min(expires, drain.until)  # the drain ends by itself: so does this state
         report = Report(readings=tuple(readings), generated_at=now, warnings_as_errors=self._warnings_as_errors())
         state = self._state = EndpointState(
-            expires=state_expiry(readings, timestamp, stale_intervals),
+            expires=expires,
             snapshots=snapshots,
             config=config,
             report=report,
             failing=report.failing,
-            status=self.status_codes.for_readings(report.readings, report.warnings_as_errors),
-            checks=tuple(spec.check for spec in specs) + tuple(Unresolved(error.entry) for error in errors),
+            status=self._status_of(report, drain is not None),
+            checks=checks,
+            draining=drain is not None,
         )
         return state, timestamp
+
+    def _status_of(self, report: Report, draining: bool) -> int:
+        if draining:
+            return self.status_codes.for_state("draining", report.warnings_as_errors)
+        return self.status_codes.for_readings(report.readings, report.warnings_as_errors)
 
     def _without_store(
         self, specs: Iterable[CheckSpec], errors: Iterable[EntryError], now: datetime.datetime, reason: str
@@ -257,10 +277,14 @@ class Responder:
         if found is not None:
             return found
         specs = self.specs()[0]
+        # A drain's reading is not a check: it cannot be selected, nor excluded away.
+        checked = state.report.readings[:-1] if state.draining else state.report.readings
         try:
-            indexes = select(reading_names(state.report.readings), *names)
+            indexes = select(reading_names(checked), *names)
         except SubsetError as error:
             return bad_request(request, error.describe(show_names=detail != redaction.STATUS))
+        if state.draining:
+            indexes = (*indexes, len(checked))
         readings = tuple(state.report.readings[index] for index in indexes)
         report = dataclasses.replace(state.report, readings=readings)
         keys = self._keys or tuple(spec.key for spec in specs)
@@ -270,9 +294,10 @@ class Responder:
             config=state.config,
             report=report,
             failing=report.failing,
-            status=self.status_codes.for_readings(readings, report.warnings_as_errors),
+            status=self._status_of(report, state.draining),
             checks=tuple(state.checks[index] for index in indexes),
             keys=tuple(keys[index] for index in indexes if index < len(keys)),
+            draining=state.draining,
         )
         if state.expires and sum(1 for k in state.bodies if k[0] == "subset") < MAX_SUBSETS:
             state.bodies[key] = found
@@ -486,6 +511,18 @@ def state_expiry(readings: Iterable[Reading], timestamp: float, stale_intervals:
         if snapshot is not None:
             expires = min(expires, snapshot.checked_at.timestamp() + snapshot.allowance_seconds(stale_intervals))
     return expires
+
+
+def drain_reading(message: str) -> Reading:
+    """The reading a readiness endpoint adds while its host drains."""
+    return Reading(
+        name="Drain",
+        state=State.ERROR,
+        message=message,
+        snapshot=None,
+        age_seconds=None,
+        labels={"check": "Drain"},
+    )
 
 
 def configuration_reading(error: EntryError) -> Reading:

@@ -20,7 +20,7 @@ from health_check.exceptions import (
 )
 from health_check.snapshot import Reading, Report, State
 
-__all__ = ["Overall", "Unresolved", "counts_as_failing", "error_for", "report_from_results", "result"]
+__all__ = ["Draining", "Overall", "Unresolved", "counts_as_failing", "error_for", "report_from_results", "result"]
 
 
 class Unresolved:
@@ -40,6 +40,14 @@ class Overall(Unresolved):
     def __init__(self) -> None:
         super().__init__("status")
         self.labels = {"check": "Overall"}
+
+
+class Draining(Unresolved):
+    """The ``check`` of the result a readiness endpoint adds while its host drains."""
+
+    def __init__(self) -> None:
+        super().__init__("Drain")
+        self.labels = {"check": "Drain"}
 
 
 class _ReportedWarning(ServiceWarning):

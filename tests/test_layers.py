@@ -38,7 +38,13 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("discovering endpoints", ("health_check.urlconf",)),
     (
         "what we know",
-        ("health_check.snapshot", "health_check.hysteresis", "health_check.journal", "health_check.store*"),
+        (
+            "health_check.snapshot",
+            "health_check.hysteresis",
+            "health_check.journal",
+            "health_check.store*",
+            "health_check._drain",
+        ),
     ),
     (
         "who asks",

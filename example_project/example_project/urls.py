@@ -70,6 +70,13 @@ urlpatterns = [
                     HealthCheckView.as_view(checks=node_checks),
                     name="health_check-node",
                 ),
+                # Readiness for load balancers and Kubernetes: the node checks, 503 when they fail or
+                # while this host drains (`manage.py health_check_drain`, the preStop hook).
+                path(
+                    "ready/",
+                    HealthCheckView.as_view(checks=node_checks, readiness=True, status_codes={"error": 503}),
+                    name="health_check-ready",
+                ),
                 # Tier 2 – application: uptime monitors & on-call alerts
                 path(
                     "application/",

@@ -1,0 +1,98 @@
+"""A host being drained: the mark ``health_check_drain`` writes and readiness endpoints read.
+
+Kubernetes runs a ``preStop`` hook, then sends SIGTERM; until the endpoints controller and every load
+balancer have taken the pod out, requests keep coming. The hook ``python manage.py health_check_drain``
+marks this host as draining in the snapshot store and waits: every endpoint declared
+``readiness=True`` then answers 503 at once (the mark is read with the snapshots, so no request pays
+for it), while liveness endpoints and every other URL keep serving.
+
+The mark is a snapshot under a key of this host (``health_check.drain``, ``@<host>`` in a store shared by
+hosts), so every store, its caches and its outage handling carry it as they carry check results. It
+ends by itself:
+
+- at ``until`` (the drain's ``--seconds``): a drain command that crashed or was killed never leaves a host
+  draining for longer;
+- when the web processes restart: a mark older than this server (its process group's leader, the
+  gunicorn or uvicorn master in a container) belongs to the server that was drained, not to this one;
+- when the command ends it early (``--end``, or Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import functools
+import os
+import time
+
+from health_check.snapshot import Snapshot, Status
+
+__all__ = ["DRAIN_KEY", "Drain", "active_drain", "drain_key", "drain_snapshot", "server_started_at"]
+
+DRAIN_KEY = "health_check.drain"
+_UTC = datetime.UTC
+
+
+def drain_key(host_id: str | None) -> str:
+    """The mark's key: one per host in a store shared by hosts, as host-scoped checks are keyed."""
+    return f"{DRAIN_KEY}@{host_id}" if host_id else DRAIN_KEY
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Drain:
+    """A drain in effect: when it began and when it ends (timestamps)."""
+
+    started: float
+    until: float
+
+    @property
+    def message(self) -> str:
+        ends = datetime.datetime.fromtimestamp(self.until, _UTC).strftime("%H:%M:%S UTC")
+        return f"Unavailable: draining: this host is shutting down (health_check_drain, until {ends})"
+
+
+def drain_snapshot(key: str, started: float, seconds: float) -> Snapshot:
+    """The mark of a drain from ``started`` for ``seconds`` (``seconds=0``: the end of a drain)."""
+    at = datetime.datetime.fromtimestamp(started, _UTC)
+    draining = seconds > 0
+    return Snapshot(
+        key=key,
+        status=Status.ERROR if draining else Status.OK,
+        message="Unavailable: draining" if draining else "OK: not draining",
+        checked_at=at,
+        duration_seconds=0.0,
+        interval_seconds=max(seconds, 1.0),
+        timeout_seconds=0.0,
+        details={"drain_started": started, "drain_until": started + max(seconds, 0.0)},
+    )
+
+
+@functools.cache
+def server_started_at() -> float:
+    """When this server started: its process group leader's start (the master of a pre-fork server).
+
+    A worker forked or recycled during a drain has the master's answer, so it drains too; a server
+    started after the drain began (the container restarted) does not. Without psutil's answer (a
+    leader that has exited), this process's own start.
+    """
+    import psutil  # a dependency of ours; imported here so importing this module stays cheap
+
+    for pid in (os.getpgid(0), os.getpid()):
+        try:
+            return float(psutil.Process(pid).create_time())
+        except (psutil.Error, OSError):
+            continue
+    return time.time()
+
+
+def active_drain(mark: Snapshot | None, now: float) -> Drain | None:
+    """The drain ``mark`` says is in effect at ``now`` for this server, if any."""
+    if mark is None:
+        return None
+    details = mark.details
+    started, until = details.get("drain_started"), details.get("drain_until")
+    if not isinstance(started, (int, float)) or not isinstance(until, (int, float)):
+        return None
+    if now >= until or started < server_started_at():
+        return None
+    return Drain(started=float(started), until=float(until))

@@ -1,0 +1,140 @@
+"""Draining a host: readiness endpoints answer 503 while ``health_check_drain`` runs; others are unchanged.
+
+Endpoints are called as a project's tests call them (memory store, ``RequestFactory``); the drain of a
+real gunicorn behind HAProxy is in tests/integration/test_drain.py.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from django.core.management import call_command
+from django.test import RequestFactory
+
+from health_check._drain import drain_key, drain_snapshot, server_started_at
+from health_check.store import get_store
+from health_check.views import HealthCheckView
+from tests.scenarios import LABELS, NAMES, write_scenario
+from tests.testapp.probes import Sample
+
+SAMPLES = [Sample(label) for label in LABELS]
+rf = RequestFactory()
+
+
+def drain(seconds: float, started: float | None = None) -> None:
+    store = get_store()
+    store.write(drain_snapshot(drain_key(store.host_id), time.time() if started is None else started, seconds))
+
+
+@pytest.fixture
+def fresh(memory_store):
+    write_scenario(memory_store, "fresh")
+    ready = HealthCheckView.as_view(checks=SAMPLES, readiness=True)
+    live = HealthCheckView.as_view(checks=SAMPLES)
+    return ready, live
+
+
+def answer(endpoint, query: str = "?format=json"):
+    response = endpoint(rf.get("/health/" + query))
+    if hasattr(response, "render"):
+        response.render()
+    return response
+
+
+def test_drain__readiness_answers_503_liveness_unchanged(fresh):
+    ready, live = fresh
+    assert (answer(ready).status_code, answer(live).status_code) == (200, 200)
+    drain(30)
+    response = answer(ready)
+    body = json.loads(response.content)
+    assert response.status_code == 503
+    assert list(body) == [*(NAMES[label] for label in LABELS), "Drain"]
+    assert body["Drain"].startswith("Unavailable: draining: this host is shutting down (health_check_drain, until ")
+    assert answer(live).status_code == 200
+    text = answer(ready, "?format=text").content.decode()
+    assert text.endswith("Drain: " + body["Drain"] + "\n")
+    assert answer(ready, "?format=html").status_code == 503
+
+
+def test_drain__ends_by_itself_and_with_end(fresh):
+    """A mark carries its end: past it the endpoint reports its checks again; --end ends it at once."""
+    ready, _ = fresh
+    drain(0.3)
+    assert answer(ready).status_code == 503
+    time.sleep(0.4)
+    assert answer(ready).status_code == 200
+    drain(30)
+    assert answer(ready).status_code == 503
+    call_command("health_check_drain", "--end")
+    assert answer(ready).status_code == 200
+
+
+def test_drain__a_drain_older_than_this_server_is_over(fresh):
+    """The web processes restarted after the drain began: the mark is the old server's, not this one's."""
+    ready, _ = fresh
+    drain(3600, started=server_started_at() - 5)
+    assert answer(ready).status_code == 200
+
+
+def test_drain__subsets_cannot_leave_the_drain_out(fresh):
+    ready, _ = fresh
+    drain(30)
+    excluded = answer(ready, f"?format=json&check={NAMES['alpha']}")
+    assert (excluded.status_code, list(json.loads(excluded.content))) == (503, [NAMES["alpha"], "Drain"])
+    assert answer(ready, "?format=json&exclude=Drain").status_code == 400
+
+
+def test_drain__status_codes_may_say_another_code(memory_store):
+    write_scenario(memory_store, "fresh")
+    ready = HealthCheckView.as_view(checks=SAMPLES, readiness=True, status_codes={"draining": 500})
+    drain(30)
+    assert answer(ready).status_code == 500
+
+
+def test_drain__command_rejects_odd_seconds():
+    from django.core.management.base import CommandError
+
+    for value in ("0", "-1", "86400"):
+        with pytest.raises(CommandError, match="--seconds must be above 0 and at most 3600"):
+            call_command("health_check_drain", "--seconds", value)
+
+
+SERVERS = {"gunicorn": "tests.testapp.wsgi:application", "uvicorn": "tests.testapp.asgi:application"}
+
+
+@pytest.mark.parametrize("kind", list(SERVERS))
+def test_drain__real_servers(kind, tmp_path):
+    """gunicorn and uvicorn: the command's mark turns the readiness endpoint 503 at once, liveness stays 200."""
+    import os
+    import subprocess
+    import sys
+
+    from health_check.store.diskcache import DiskcacheStore
+    from tests.support import ROOT, http_get, start_server
+
+    store = DiskcacheStore(str(tmp_path))
+    write_scenario(store, "fresh")
+    env = {"DJANGO_SETTINGS_MODULE": "tests.testapp.settings_middleware", "HEALTH_SNAPSHOT_STORE_DIR": str(tmp_path)}
+    server = start_server(kind, SERVERS[kind], env)
+    try:
+        url = f"http://127.0.0.1:{server.port}/health/"
+        assert (http_get(url + "ready/").status, http_get(url + "live/").status) == (200, 200)
+        command = subprocess.Popen(
+            [sys.executable, "-m", "django", "health_check_drain", "--seconds", "2"],
+            cwd=ROOT,
+            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert command.stdout.readline() == "Draining for 2 s: readiness endpoints answer 503.\n"
+        ready = http_get(url + "ready/?format=json", timeout=30)
+        assert (ready.status, http_get(url + "live/").status) == (503, 200)
+        assert json.loads(ready.body)["Drain"].startswith("Unavailable: draining")
+        rest, _ = command.communicate(timeout=30)
+        assert (command.returncode, rest) == (0, "Drained.\n")
+        assert http_get(url + "ready/").status == 200
+    finally:
+        server.stop()
+        store.close()
