@@ -23,7 +23,7 @@ from health_check.urlconf import is_endpoint_view
 
 __all__ = ["MAX_PATHS", "MIDDLEWARE_PATH", "HealthCheckMiddleware"]
 
-#: How MIDDLEWARE names it; system check health_check.W004 looks for this entry.
+#: How MIDDLEWARE names it; system check health_check.W005 looks for this entry.
 MIDDLEWARE_PATH = "health_check.middleware.HealthCheckMiddleware"
 #: Paths whose resolution is remembered, at most: a scan of random URLs must not grow it.
 MAX_PATHS = 1024
