@@ -17,9 +17,9 @@ from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefuncti
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 from django.middleware.security import SecurityMiddleware
-from django.urls import Resolver404, ResolverMatch, get_resolver, get_urlconf
+from django.urls import Resolver404, ResolverMatch, URLResolver, get_resolver, get_urlconf
 
-from health_check.urlconf import is_endpoint_view
+from health_check.urlconf import endpoint_resolver, is_endpoint_view
 
 __all__ = ["MAX_PATHS", "MIDDLEWARE_PATH", "HealthCheckMiddleware"]
 
@@ -27,6 +27,7 @@ __all__ = ["MAX_PATHS", "MIDDLEWARE_PATH", "HealthCheckMiddleware"]
 MIDDLEWARE_PATH = "health_check.middleware.HealthCheckMiddleware"
 #: Paths whose resolution is remembered, at most: a scan of random URLs must not grow it.
 MAX_PATHS = 1024
+_UNKNOWN = object()
 _SECURITY_MIDDLEWARE = "django.middleware.security.SecurityMiddleware"
 
 
@@ -47,11 +48,11 @@ class HealthCheckMiddleware:
         self.async_mode = iscoroutinefunction(get_response)
         if self.async_mode:
             markcoroutinefunction(self)
-        self._security: Callable[[HttpRequest, HttpResponseBase], HttpResponseBase] | None = None
+        self._security: Callable[[HttpRequest, Any], Any] | None = None
         if _SECURITY_MIDDLEWARE in settings.MIDDLEWARE:
             self._security = SecurityMiddleware(get_response).process_response
-        # The resolver the remembered paths were resolved by, and path -> match (None: not an endpoint).
-        self._paths: tuple[Any, dict[str, ResolverMatch | None]] = (None, {})
+        # The URLconf's resolver, the same pruned to the endpoints, and path -> match (None: not an endpoint).
+        self._index: tuple[Any, URLResolver | None, dict[str, ResolverMatch | None]] = (None, None, {})
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
@@ -65,7 +66,7 @@ class HealthCheckMiddleware:
             response = async_to_sync(view)(request, *match.args, **match.kwargs)
         else:
             response = view(request, *match.args, **match.kwargs)
-        return self._finish(request, render(response))
+        return self._finish(request, _rendered(response), view)
 
     async def __acall__(self, request: HttpRequest) -> Any:
         match = self.endpoint(request)
@@ -79,22 +80,30 @@ class HealthCheckMiddleware:
             response = await sync_to_async(view, thread_sensitive=True)(request, *match.args, **match.kwargs)
         if not getattr(response, "is_rendered", True):
             response = await sync_to_async(response.render, thread_sensitive=True)()
-        return self._finish(request, response)
+        return self._finish(request, response, view)
 
     def endpoint(self, request: HttpRequest) -> ResolverMatch | None:
-        """The resolution of ``request.path_info`` if a health endpoint serves it; remembered per path."""
+        """The resolution of ``request.path_info`` if a health endpoint serves it.
+
+        Most requests are for the rest of the site: a resolver holding only the endpoints' patterns turns
+        them down after a few patterns. A path it resolves is resolved again by the whole URLconf (an
+        earlier pattern may serve it). Either answer is remembered per path, so a path asked again
+        costs a dictionary lookup.
+        """
         resolver = get_resolver(get_urlconf())
-        resolved_by, paths = self._paths
+        resolved_by, endpoints, paths = self._index
         if resolver is not resolved_by:  # another URLconf (override_settings, clear_url_caches())
-            paths = {}
-            self._paths = (resolver, paths)
+            endpoints, paths = endpoint_resolver(resolver), {}
+            self._index = (resolver, endpoints, paths)
+        if endpoints is None:
+            return None
         path = request.path_info
+        match = paths.get(path, _UNKNOWN)
+        if match is not _UNKNOWN:
+            return match  # type: ignore[return-value]
         try:
-            return paths[path]
-        except KeyError:
-            pass
-        try:
-            match: ResolverMatch | None = resolver.resolve(path)
+            endpoints.resolve(path)
+            match = resolver.resolve(path)
         except Resolver404:
             match = None
         if match is not None and not is_endpoint_view(getattr(match.func, "view_class", None)):
@@ -104,10 +113,12 @@ class HealthCheckMiddleware:
         paths[path] = match
         return match
 
-    def _finish(self, request: HttpRequest, response: Any) -> Any:
+    def _finish(self, request: HttpRequest, response: Any, view: Any) -> HttpResponseBase:
         """What the skipped middleware would have added that a client relies on."""
-        if not isinstance(response, HttpResponseBase):
-            return response  # Django's handler reports the view that returned no HttpResponse
+        if not isinstance(response, HttpResponseBase):  # what Django's handler says, which never saw it
+            raise ValueError(
+                f"The view {view!r} didn't return an HttpResponse object. It returned {response!r} instead."
+            )
         if not response.streaming and not response.has_header("Content-Length"):
             # CommonMiddleware's job, skipped: without a length an HTTP/1.0 client reads until the close.
             response["Content-Length"] = str(len(response.content))  # type: ignore[attr-defined]
@@ -116,7 +127,7 @@ class HealthCheckMiddleware:
         return response
 
 
-def render(response: Any) -> Any:
+def _rendered(response: Any) -> Any:
     """A ``TemplateResponse`` rendered, as Django's handler renders it after the view (a no-op if it was)."""
     if not getattr(response, "is_rendered", True):
         return response.render()

@@ -29,7 +29,7 @@ POD_IP = "10.1.2.3"
 OURS = "health_check.middleware.HealthCheckMiddleware"
 SECURITY = "django.middleware.security.SecurityMiddleware"
 COMMON = "django.middleware.common.CommonMiddleware"
-ENDPOINTS = ["/health/", "/health/never-cache/", "/health/async/"]
+ENDPOINTS = ["/health/", "/health/never-cache/", "/health/async/", "/ops/health/", "/shadowed/other/"]
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_middleware__probe_by_pod_ip_is_served(site):
         response = client.get(f"{path}?format=json", HTTP_HOST=POD_IP)
         assert response.status_code == 500, path  # the failing scenario's answer, not a 400
         assert json.loads(response.content) == expected_messages("failing"), path
-    for path in ["/page/", "/health/node/page/", "/health", "/nowhere/"]:
+    for path in ["/page/", "/health/node/page/", "/health", "/nowhere/", "/shadowed/health/"]:
         assert client.get(path, HTTP_HOST=POD_IP).status_code == 400, path
 
 
@@ -147,6 +147,13 @@ async def test_middleware__asgi(site):
     assert (await client.get("/page/", headers={"host": SITE})).status_code == 301
 
 
+def test_middleware__view_without_answer(site, caplog):
+    """A decorated endpoint that returns None is Django's own error, a 500 logged as such, as without the middleware."""
+    response = Client(raise_request_exception=False).get("/health/no-answer/", HTTP_HOST=POD_IP)
+    assert response.status_code == 500
+    assert "didn't return an HttpResponse object. It returned None instead." in caplog.text
+
+
 def test_middleware__without_other_middleware(settings, memory_store):
     """Alone in MIDDLEWARE (a project without SecurityMiddleware): the probe is served, and nothing is added."""
     settings.ALLOWED_HOSTS = [SITE]
@@ -171,7 +178,7 @@ def test_middleware__remembered_paths_are_bounded(site):
     factory = RequestFactory()
     for number in range(MAX_PATHS + 10):
         assert middleware.endpoint(factory.get(f"/scan/{number}/")) is None
-    assert len(middleware._paths[1]) <= MAX_PATHS
+    assert len(middleware._index[2]) <= MAX_PATHS
     assert middleware.endpoint(factory.get("/health/")) is not None
 
 
