@@ -115,7 +115,7 @@ class HealthCheckMiddleware:
 
     def _finish(self, request: HttpRequest, response: Any, view: Any) -> HttpResponseBase:
         """What the skipped middleware would have added that a client relies on."""
-        if not isinstance(response, HttpResponseBase):  # what Django's handler says, which never saw it
+        if not isinstance(response, HttpResponseBase):  # Django's handler, which never sees this view, would say so
             raise ValueError(
                 f"The view {view!r} didn't return an HttpResponse object. It returned {response!r} instead."
             )
