@@ -9,11 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
+from django.utils.encoding import iri_to_uri
 from django.utils.http import parse_http_date_safe
 
-__all__ = ["authorized", "format_parameter", "not_modified"]
+from health_check.conf import get_config
+
+__all__ = ["absolute_url", "authorized", "format_parameter", "not_modified"]
 
 
 def format_parameter(request: HttpRequest) -> str | None:
@@ -66,3 +70,20 @@ def not_modified(meta: dict[str, Any], headers: dict[str, str]) -> bool:
         modified = parse_http_date_safe(last_modified)
         return since is not None and modified is not None and modified <= since
     return False
+
+
+def absolute_url(request: HttpRequest, location: str) -> str:
+    """``location`` (a path) as the links of an answer show it; never built from an unvalidated Host.
+
+    ``HEALTH_CHECK["BASE_URL"]`` when set; else the request's scheme and host if ``ALLOWED_HOSTS`` admits
+    it (``get_host()``, which ``HealthCheckMiddleware`` does not call for probes by pod IP); else the path
+    alone, a relative link. Feeds are cached per the URL this returns, so a forged Host header gets an
+    answer of its own (with relative links) and never the one other readers are served.
+    """
+    base = get_config()["BASE_URL"]
+    if not base:
+        try:
+            base = f"{request.scheme}://{request.get_host()}"
+        except DisallowedHost:
+            base = ""
+    return iri_to_uri(base + location)

@@ -23,7 +23,7 @@ from django.template.loader import get_template
 from health_check import redaction
 from health_check._answers import Body, bad_request, finish_answer, forbidden, not_acceptable, template_answer
 from health_check._drain import active_drain, drain_key
-from health_check._request import authorized, format_parameter
+from health_check._request import absolute_url, authorized, format_parameter
 from health_check._results import Draining, Overall, Unresolved, result
 from health_check._status_codes import StatusCodes
 from health_check._subsets import SubsetError, query_names, reading_names, select
@@ -53,7 +53,9 @@ __all__ = [
     "STATE_SECONDS",
     "EndpointState",
     "Responder",
+    "MAX_SUBSETS",
     "configuration_reading",
+    "drain_reading",
     "last_change",
     "state_expiry",
 ]
@@ -309,7 +311,7 @@ class Responder:
         self, state: EndpointState, renderer: type[Renderer], request: HttpRequest, detail: str, timestamp: float
     ) -> Body:
         """The state's body for this format and detail (and URL, for feeds): looked up, or rendered once."""
-        key = (renderer, request.get_host() + request.get_full_path() if renderer.uses_urls else "", detail)
+        key = (renderer, absolute_url(request, request.get_full_path()) if renderer.uses_urls else "", detail)
         bodies = state.bodies
         found = bodies.get(key)
         second = int(timestamp) if renderer.live else 0
@@ -334,8 +336,8 @@ class Responder:
         stale_intervals = float(get_config()["STALE_AFTER_INTERVALS"])
         now = datetime.datetime.fromtimestamp(timestamp, _UTC) if renderer.live else None
         context = RenderContext(
-            endpoint_url=request.build_absolute_uri(request.path) if renderer.uses_urls else "",
-            feed_url=request.build_absolute_uri() if renderer.uses_urls else "",
+            endpoint_url=absolute_url(request, request.path) if renderer.uses_urls else "",
+            feed_url=absolute_url(request, request.get_full_path()) if renderer.uses_urls else "",
             feed_author=view.feed_author,
             template_name=view.template_name,
             transitions=redaction.redact_transitions(journal, detail) if renderer.uses_journal else (),

@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import tempfile
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -75,6 +76,9 @@ DEFAULTS: dict[str, Any] = {
     # What requests without a valid bearer token see: "full" (messages, as django-health-check),
     # "names" (check names and states, no messages) or "status" (the overall status only).
     "ANONYMOUS_DETAIL": "full",
+    # Scheme and host that feed links and ids start with, e.g. "https://status.example.com". None: the
+    # request's host when ALLOWED_HOSTS admits it, else the links are relative (never an unvalidated Host).
+    "BASE_URL": None,
 }
 
 # Keys django-health-check 3.x read from the same dict; reported by system check health_check.W002.
@@ -100,6 +104,27 @@ def _duration(value: Any) -> bool:
     if isinstance(value, datetime.timedelta):
         return value > datetime.timedelta(0)
     return _positive_number(value)
+
+
+def _origin(value: Any) -> bool:
+    """An http(s) scheme and host (and port), nothing else: the request's path is appended to it."""
+    if value is None:
+        return True
+    if not isinstance(value, str) or any(c.isspace() for c in value):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and parts.path in ("", "/")
+        and not (parts.query or parts.fragment or parts.username or parts.password)
+        and "?" not in value
+        and "#" not in value
+    )
 
 
 # key -> (accepts the value, what is expected: said by the log line and the system check).
@@ -129,6 +154,7 @@ VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "JOURNAL_RETENTION": (_positive_integer, "a positive integer (transitions kept per check)"),
     "ANONYMOUS_DETAIL": (lambda v: v in ("full", "names", "status"), '"full", "names" or "status"'),
+    "BASE_URL": (_origin, 'None or a scheme and host without a path, e.g. "https://status.example.com"'),
 }
 
 
@@ -213,6 +239,8 @@ def get_config() -> dict[str, Any]:
             expected,
             said or repr(config[key]),
         )
+    if config["BASE_URL"]:
+        config["BASE_URL"] = config["BASE_URL"].rstrip("/")  # request paths start with one
     if not config.get("STORE_LOCATION"):
         config["STORE_LOCATION"] = default_store_location()
     return config

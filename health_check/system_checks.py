@@ -12,6 +12,7 @@ Ids are stable and documented (docs/reference/system-checks.md):
 - ``health_check.W001``: an unknown ``HEALTH_CHECK`` key (probably a typo).
 - ``health_check.W002``: a django-health-check 3.x key this package ignores.
 - ``health_check.W004``: a bearer token shorter than 16 characters (settings or an endpoint's ``auth_token``).
+- ``health_check.W005``: ``HealthCheckMiddleware`` is in ``MIDDLEWARE`` but not first.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from health_check._status_codes import status_code_problems
 from health_check.autostart import collect_checks
 from health_check.checks import check_auth_token
 from health_check.conf import DEFAULTS, LEGACY_KEYS, VALIDATORS, shown_value
+from health_check.middleware import MIDDLEWARE_PATH
 from health_check.store import StoreError, get_store
 from health_check.store._setting import StoreSettingError, parse_store_setting
 from health_check.urlconf import iter_endpoints
 
-__all__ = ["check_endpoints", "check_settings", "check_store", "check_tokens"]
+__all__ = ["check_endpoints", "check_middleware", "check_settings", "check_store", "check_tokens"]
 
 #: Below this many characters a bearer token can be guessed by a patient scanner.
 MIN_TOKEN_LENGTH = 16
@@ -89,6 +91,11 @@ def _fallback_hint(key: str) -> str:
     if key == "ANONYMOUS_DETAIL":
         return (
             'Fix the value or remove the key to use the default ("full"). Until then anonymous requests see "status".'
+        )
+    if key == "BASE_URL":
+        return (
+            "Set the scheme and host your feeds are read at, or remove the key. Until then links use the "
+            "request's host when ALLOWED_HOSTS admits it and are relative otherwise."
         )
     return f"Fix the value or remove the key to use the default ({DEFAULTS[key]!r}). Until then the default is used."
 
@@ -197,3 +204,25 @@ def check_endpoints(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage
                 )
             )
     return messages
+
+
+@register(Tags.compatibility)
+def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``HealthCheckMiddleware`` comes first: what runs before it still answers probes (a 400, a 301)."""
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or ())
+    if MIDDLEWARE_PATH not in middleware or middleware[0] == MIDDLEWARE_PATH:
+        return []
+    before = middleware[: middleware.index(MIDDLEWARE_PATH)]
+    return [
+        Warning(
+            f'"{MIDDLEWARE_PATH}" is not the first entry of MIDDLEWARE: '
+            + ", ".join(f'"{entry}"' for entry in before)
+            + (" comes" if len(before) == 1 else " come")
+            + " before it.",
+            hint="Move it to the top of MIDDLEWARE. Middleware before it still sees every probe: SecurityMiddleware "
+            "redirects plain HTTP (SECURE_SSL_REDIRECT) and CommonMiddleware answers 400 to a Host outside "
+            "ALLOWED_HOSTS, such as a pod's IP. If what comes before never reads the Host header or redirects, "
+            'add "health_check.W005" to SILENCED_SYSTEM_CHECKS.',
+            id="health_check.W005",
+        )
+    ]

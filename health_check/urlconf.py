@@ -13,7 +13,7 @@ from typing import Any
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
-__all__ = ["Endpoint", "is_endpoint_view", "iter_endpoints"]
+__all__ = ["Endpoint", "endpoint_resolver", "is_endpoint_view", "iter_endpoints"]
 
 
 def is_endpoint_view(view_class: Any) -> bool:
@@ -46,3 +46,22 @@ def iter_endpoints(urlconf: str | None = None) -> Iterator[Endpoint]:
                     yield Endpoint(name=pattern.name, route=prefix + str(pattern.pattern), view=pattern.callback)
 
     yield from walk(get_resolver(urlconf).url_patterns, "/")
+
+
+def endpoint_resolver(resolver: URLResolver) -> URLResolver | None:
+    """``resolver`` pruned to the patterns that lead to a health endpoint, in their order (None: there are none).
+
+    A path it cannot resolve is no health endpoint's, which costs a walk of a few patterns instead of the
+    whole URLconf. A path it resolves may still belong to an earlier pattern of the full URLconf: ask that.
+    """
+    patterns: list[URLPattern | URLResolver] = []
+    for pattern in resolver.url_patterns:
+        if isinstance(pattern, URLResolver):
+            pruned = endpoint_resolver(pattern)
+            if pruned is not None:
+                patterns.append(pruned)
+        elif isinstance(pattern, URLPattern) and is_endpoint_view(getattr(pattern.callback, "view_class", None)):
+            patterns.append(pattern)
+    if not patterns:
+        return None
+    return URLResolver(resolver.pattern, patterns, resolver.default_kwargs, resolver.app_name, resolver.namespace)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import gzip
+import http.client
 import http.server
 import os
 import pathlib
@@ -91,6 +92,23 @@ def http_get(url: str, *, headers: dict[str, str] | None = None, timeout: float 
             return Response(response.status, dict(response.headers), response.read().decode())
     except urllib.error.HTTPError as error:
         return Response(error.code, dict(error.headers), error.read().decode())
+
+
+def http_request(
+    port: int, target: str, *, method: str = "GET", headers: dict[str, str] | None = None, timeout: float = 5
+) -> Response:
+    """One request to 127.0.0.1:``port`` as sent: a ``Host`` header of the caller's, redirects not followed.
+
+    ``http_get`` (urllib) follows a 301 by itself; a probe does not, and a test of what a probe sees
+    must not either. Without a ``Host`` in ``headers`` the request carries ``127.0.0.1:<port>``.
+    """
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, target, headers=headers or {})
+        response = connection.getresponse()
+        return Response(response.status, dict(response.getheaders()), response.read().decode())
+    finally:
+        connection.close()
 
 
 def try_get(url: str, **kwargs: Any) -> Response | None:
