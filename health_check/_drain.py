@@ -72,17 +72,36 @@ def server_started_at() -> float:
     """When this server started: its process group leader's start (the master of a pre-fork server).
 
     A worker forked or recycled during a drain has the master's answer, so it drains too; a server
-    started after the drain began (the container restarted) does not. Without psutil's answer (a
-    leader that has exited), this process's own start.
-    """
-    import psutil  # a dependency of ours; imported here so importing this module stays cheap
+    started after the drain began (the container restarted) does not. Without an answer for the
+    leader (it has exited), this process's own start.
 
+    Measured as an age on the boot clock (Linux ``/proc``) and subtracted from ``time.time()``, the
+    clock the drain's mark is written with: a process start from psutil is the boot time plus the
+    age, and the boot time is off by as much as the wall clock was stepped since boot (seconds in a
+    VM), which could put a server that started after the drain before it.
+    """
     for pid in (os.getpgid(0), os.getpid()):
-        try:
-            return float(psutil.Process(pid).create_time())
-        except (psutil.Error, OSError):
-            continue
+        age = _age_seconds(pid)
+        if age is not None:
+            return time.time() - age
     return time.time()
+
+
+def _age_seconds(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()  # the command name may hold spaces
+        with open("/proc/uptime", encoding="ascii") as uptime:
+            now = float(uptime.read().split()[0])
+        return max(0.0, now - int(fields[19]) / os.sysconf("SC_CLK_TCK"))  # field 22: start, in ticks
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil  # elsewhere than Linux; imported here so that importing this module stays cheap
+
+        return max(0.0, time.time() - float(psutil.Process(pid).create_time()))
+    except Exception:  # noqa: BLE001 - no answer for this process: the caller tries the next
+        return None
 
 
 def active_drain(mark: Snapshot | None, now: float) -> Drain | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import EXAMPLE_DIR, PYTHON, ExampleSite, haproxy_stat, render, require_binary
+from tests.integration.test_kubernetes_probes import manifest_containers
 from tests.support import free_port, port_open, try_get, wait_for
 
 pytestmark = pytest.mark.slow
@@ -92,8 +93,11 @@ def test_drain__two_workers_behind_haproxy(make_site, tmp_path, start_service, c
     in_flight = socket.create_connection(("127.0.0.1", site.port), timeout=30)
     in_flight.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
 
+    # The recipe's preStop hook (docs/recipes/files/deployment.yaml), its 15 s shortened.
+    hook = manifest_containers()["web"]["lifecycle"]["preStop"]["exec"]["command"]
+    assert hook == ["python", "manage.py", "health_check_drain", "--seconds", "15"], hook
     drain = subprocess.Popen(
-        [PYTHON, "manage.py", "health_check_drain", "--seconds", str(DRAIN_SECONDS)],
+        [PYTHON, *hook[1:-1], str(DRAIN_SECONDS)],
         cwd=EXAMPLE_DIR,
         env=site.env,
         stdout=subprocess.PIPE,
