@@ -138,3 +138,38 @@ def test_drain__real_servers(kind, tmp_path):
     finally:
         server.stop()
         store.close()
+
+
+def test_drain__redis_store_drains_one_host_only(settings, tmp_path):
+    """In a store shared by hosts the mark is this host's: web-1 drains, web-2's readiness stays 200."""
+    from health_check.specs import CheckSpec
+    from health_check.store import reset_store
+    from tests.conftest import make_snapshot, require_service
+
+    require_service("redis")
+    answers = {}
+    try:
+        for host in ("web-1", "web-2"):
+            settings.HEALTH_CHECK = {
+                "STORE": "redis://127.0.0.1:6379/14",
+                "HOST_ID": host,
+                "STORE_LOCATION": str(tmp_path / host),
+                "POLLER_AUTOSTART": False,
+            }
+            reset_store()
+            for check in SAMPLES:  # host-scoped checks: each host's own keys
+                get_store().write(make_snapshot(CheckSpec.of(check, host=host).key, age_seconds=5.0))
+            if host == "web-1":
+                call_command("health_check_drain", "--end")  # what an earlier run may have left
+                drain(30)
+            ready = HealthCheckView.as_view(checks=SAMPLES, readiness=True)
+            answers[host] = answer(ready).status_code
+    finally:
+        settings.HEALTH_CHECK = {**settings.HEALTH_CHECK, "HOST_ID": "web-1"}
+        reset_store()
+        call_command("health_check_drain", "--end")
+        store = get_store()
+        for name in store.client.scan_iter("*health_check.drain@web-*"):
+            store.client.delete(name)
+        reset_store()
+    assert answers == {"web-1": 503, "web-2": 200}
