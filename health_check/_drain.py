@@ -25,9 +25,9 @@ import functools
 import os
 import time
 
-from health_check.snapshot import Snapshot, Status
+from health_check.snapshot import Reading, Snapshot, State, Status
 
-__all__ = ["DRAIN_KEY", "Drain", "active_drain", "drain_key", "drain_snapshot", "server_started_at"]
+__all__ = ["DRAIN_KEY", "Drain", "active_drain", "drain_key", "drain_reading", "drain_snapshot", "server_started_at"]
 
 DRAIN_KEY = "health_check.drain"
 _UTC = datetime.UTC
@@ -115,3 +115,15 @@ def active_drain(mark: Snapshot | None, now: float) -> Drain | None:
     if now >= until or started < server_started_at():
         return None
     return Drain(started=float(started), until=float(until))
+
+
+def drain_reading(message: str) -> Reading:
+    """The reading a readiness endpoint adds while its host drains."""
+    return Reading(
+        name="Drain",
+        state=State.ERROR,
+        message=message,
+        snapshot=None,
+        age_seconds=None,
+        labels={"check": "Drain"},
+    )

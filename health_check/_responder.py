@@ -22,7 +22,8 @@ from django.template.loader import get_template
 
 from health_check import redaction
 from health_check._answers import Body, bad_request, finish_answer, forbidden, not_acceptable, template_answer
-from health_check._drain import active_drain, drain_key
+from health_check._drain import active_drain, drain_key, drain_reading
+from health_check._index import configuration_reading, endpoint_readings
 from health_check._request import absolute_url, authorized, format_parameter
 from health_check._results import Draining, Overall, Unresolved, result
 from health_check._status_codes import StatusCodes
@@ -39,7 +40,7 @@ from health_check.journal import (
 )
 from health_check.negotiation import NotAcceptable, select_renderer
 from health_check.renderers import HTMLRenderer, RenderContext, Renderer
-from health_check.snapshot import Reading, Report, Snapshot, State, evaluate
+from health_check.snapshot import Reading, Report, Snapshot, State
 from health_check.specs import CheckSpec, EntryError, resolve_entries
 from health_check.status_page import reported_since
 from health_check.store import StoreError, get_store
@@ -194,16 +195,11 @@ class Responder:
             return state, timestamp
         now = now or datetime.datetime.fromtimestamp(timestamp, _UTC)
         stale_intervals = float(config["STALE_AFTER_INTERVALS"])
-        readings = [
-            evaluate(spec.name, snapshot, now, stale_intervals=stale_intervals, labels=spec.labels)
-            for spec, snapshot in zip(specs, snapshots)
-        ]
-        readings += [configuration_reading(error) for error in errors]
+        drain = active_drain(snapshots[-1], timestamp) if len(snapshots) > len(keys) else None
+        readings = endpoint_readings(specs, errors, found, now, stale_intervals=stale_intervals, drain=drain)
         checks = tuple(spec.check for spec in specs) + tuple(Unresolved(error.entry) for error in errors)
         expires = state_expiry(readings, timestamp, stale_intervals)
-        drain = active_drain(snapshots[-1], timestamp) if len(snapshots) > len(keys) else None
         if drain is not None:
-            readings.append(drain_reading(drain.message))
             checks += (Draining(),)
             expires = min(expires, drain.until)  # the drain ends by itself: so does this state
         report = Report(readings=tuple(readings), generated_at=now, warnings_as_errors=self._warnings_as_errors())
@@ -513,26 +509,3 @@ def state_expiry(readings: Iterable[Reading], timestamp: float, stale_intervals:
         if snapshot is not None:
             expires = min(expires, snapshot.checked_at.timestamp() + snapshot.allowance_seconds(stale_intervals))
     return expires
-
-
-def drain_reading(message: str) -> Reading:
-    """The reading a readiness endpoint adds while its host drains."""
-    return Reading(
-        name="Drain",
-        state=State.ERROR,
-        message=message,
-        snapshot=None,
-        age_seconds=None,
-        labels={"check": "Drain"},
-    )
-
-
-def configuration_reading(error: EntryError) -> Reading:
-    return Reading(
-        name=error.entry,
-        state=State.ERROR,
-        message=f"Unavailable: configuration error: {error.message}",
-        snapshot=None,
-        age_seconds=None,
-        labels={"check": "ConfigurationError"},
-    )

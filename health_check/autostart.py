@@ -24,6 +24,7 @@ from typing import Any
 from django.core.signals import request_started
 
 from health_check._fork import reset_after_fork
+from health_check._indexer import write_endpoint_index
 from health_check._urls import describe_error
 from health_check.conf import get_config, seconds
 from health_check.specs import CheckSpec, EntryError, resolve_entries
@@ -95,6 +96,8 @@ def build_election(scopes: Sequence[str] | None = None) -> Any:
             if scope != "fleet":  # logged by one of the two pollers of a host, not both
                 for endpoint, error in errors:
                     logger.error("Health check endpoint %s: entry %s: %s", endpoint.label, error.entry, error.message)
+            # What --no-http reads instead of the URLconf; rewritten only when the endpoints changed.
+            write_endpoint_index(store)
             specs = [spec for spec in specs if scope is None or spec.scope == scope]
             recorder = SnapshotRecorder(store)
             runner = CheckRunner(recorder.record, max_stuck_runs=int(config["MAX_STUCK_RUNS"]))

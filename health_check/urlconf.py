@@ -28,24 +28,39 @@ class Endpoint:
     name: str | None
     route: str
     view: Any  # the callable returned by HealthCheckView.as_view()
+    #: The namespaces of the ``include()``s it is in, joined as ``reverse()`` takes them: ``"api:v1"``.
+    namespace: str = ""
 
     @property
     def label(self) -> str:
         return f"{self.name!r} ({self.route})" if self.name else f"at {self.route}"
 
+    @property
+    def qualified_name(self) -> str | None:
+        """The name ``reverse()`` (and ``manage.py health_check``) takes: ``"api:health"``; ``None`` unnamed."""
+        if not self.name:
+            return None
+        return f"{self.namespace}:{self.name}" if self.namespace else self.name
+
 
 def iter_endpoints(urlconf: str | None = None) -> Iterator[Endpoint]:
     """Every URL pattern in the URLconf whose view is a ``HealthCheckView``."""
 
-    def walk(patterns: Iterable[Any], prefix: str) -> Iterator[Endpoint]:
+    def walk(patterns: Iterable[Any], prefix: str, namespace: str) -> Iterator[Endpoint]:
         for pattern in patterns:
             if isinstance(pattern, URLResolver):
-                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+                inner = f"{namespace}:{pattern.namespace}" if namespace and pattern.namespace else namespace
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern), inner or pattern.namespace or "")
             elif isinstance(pattern, URLPattern):
                 if is_endpoint_view(getattr(pattern.callback, "view_class", None)):
-                    yield Endpoint(name=pattern.name, route=prefix + str(pattern.pattern), view=pattern.callback)
+                    yield Endpoint(
+                        name=pattern.name,
+                        route=prefix + str(pattern.pattern),
+                        view=pattern.callback,
+                        namespace=namespace,
+                    )
 
-    yield from walk(get_resolver(urlconf).url_patterns, "/")
+    yield from walk(get_resolver(urlconf).url_patterns, "/", "")
 
 
 def endpoint_resolver(resolver: URLResolver) -> URLResolver | None:

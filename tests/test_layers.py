@@ -44,6 +44,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
             "health_check.journal",
             "health_check.store*",
             "health_check._drain",
+            "health_check._index",
         ),
     ),
     (
@@ -70,6 +71,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
         (
             "health_check.signals",
             "health_check.recorder",
+            "health_check._indexer",
             "health_check.autostart",
             "health_check.system_checks",
             "health_check.apps",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["APPEND_TRANSITIONS", "RELEASE", "RENEW", "SET_IF_NEWER", "describe"]
+__all__ = ["APPEND_TRANSITIONS", "RELEASE", "RENEW", "SET_IF_NEWER", "SET_INDEX", "describe"]
 
 # Writes a snapshot unless the stored one was taken at the same moment or later: buffered writes
 # flushed after an outage must not replace what the fleet's poller wrote meanwhile.
@@ -46,6 +46,23 @@ for i = 2, #KEYS do
   end
 end
 return result
+"""
+
+# Sets one host's endpoint index and keeps at most ARGV[2] of them, by the server's clock: hosts that
+# come and go (Kubernetes pods) leave theirs behind, and the least recently written go first. The
+# dropped keys are named by the sorted set, not by KEYS: one Redis, never a cluster (docs/fleet.md).
+SET_INDEX = """
+redis.call('SET', KEYS[1], ARGV[1])
+local now = redis.call('TIME')
+redis.call('ZADD', KEYS[2], tonumber(now[1]) + tonumber(now[2]) / 1000000, KEYS[1])
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[2])
+if excess > 0 then
+  for _, key in ipairs(redis.call('ZRANGE', KEYS[2], 0, excess - 1)) do
+    redis.call('DEL', key)
+    redis.call('ZREM', KEYS[2], key)
+  end
+end
+return 1
 """
 
 # Compare-and-set on the lease token: only the holder renews or releases its lease. A lease that is

@@ -23,6 +23,11 @@ the host's journal record (what any process of the host appended or read; only t
 without a host record); the poller then runs again the checks it had nothing fresh to write back for.
 Readers meanwhile answer a key the server lost from the host's last-seen record, and every journal
 read merges the host's journal record, so no entry a feed listed disappears from it meanwhile.
+
+The endpoint index is kept like a snapshot: written during an outage, it waits in this process and
+is written when the backend answers; after a loss it is written back with the snapshots. Reading it
+while the backend does not answer raises ``StoreError`` at once, never waits: its one reader,
+``health_check --no-http``, then imports the URLconf and answers from the last-seen record as before.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from typing import Any
 
 from health_check.snapshot import Snapshot
 from health_check.store._host import HostRecord
-from health_check.store.base import ElectionLock, JournalEntry, Store, StoreError, newest_first
+from health_check.store.base import ElectionLock, JournalEntry, Store, StoreError, encode_index, newest_first
 
 __all__ = ["MAX_PENDING_TRANSITIONS", "ResilientStore"]
 
@@ -93,6 +98,8 @@ class ResilientStore(Store):
         self._marked: dict[str, tuple[Snapshot, Snapshot]] = {}  # key -> (last seen, its "last seen" copy)
         self._pending: dict[str, Snapshot] = {}  # written while the backend was down, newest per key
         self._pending_transitions: list[tuple[JournalEntry, int]] = []
+        self._pending_index: dict[str, Any] | None = None  # written while the backend was down
+        self._index: dict[str, Any] | None = None  # the last index this process wrote, for the write-back
         self._journals: dict[tuple[tuple[str, ...], int], tuple[float, list[JournalEntry]]] = {}
         # Shared by the host's processes: the outage flag and the last snapshots seen (None: per process).
         self._host = (
@@ -150,8 +157,12 @@ class ResilientStore(Store):
         if self._host is not None and self._host.outage() is not None:
             self._host.clear_outage()
             self._marked.clear()
-        if self._pending or self._pending_transitions:
+        if self._has_pending:
             self._flush()
+
+    @property
+    def _has_pending(self) -> bool:
+        return bool(self._pending or self._pending_transitions) or self._pending_index is not None
 
     # -- writer side -------------------------------------------------------------------------------
 
@@ -162,7 +173,7 @@ class ResilientStore(Store):
             self._written[snapshot.key] = snapshot
             if self.available:
                 try:
-                    if self._pending or self._pending_transitions:
+                    if self._has_pending:
                         self._pending[snapshot.key] = snapshot
                         self._flush()
                     else:
@@ -180,12 +191,16 @@ class ResilientStore(Store):
 
     def _flush(self, why: str = "kept during the outage") -> None:
         """Write what was kept while the backend was down; raises ``StoreError``."""
-        snapshots, transitions = dict(self._pending), list(self._pending_transitions)
+        snapshots, transitions, index = dict(self._pending), list(self._pending_transitions), self._pending_index
         self._set_marker()
         if snapshots:
             self.backend.write_if_newer(list(snapshots.values()))
         for entry, retention in transitions:
             self._append([entry], retention)
+        if index is not None:
+            self.backend.write_index(index)
+            if self._pending_index is index:
+                self._pending_index = None
         for key, snapshot in snapshots.items():
             if self._pending.get(key) is snapshot:
                 del self._pending[key]
@@ -268,6 +283,8 @@ class ResilientStore(Store):
         )
         for key, snapshot in self._written.items():
             self._pending.setdefault(key, snapshot)  # one kept during an outage is the newer
+        if self._pending_index is None:
+            self._pending_index = self._index
         self._flush("written back")
         recent = list(self._recent_transitions)
         if self._host is not None:  # the host's record: also what earlier pollers of the host wrote, and read
@@ -464,6 +481,37 @@ class ResilientStore(Store):
                     merged.setdefault(entry["id"], entry)
         # Copies: what the caller does with them must not change the cache.
         return [dict(entry) for entry in newest_first(merged.values())[:limit]]
+
+    # -- endpoint index ----------------------------------------------------------------------------
+
+    def write_index(self, index: Mapping[str, Any]) -> None:
+        kept = dict(index)
+        encode_index(kept)  # too large: ValueError now, not when it is flushed
+        with self._write_guard:
+            self._index = kept
+            if self.available:
+                try:
+                    self._set_marker()
+                    self.backend.write_index(kept)
+                except StoreError as error:
+                    self._failed(error, "writing the endpoint index")
+                    self._pending_index = kept
+                else:
+                    self._pending_index = None
+                    self._recovered()
+            else:
+                self._pending_index = kept
+
+    def read_index(self) -> dict[str, Any] | None:
+        if not self.available:  # this process failed to reach it within retry_seconds: no second wait
+            reason = self._down() or self._down_reason or "no answer"
+            raise StoreError(f"cannot read the endpoint index from the {self.description}: {reason}", reason=reason)
+        try:
+            return self.backend.read_index()
+        except StoreError as error:
+            with self._write_guard:
+                self._failed(error, "reading the endpoint index")
+            raise
 
     # -- election and the rest ---------------------------------------------------------------------
 

@@ -27,6 +27,14 @@ Contract every backend keeps:
   nothing fresh for. Other stores keep the defaults: nothing to watch.
 - A store shared by several hosts sets ``host_id`` (this host's identity); readers and the poller then
   qualify host-scoped keys with it (``endpoints.CheckSpec.of``), so each host keeps its own snapshots.
+- ``write_index()`` replaces this host's endpoint index: one JSON-safe dict the store does not interpret
+  (the poller's map of endpoint URL names to check keys, which ``health_check --no-http`` reads instead
+  of importing the URLconf). Scoped like ``host_lock()``: one per host, also in a store shared by
+  hosts. Its JSON is at most ``MAX_INDEX_BYTES`` (``ValueError`` beyond); a store shared by hosts
+  keeps at most ``MAX_INDEXES`` of them, dropping the least recently written. ``read_index()``
+  returns it, or ``None`` when none was written or it is unreadable (foreign or corrupt data,
+  logged). It outlives restarts exactly as long as snapshots do. A store without an index keeps the
+  defaults: nothing stored, ``None`` read; the command then imports the URLconf.
 """
 
 from __future__ import annotations
@@ -39,12 +47,30 @@ from typing import Any
 
 from health_check.snapshot import Snapshot
 
-__all__ = ["ElectionLock", "JournalEntry", "Store", "StoreError", "decode_snapshot", "newest_first"]
+__all__ = [
+    "MAX_INDEXES",
+    "MAX_INDEX_BYTES",
+    "ElectionLock",
+    "JournalEntry",
+    "Store",
+    "StoreError",
+    "decode_index",
+    "decode_snapshot",
+    "encode_index",
+    "newest_first",
+]
 
 #: A journal entry as stores keep it: JSON-safe; the store reads ``id``, ``key`` and ``at``, sets ``seq``.
 JournalEntry = dict[str, Any]
 
 logger = logging.getLogger(__name__)
+
+#: Largest endpoint index a store keeps, in bytes of its JSON: it lists endpoints, check keys and the
+#: project's source files (a few kilobytes to a few hundred for a large project).
+MAX_INDEX_BYTES = 512 * 1024
+#: Endpoint indexes a store shared by hosts keeps at most (one per host; hosts that come and go, such
+#: as Kubernetes pods, leave theirs behind): the least recently written are dropped.
+MAX_INDEXES = 256
 
 
 def decode_snapshot(payload: bytes | str | None, key: str, store: Store) -> Snapshot | None:
@@ -60,6 +86,30 @@ def decode_snapshot(payload: bytes | str | None, key: str, store: Store) -> Snap
     except (ValueError, KeyError, TypeError, OverflowError):
         logger.warning("Ignoring an unreadable snapshot for %s in the %s", key, store.description)
         return None
+
+
+def encode_index(index: Mapping[str, Any]) -> str:
+    """The index as stores keep it: compact JSON; ``ValueError`` when over ``MAX_INDEX_BYTES`` or not JSON-safe."""
+    payload = json.dumps(index, separators=(",", ":"), allow_nan=False)
+    if len(payload.encode()) > MAX_INDEX_BYTES:
+        raise ValueError(
+            f"the endpoint index is {len(payload.encode())} bytes, over the {MAX_INDEX_BYTES} a store keeps"
+        )
+    return payload
+
+
+def decode_index(payload: bytes | str | None, store: Store) -> dict[str, Any] | None:
+    """A stored index from its JSON; ``None`` when absent or unreadable (logged: foreign or corrupt data)."""
+    if payload is None:
+        return None
+    try:
+        index = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        index = None
+    if not isinstance(index, dict):
+        logger.warning("Ignoring an unreadable endpoint index in the %s", store.description)
+        return None
+    return index
 
 
 def is_entry(entry: object) -> bool:
@@ -170,6 +220,14 @@ class Store(abc.ABC):
     def read_journal(self, keys: Iterable[str], limit: int) -> list[JournalEntry]:
         """The newest ``limit`` entries of ``keys``, newest first. Raises ``StoreError``."""
         return []
+
+    def write_index(self, index: Mapping[str, Any]) -> None:
+        """Replace this host's endpoint index. Raises ``ValueError`` (too large) and ``StoreError``."""
+        encode_index(index)  # the same bound for a store that keeps none
+
+    def read_index(self) -> dict[str, Any] | None:
+        """This host's endpoint index, or ``None``. Raises ``StoreError`` when the backend is unreadable."""
+        return None
 
     @abc.abstractmethod
     def lock(self, name: str) -> ElectionLock:

@@ -26,7 +26,9 @@ from health_check.store.base import (
     JournalEntry,
     Store,
     StoreError,
+    decode_index,
     decode_snapshot,
+    encode_index,
     is_entry,
     newest_first,
 )
@@ -39,6 +41,7 @@ _SIZE_LIMIT = 64 * 2**20  # snapshots are a few hundred bytes each; this bounds 
 _PREFIX = "snapshot:"
 _JOURNAL_PREFIX = "journal:"
 _JOURNAL_SEQ = "journal-seq"
+_INDEX = "endpoint-index"
 # diskcache lets SQLite's own errors through (a corrupt or foreign cache.db, a full disk).
 _BACKEND_ERRORS = (OSError, sqlite3.Error, diskcache.Timeout)
 
@@ -226,6 +229,23 @@ class DiskcacheStore(Store):
             else:
                 logger.warning("Ignoring an unreadable journal entry for %s in the %s", key, self.description)
         return tuple(entries)
+
+    # -- endpoint index ----------------------------------------------------------------------------
+
+    def write_index(self, index: Mapping[str, Any]) -> None:
+        # No generation stamp: the index is read once per command, never through the read cache.
+        payload = encode_index(index)
+        try:
+            self._cache.set(_INDEX, payload)
+        except _BACKEND_ERRORS as error:
+            raise StoreError(f"cannot write the endpoint index to the {self.description}: {error}") from error
+
+    def read_index(self) -> dict[str, Any] | None:
+        try:
+            payload = self._cache.get(_INDEX)
+        except _BACKEND_ERRORS as error:
+            raise StoreError(f"cannot read the endpoint index from the {self.description}: {error}") from error
+        return decode_index(payload, self)
 
     def lock(self, name: str) -> ElectionLock:
         return FileElectionLock(os.path.join(self.location, f"{name}.lock"))

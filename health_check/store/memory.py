@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from health_check.snapshot import Snapshot
-from health_check.store.base import ElectionLock, JournalEntry, Store, newest_first
+from health_check.store.base import ElectionLock, JournalEntry, Store, decode_index, encode_index, newest_first
 
 __all__ = ["MemoryStore"]
 
@@ -43,6 +43,7 @@ class MemoryStore(Store):
         self._guard = threading.Lock()
         self._journal: dict[str, list[JournalEntry]] = {}
         self._seq = 0
+        self._index: str | None = None  # kept as JSON, so a caller changing its dict changes nothing here
 
     def write(self, snapshot: Snapshot) -> None:
         self._snapshots[snapshot.key] = snapshot
@@ -72,12 +73,19 @@ class MemoryStore(Store):
             dict(entry) for entry in newest_first(entry for key in keys for entry in list(journal.get(key, ())))[:limit]
         ]
 
+    def write_index(self, index: Mapping[str, Any]) -> None:
+        self._index = encode_index(index)
+
+    def read_index(self) -> dict[str, Any] | None:
+        return decode_index(self._index, self)
+
     def lock(self, name: str) -> ElectionLock:
         with self._guard:
             lock = self._locks.setdefault(name, threading.Lock())
         return _ThreadElectionLock(lock)
 
     def clear(self) -> None:
-        """Forget every snapshot and journal entry (tests)."""
+        """Forget every snapshot, journal entry and the index (tests)."""
         self._snapshots.clear()
         self._journal.clear()
+        self._index = None

@@ -23,15 +23,18 @@ from redis.retry import Retry
 from health_check.snapshot import Snapshot
 from health_check.store._locks import host_lock
 from health_check.store._redis_lease import RedisLease
-from health_check.store._redis_scripts import APPEND_TRANSITIONS, SET_IF_NEWER, describe
+from health_check.store._redis_scripts import APPEND_TRANSITIONS, SET_IF_NEWER, SET_INDEX, describe
 from health_check.store._resilient import MAX_PENDING_TRANSITIONS, ResilientStore
 from health_check.store._urls import redact_url
 from health_check.store.base import (
+    MAX_INDEXES,
     ElectionLock,
     JournalEntry,
     Store,
     StoreError,
+    decode_index,
     decode_snapshot,
+    encode_index,
     is_entry,
     newest_first,
 )
@@ -89,7 +92,9 @@ class RedisBackend(Store):
             raise StoreError(f"cannot use the {self.description}: {error}") from error
         self._set_if_newer = self.client.register_script(SET_IF_NEWER)
         self._append = self.client.register_script(APPEND_TRANSITIONS)
+        self._set_index = self.client.register_script(SET_INDEX)
         self._journal_seq_key = f"{prefix}journal-seq"
+        self._index_key = f"{prefix}index:{host_id}"  # host-scoped: each host's code and settings are its own
 
     def _error(self, error: redis.RedisError, doing: str) -> StoreError:
         reason = describe(error)
@@ -176,6 +181,22 @@ class RedisBackend(Store):
             logger.warning("Ignoring an unreadable journal entry for %s in the %s", key, self.description)
             return None
         return entry
+
+    def write_index(self, index: Mapping[str, Any]) -> None:
+        payload = encode_index(index)
+        try:
+            self._set_index(
+                keys=[self._index_key, f"{self.prefix}indexes"], args=[payload, MAX_INDEXES], client=self.client
+            )
+        except redis.RedisError as error:
+            raise self._error(error, "write the endpoint index to") from error
+
+    def read_index(self) -> dict[str, Any] | None:
+        try:
+            payload = self.client.get(self._index_key)
+        except redis.RedisError as error:
+            raise self._error(error, "read the endpoint index from") from error
+        return decode_index(payload, self)
 
     def lock(self, name: str) -> ElectionLock:
         return RedisLease(

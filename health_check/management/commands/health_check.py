@@ -4,14 +4,19 @@ Same arguments and exit codes as django-health-check: 0 healthy, 1 failing, 2 co
 there, ``call_command("health_check", ...)`` returns normally when healthy and raises ``SystemExit``
 (1 or 2) otherwise. With
 ``--no-http`` it reads the snapshot store directly: no HTTP, no check run, so it costs a Django start-up
-and one store read, and agrees with what the endpoint answers.
+and one store read, and agrees with what the endpoint answers. The endpoint's checks come from the
+poller's endpoint index (``health_check._index``) when it is current, so the URLconf, and all that
+its checks import, is not imported; otherwise from the URLconf, with the same answer.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import logging
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,10 +26,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
+from health_check._drain import active_drain, drain_key
+from health_check._index import endpoint_readings, lookup
 from health_check._subsets import SubsetError, reading_names, select
 from health_check.conf import get_config
 from health_check.snapshot import Report
 from health_check.store import StoreError, get_store
+
+logger = logging.getLogger("health_check.index")
 
 EXIT_HEALTHY, EXIT_FAILING, EXIT_UNKNOWN = 0, 1, 2
 #: Longest answer printed (bytes): a health endpoint answers a few lines; anything else is cut.
@@ -88,17 +97,19 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         endpoint = options["endpoint"]
-        try:
-            path = reverse(endpoint)
-        except NoReverseMatch as error:
-            self._fail(
-                f"Could not resolve endpoint {endpoint!r}: {error}\n"
-                "Please provide a valid URL pattern name for the health check endpoint."
-            )
-        if options["use_http"]:
-            code = self._ask_server(endpoint, path, options)
-        else:
-            code = self._read_snapshots(endpoint, path, options)
+        code = None if options["use_http"] else self._answer_from_index(endpoint, options)
+        if code is None:
+            try:
+                path = reverse(endpoint)
+            except NoReverseMatch as error:
+                self._fail(
+                    f"Could not resolve endpoint {endpoint!r}: {error}\n"
+                    "Please provide a valid URL pattern name for the health check endpoint."
+                )
+            if options["use_http"]:
+                code = self._ask_server(endpoint, path, options)
+            else:
+                code = self._read_snapshots(endpoint, path, options)
         # Healthy returns normally, as django-health-check's command does, so call_command() from code
         # and tests raises nothing; the process still exits 0. Anything else exits 1 or 2.
         if code != EXIT_HEALTHY:
@@ -123,7 +134,46 @@ class Command(BaseCommand):
             get_store().read(tuple(spec.key for spec in specs))
         except StoreError as error:
             self._fail(f"Cannot read the health check snapshots: {error}")
-        report = self._subset(view.view.get_report(), options)
+        return self._write_report(self._subset(view.view.get_report(), options))
+
+    def _answer_from_index(self, endpoint: str, options: dict[str, Any]) -> int | None:
+        """The answer from the poller's endpoint index, without importing the URLconf.
+
+        ``None`` when the index cannot give exactly the URLconf's answer: none in the store, no entry
+        for this name, written by other code or settings, or a store that does not answer (the
+        URLconf's path then says what is wrong with it, as it always did).
+        """
+        try:
+            store = get_store()
+            entry, why = lookup(store.read_index(), endpoint, store.host_id)
+            if entry is None:
+                logger.debug("manage.py health_check %s --no-http imports the URLconf: %s", endpoint, why)
+                return None
+            mark = drain_key(store.host_id) if entry.readiness else None
+            found = store.read((*entry.keys, mark) if mark else entry.keys)
+        except StoreError:
+            return None
+        config = get_config()
+        timestamp = time.time()
+        now = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
+        drain = active_drain(found.get(mark), timestamp) if mark else None
+        readings = endpoint_readings(
+            entry.checks,
+            entry.errors,
+            found,
+            now,
+            stale_intervals=float(config["STALE_AFTER_INTERVALS"]),
+            drain=drain,
+        )
+        # As the endpoint decides (Responder._warnings_as_errors): its own argument, else the setting.
+        warnings_as_errors = (
+            bool(config["WARNINGS_AS_ERRORS"]) if entry.warnings_as_errors is None else entry.warnings_as_errors
+        )
+        return self._write_report(
+            self._subset(Report(tuple(readings), now, warnings_as_errors=warnings_as_errors), options)
+        )
+
+    def _write_report(self, report: Report) -> int:
         for reading in report.readings:
             self.stdout.write(f"{reading.name}: {reading.message}")
         return EXIT_FAILING if report.failing else EXIT_HEALTHY

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from health_check._indexer import write_endpoint_index
 from health_check.autostart import build_election, collect_checks
 from health_check.conf import get_config, seconds
 from health_check.store import Store, StoreError, get_store
@@ -56,6 +57,9 @@ class Command(BaseCommand):
         if options["once"]:
             from health_check.recorder import store_runner
             from scheduler.jobs import run_all_once
+
+            # What health_check --no-http reads instead of the URLconf (an elected poller writes its own).
+            write_endpoint_index(store)
 
             runner = store_runner(store, max_stuck_runs=int(get_config()["MAX_STUCK_RUNS"]))
             snapshots = run_all_once(runner, specs)
