@@ -18,7 +18,7 @@ from health_check.store import StoreError, build_store
 from health_check.store.redis import RedisStore
 from tests.conftest import require_service
 from tests.store.test_stores import snapshot
-from tests.support import RedisServer
+from tests.support import RedisServer, free_port
 
 UTC = datetime.UTC
 TEST_DB_URL = "redis://127.0.0.1:6379/14"
@@ -241,3 +241,69 @@ def test_redis_lease__held_until_it_may_have_expired_when_redis_dies(redis_serve
         assert lease.held is True
         time.sleep(0.7)
         assert lease.held is False
+
+
+def host_store(tmp_path: Path, store: RedisStore, host: str, url: str = TEST_DB_URL) -> RedisStore:
+    """Another host's store on the same Redis and prefix (the ``store`` fixture deletes the keys afterwards)."""
+    return RedisStore(url, location=str(tmp_path / host), prefix=store.prefix, host_id=host)
+
+
+def test_redis_store__index_per_host(tmp_path, store):
+    """Each host keeps its own index in the shared Redis: another host_id neither sees nor replaces it."""
+    other = host_store(tmp_path, store, "host-b")
+    store.write_index({"host": "host-a"})
+    assert other.read_index() is None
+    other.write_index({"host": "host-b"})
+    assert (store.read_index(), other.read_index()) == ({"host": "host-a"}, {"host": "host-b"})
+    assert host_store(tmp_path, store, "host-a").read_index() == {"host": "host-a"}, "a new process of host-a"
+    other.close()
+
+
+def test_redis_store__indexes_bounded(tmp_path, store, monkeypatch):
+    """Hosts that come and go leave at most MAX_INDEXES indexes: the least recently written are dropped."""
+    monkeypatch.setattr("health_check.store.redis.MAX_INDEXES", 3)
+    hosts = [f"pod-{number}" for number in range(5)]
+    for host in hosts:
+        host_store(tmp_path, store, host).write_index({"host": host})
+    kept = {host: host_store(tmp_path, store, host).read_index() for host in hosts}
+    assert kept == {
+        "pod-0": None,
+        "pod-1": None,
+        "pod-2": {"host": "pod-2"},
+        "pod-3": {"host": "pod-3"},
+        "pod-4": {"host": "pod-4"},
+    }
+    assert store.client.zcard(f"{store.prefix}indexes") == 3
+    assert sorted(store.client.scan_iter(f"{store.prefix}index:*")) == [
+        f"{store.prefix}index:pod-{number}".encode() for number in (2, 3, 4)
+    ]
+
+
+def test_redis_store__index_unreachable_raises_at_once(tmp_path):
+    """Redis down: reading the index raises StoreError naming the store within the socket timeouts, never hangs."""
+    port = free_port()
+    store = RedisStore(f"redis://127.0.0.1:{port}/0", location=str(tmp_path), host_id="host-a")
+    started = time.monotonic()
+    with pytest.raises(StoreError) as raised:
+        store.read_index()
+    assert str(raised.value).startswith(
+        f"cannot read the endpoint index from the Redis store at redis://127.0.0.1:{port}/0: "
+    )
+    with pytest.raises(StoreError):
+        store.read_index()  # within retry_seconds: no second connection attempt
+    assert time.monotonic() - started < 2
+    store.close()
+
+
+def test_redis_store__index_written_back_after_an_empty_restart(redis_server, tmp_path):
+    """Redis restarted without persistence: the poller's watch() writes its index back with its snapshots."""
+    store = RedisStore(redis_server.url, location=str(tmp_path), host_id="host-a")
+    store.write(snapshot("check-a"))
+    store.write_index({"host": "host-a"})
+    assert store.watch() == 0
+    redis_server.kill()
+    redis_server.start()
+    time.sleep(1)  # watch() asks at most once a second
+    assert store.watch() == 1
+    assert RedisStore(redis_server.url, location=str(tmp_path / "b"), host_id="host-a").read_index() == {"host": "host-a"}
+    store.close()

@@ -49,6 +49,15 @@ class FlakyStore(MemoryStore):
         self._answer()
         return super().read_journal(keys, limit)
 
+    def write_index(self, index: Mapping[str, Any]) -> None:
+        self._answer()
+        super().write_index(index)
+
+    def read_index(self) -> dict[str, Any] | None:
+        self._answer()
+        self.reads += 1
+        return super().read_index()
+
     def renew_marker(self, name: str) -> bool:
         self._answer()
         held = name in self._markers
@@ -246,3 +255,55 @@ def test_resilient_store__no_flip_back_after_an_outage(backend, tmp_path):
     time.sleep(0.06)
     assert backend.read(["fleet-check"]) == {"fleet-check": old}, "not written yet"
     assert worker.read(["fleet-check"]) == {"fleet-check": new}, "after it: still the newer one"
+
+
+# -- the endpoint index ------------------------------------------------------------------------------
+
+
+def test_resilient_store__index_unreadable_raises_at_once(store, backend):
+    """Backend down: read_index() raises StoreError naming the store, and asks nothing again within retry_seconds."""
+    store.write_index({"host": "host-a"})
+    assert store.read_index() == {"host": "host-a"}
+    backend.down = True
+    with pytest.raises(StoreError) as raised:
+        store.read_index()
+    assert str(raised.value) == "cannot reach the flaky store: refused"
+    reads = backend.reads
+    with pytest.raises(StoreError) as raised:
+        store.read_index()
+    assert str(raised.value) == "cannot read the endpoint index from the flaky store: refused"
+    assert backend.reads == reads, "no second attempt while the wrapper waits"
+    backend.down = False
+    time.sleep(0.06)
+    assert store.read_index() == {"host": "host-a"}
+
+
+def test_resilient_store__index_written_during_an_outage_is_kept(store, backend):
+    """An index written while the backend is down never raises, and reaches it once it answers."""
+    backend.down = True
+    store.write_index({"written": "during"})
+    assert backend._index is None, "nothing reached the backend"
+    backend.down = False
+    time.sleep(0.06)
+    store.write(snapshot("check-a"))  # the poller's next write flushes what was kept
+    assert backend.read_index() == {"written": "during"}
+
+
+def test_resilient_store__index_written_back_after_loss(store, backend):
+    """The backend lost everything: watch() writes the index back with the snapshots."""
+    store.write(snapshot("check-a"))
+    store.write_index({"host": "host-a"})
+    assert store.watch() == 0
+    backend.lose_everything()
+    time.sleep(1)  # watch() asks at most once a second
+    assert store.watch() == 1
+    assert backend.read_index() == {"host": "host-a"}
+
+
+def test_resilient_store__index_over_the_bound_is_refused(store, backend):
+    """The bound holds at the wrapper too: ValueError at once, not when a kept index is flushed."""
+    from health_check.store.base import MAX_INDEX_BYTES
+
+    backend.down = True
+    with pytest.raises(ValueError):
+        store.write_index({"files": ["x" * MAX_INDEX_BYTES]})

@@ -268,3 +268,61 @@ def test_diskcache__forked_child_drops_lock(tmp_path):
     assert store.lock("poller").acquire() is False, "the parent still holds the lock after the child exits"
     lock.release()
     store.close()
+
+
+# -- the endpoint index ------------------------------------------------------------------------------
+
+INDEX = {"version": 1, "host": None, "endpoints": {"health_check-node": {"checks": [["CPU()", "cpu:1", {}]]}}}
+
+
+def test_store__index_absent_reads_none(store):
+    """A store nobody wrote an index to answers None (the command then imports the URLconf)."""
+    assert store.read_index() is None
+
+
+def test_store__index_round_trip_and_replace(store):
+    """The index is read back as written; a second write replaces it; changing the given dict changes nothing."""
+    given = json.loads(json.dumps(INDEX))
+    store.write_index(given)
+    given["endpoints"].clear()
+    assert store.read_index() == INDEX
+    store.write_index({"version": 1, "endpoints": {}})
+    assert store.read_index() == {"version": 1, "endpoints": {}}
+
+
+def test_store__index_over_the_bound_is_refused(store):
+    """An index whose JSON is over MAX_INDEX_BYTES raises ValueError and leaves the stored one in place."""
+    from health_check.store.base import MAX_INDEX_BYTES
+
+    store.write_index(INDEX)
+    with pytest.raises(ValueError, match=rf"the endpoint index is \d+ bytes, over the {MAX_INDEX_BYTES} a store keeps"):
+        store.write_index({"files": {"/srv": ["x" * MAX_INDEX_BYTES]}})
+    assert store.read_index() == INDEX
+
+
+def test_diskcache__index_seen_by_another_instance(tmp_path):
+    """The index is shared by every process of the host: a second store on the directory reads it."""
+    DiskcacheStore(str(tmp_path)).write_index(INDEX)
+    assert DiskcacheStore(str(tmp_path)).read_index() == INDEX
+
+
+def test_diskcache__unreadable_index_ignored(tmp_path, caplog):
+    """A corrupt or foreign index reads as None, with a warning naming the store."""
+    store = DiskcacheStore(str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="health_check.store.base"):
+        for payload in ("{not json", "[1, 2]"):
+            store._cache.set("endpoint-index", payload)
+            assert store.read_index() is None
+    assert [record.getMessage() for record in caplog.records] == [
+        f"Ignoring an unreadable endpoint index in the diskcache store at {tmp_path}"
+    ] * 2
+
+
+def test_diskcache__unreadable_database_raises_store_error_for_the_index(tmp_path):
+    """A database that cannot be read raises StoreError for the index too, naming the store."""
+    store = DiskcacheStore(str(tmp_path))
+    store.close()
+    (tmp_path / "cache.db").write_bytes(b"this is not an SQLite database" * 100)
+    with pytest.raises(StoreError) as raised:
+        store.read_index()
+    assert str(raised.value).startswith(f"cannot read the endpoint index from the diskcache store at {tmp_path}: ")
