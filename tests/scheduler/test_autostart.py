@@ -108,6 +108,9 @@ def test_autostart__gunicorn_one_poller(spawn, tmp_path, preload, module):
     for _ in range(4):  # every worker keeps answering (none hangs on a lock inherited from the master)
         response = get_steady(port)
         assert response is not None and response.status == 200
+    # The elected poller wrote the endpoint index that manage.py health_check --no-http reads.
+    index = DiskcacheStore(str(tmp_path / "store")).read_index()
+    assert index is not None and index["endpoints"]["health_check-steady"]["checks"][0][0] == "Steady()"
 
 
 def test_autostart__gunicorn_disabled(spawn, tmp_path):

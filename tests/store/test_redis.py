@@ -305,5 +305,7 @@ def test_redis_store__index_written_back_after_an_empty_restart(redis_server, tm
     redis_server.start()
     time.sleep(1)  # watch() asks at most once a second
     assert store.watch() == 1
-    assert RedisStore(redis_server.url, location=str(tmp_path / "b"), host_id="host-a").read_index() == {"host": "host-a"}
+    assert RedisStore(redis_server.url, location=str(tmp_path / "b"), host_id="host-a").read_index() == {
+        "host": "host-a"
+    }
     store.close()
