@@ -8,6 +8,7 @@ written by code and settings that are the command's own, so its answer is exactl
 URLconf would give:
 
 - the same index format, ``health_check``, Django and Python versions, and store host;
+- the same host name and working directory (``Disk()``'s default path, psutil checks' ``hostname``);
 - the same settings: a digest of every setting's value (an HMAC keyed with ``SECRET_KEY``, so the
   store holds nothing a secret could be guessed from);
 - the same source files: the size and modification time of every module the poller had loaded
@@ -16,8 +17,9 @@ URLconf would give:
 
 A deploy that changes an endpoint's checks changes one of them (a file, a setting, a version), so
 the command finds the index out of date and imports the URLconf, until the new poller writes a new
-index. What the fingerprint cannot see: an environment variable the URLconf reads directly (read
-it in settings instead) and a file changed without a new size or modification time.
+index. What the fingerprint cannot see: an environment variable the URLconf or a check's default
+reads directly (read it in settings instead) and a file changed without a new size or modification
+time.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import hmac
 import inspect
 import os
 import pathlib
+import socket
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -156,10 +159,12 @@ def lookup(index: Mapping[str, Any] | None, name: str, host: str | None) -> tupl
 
 
 def fingerprint(files: Mapping[str, Sequence[str]]) -> dict[str, str]:
-    """What the index is valid for: versions, the settings module, the settings' values, the source files."""
+    """What the index is valid for: versions, host name and working directory, the settings, the source files."""
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     return {
         "versions": f"index {INDEX_VERSION}, health_check {__version__}, Django {django.__version__}, Python {python}",
+        # Defaults of checks: Disk()'s path is the working directory, psutil checks name the host.
+        "process": f"{socket.gethostname()} {os.getcwd()}",
         "settings_module": str(getattr(settings, "SETTINGS_MODULE", None)),
         "settings": settings_digest(),
         "files": files_digest(files),

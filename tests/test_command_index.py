@@ -83,6 +83,7 @@ urlpatterns = [
         HealthCheckView.as_view(checks=[sample("up"), "tests.testapp.probes.Nope", "tests.testapp.probes.Sample"]),
         name="broken",
     ),
+    path("disk/", HealthCheckView.as_view(checks=["health_check.contrib.psutil.Disk"]), name="disk"),
     path("api/", include(([path("health/", HealthCheckView.as_view(checks=[sample("up")]), name="health")], "api"))),
 ]
 """
@@ -129,13 +130,13 @@ class Site:
             **extra,
         }
 
-    def ask(self, endpoint: str, **env: str) -> Answer:
-        """``python -m django health_check <endpoint> --no-http`` as a container probe runs it."""
+    def ask(self, endpoint: str, cwd: Path | None = None, **env: str) -> Answer:
+        """``python -m django health_check <endpoint> --no-http`` as a container probe runs it (from the site's root)."""
         self.marker.unlink(missing_ok=True)
         started = time.monotonic()
         result = subprocess.run(
             [sys.executable, "-m", "django", "health_check", endpoint, "--no-http"],
-            cwd=self.root,
+            cwd=cwd or self.root,
             env=self.env(**env),
             capture_output=True,
             text=True,
@@ -332,3 +333,24 @@ def test_no_http_index__settings_digest_same_in_every_process(tmp_path):
         for seed in ("1", "2", "3")
     }
     assert len(digests) == 1 and len(digests.pop().strip()) == 64
+
+
+def test_no_http_index__other_working_directory_falls_back(tmp_path):
+    """Disk()'s default path is the working directory: a probe run from elsewhere names another check, and
+    gets the URLconf's answer for it (pending), not the poller's snapshot of the first."""
+    from health_check.contrib.psutil import Disk
+
+    site = make_site(tmp_path)
+    store = DiskcacheStore(str(site.store_dir))
+    store.write(make_snapshot(CheckSpec.of(Disk(path=str(site.root))).key, interval_seconds=3600.0))
+    site.write_index()
+    here = site.ask("disk")
+    assert (here.code, here.imported) == (0, False)
+    assert here.stdout.startswith(f"Disk(path={str(site.root)!r}, hostname=")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    there = site.ask("disk", cwd=elsewhere)
+    assert (there.code, there.imported) == (1, True)
+    assert there.stdout.startswith(f"Disk(path={str(elsewhere)!r}, hostname=")
+    assert there.stdout.endswith(f": {PENDING}\n")
+    store.close()
