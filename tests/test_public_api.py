@@ -24,6 +24,9 @@ MODULES = [
     "health_check.contrib.rabbitmq",
     "health_check.contrib.redis",
     "health_check.contrib.rss",
+    # what we know, and the Django edge: the endpoint index
+    "health_check._index",
+    "health_check._indexer",
     # who asks: the read path's public and private modules
     "health_check._answers",
     "health_check._csp",

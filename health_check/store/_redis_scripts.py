@@ -48,14 +48,14 @@ end
 return result
 """
 
-# Sets one host's endpoint index and keeps at most ARGV[2] of them, by the server's clock: hosts that
-# come and go (Kubernetes pods) leave theirs behind, and the least recently written go first. The
-# dropped keys are named by the sorted set, not by KEYS: one Redis, never a cluster (docs/fleet.md).
+# Sets one host's endpoint index (ARGV[1]) and keeps at most ARGV[3] of them, ordered by the writer's
+# clock (ARGV[2]): hosts that come and go (Kubernetes pods) leave theirs behind, and the least recently
+# written go first. The dropped keys are found in the sorted set, so they are not in KEYS: a script for
+# one Redis server, as the rest of the store is.
 SET_INDEX = """
 redis.call('SET', KEYS[1], ARGV[1])
-local now = redis.call('TIME')
-redis.call('ZADD', KEYS[2], tonumber(now[1]) + tonumber(now[2]) / 1000000, KEYS[1])
-local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[2], KEYS[1])
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
 if excess > 0 then
   for _, key in ipairs(redis.call('ZRANGE', KEYS[2], 0, excess - 1)) do
     redis.call('DEL', key)

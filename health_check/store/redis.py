@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -186,7 +187,9 @@ class RedisBackend(Store):
         payload = encode_index(index)
         try:
             self._set_index(
-                keys=[self._index_key, f"{self.prefix}indexes"], args=[payload, MAX_INDEXES], client=self.client
+                keys=[self._index_key, f"{self.prefix}indexes"],
+                args=[payload, repr(time.time()), MAX_INDEXES],
+                client=self.client,
             )
         except redis.RedisError as error:
             raise self._error(error, "write the endpoint index to") from error
