@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from health_check._drain import Drain, drain_key, drain_snapshot
 from health_check.specs import CheckSpec
 from health_check.store.diskcache import DiskcacheStore
 from tests.conftest import make_snapshot
@@ -83,10 +84,14 @@ urlpatterns = [
         HealthCheckView.as_view(checks=[sample("up"), "tests.testapp.probes.Nope", "tests.testapp.probes.Sample"]),
         name="broken",
     ),
+    path("ready/", HealthCheckView.as_view(checks=[sample("up")], readiness=True), name="ready"),
     path("disk/", HealthCheckView.as_view(checks=["health_check.contrib.psutil.Disk"]), name="disk"),
     path("api/", include(([path("health/", HealthCheckView.as_view(checks=[sample("up")]), name="health")], "api"))),
 ]
 """
+
+#: The drain mark ``fill()`` writes: this host drains for the whole module (readiness endpoints only).
+DRAIN = Drain(started=time.time(), until=time.time() + 3600)
 
 #: What each endpoint answers from the snapshots ``fill()`` writes: (exit code, stdout).
 EXPECTED = {
@@ -100,6 +105,20 @@ EXPECTED = {
     "warning": (1, "Sample(label='degraded'): Warning: degraded\n"),
     "lenient": (0, "Sample(label='degraded'): Warning: degraded\n"),
     "api:health": (0, "Sample(label='up'): OK\n"),
+    "ready": (1, f"Sample(label='up'): OK\nDrain: {DRAIN.message}\n"),
+}
+
+#: Each case's command line after ``health_check``, and its answer when the test states it.
+CASES: dict[str, tuple[list[str], tuple[int, str] | None]] = {
+    **{name: ([name], expected) for name, expected in EXPECTED.items()},
+    "broken": (["broken"], None),
+    "subset": (["failing", "--check", "Sample(label='up')"], (0, "Sample(label='up'): OK\n")),
+    "subset-exclude": (
+        ["failing", "--exclude", "Sample(label='up')"],
+        (1, "Sample(label='down'): Unavailable: down\n"),
+    ),
+    "subset-unknown": (["failing", "--check", "Nope"], (2, "")),
+    "subset-ready": (["ready", "--exclude", "Sample"], None),
 }
 
 
@@ -130,12 +149,12 @@ class Site:
             **extra,
         }
 
-    def ask(self, endpoint: str, cwd: Path | None = None, **env: str) -> Answer:
+    def ask(self, endpoint: str, *args: str, cwd: Path | None = None, **env: str) -> Answer:
         """``python -m django health_check <endpoint> --no-http`` as a container probe runs it (from the site's root)."""
         self.marker.unlink(missing_ok=True)
         started = time.monotonic()
         result = subprocess.run(
-            [sys.executable, "-m", "django", "health_check", endpoint, "--no-http"],
+            [sys.executable, "-m", "django", "health_check", endpoint, "--no-http", *args],
             cwd=cwd or self.root,
             env=self.env(**env),
             capture_output=True,
@@ -185,6 +204,7 @@ def fill(store) -> None:
     store.write(make_snapshot(key("down", store.host_id), status="error", **hour))
     store.write(make_snapshot(key("old", store.host_id), age_seconds=3 * DAYS, **hour))
     store.write(make_snapshot(key("degraded", store.host_id), status="warning", **hour))
+    store.write(drain_snapshot(drain_key(store.host_id), DRAIN.started, DRAIN.until - DRAIN.started))
 
 
 @pytest.fixture(scope="module")
@@ -193,30 +213,46 @@ def answers(tmp_path_factory) -> Iterator[tuple[Site, dict[str, tuple[Answer, An
     site = make_site(tmp_path_factory.mktemp("idx"))
     store = DiskcacheStore(str(site.store_dir))
     fill(store)
-    names = [*EXPECTED, "broken"]
-    without = {name: site.ask(name) for name in names}
+    without = {name: site.ask(*args) for name, (args, _) in CASES.items()}
     site.write_index()
-    found = {name: (without[name], site.ask(name)) for name in names}
+    found = {name: (without[name], site.ask(*args)) for name, (args, _) in CASES.items()}
     yield site, found
     store.close()
 
 
-@pytest.mark.parametrize("endpoint", [*EXPECTED, "broken"])
-def test_no_http_index__same_answer_without_the_urlconf(answers, endpoint):
-    """With the index the URLconf is not imported, and the answer is the one it gives: same text, same exit code."""
+@pytest.mark.parametrize("case", CASES)
+def test_no_http_index__same_answer_without_the_urlconf(answers, case):
+    """With the index the URLconf is not imported, and the answer is the one it gives: same text, same exit code
+    (also for a readiness endpoint while its host drains, and with --check / --exclude)."""
     _, found = answers
-    without, with_index = found[endpoint]
+    without, with_index = found[case]
     assert without.imported, "without an index the URLconf is imported"
     assert not with_index.imported, with_index.stderr
     assert (with_index.code, with_index.stdout, with_index.stderr) == (without.code, without.stdout, without.stderr)
-    if endpoint in EXPECTED:
-        assert (with_index.code, with_index.stdout) == EXPECTED[endpoint]
-    else:
-        lines = with_index.stdout.splitlines()
-        assert with_index.code == 1
-        assert lines[0] == "Sample(label='up'): OK"
-        assert lines[1].startswith("'tests.testapp.probes.Nope': Unavailable: configuration error: cannot import")
-        assert lines[2].startswith("'tests.testapp.probes.Sample': Unavailable: configuration error: Sample cannot")
+    expected = CASES[case][1]
+    if expected is not None:
+        assert (with_index.code, with_index.stdout) == expected
+
+
+def test_no_http_index__misconfigured_entries(answers):
+    """Entries that cannot be resolved are answered from the index as the URLconf answers them."""
+    _, found = answers
+    _, with_index = found["broken"]
+    lines = with_index.stdout.splitlines()
+    assert with_index.code == 1
+    assert lines[0] == "Sample(label='up'): OK"
+    assert lines[1].startswith("'tests.testapp.probes.Nope': Unavailable: configuration error: cannot import")
+    assert lines[2].startswith("'tests.testapp.probes.Sample': Unavailable: configuration error: Sample cannot")
+
+
+def test_no_http_index__subset_errors(answers):
+    """An unknown --check name is the same error with the index: exit 2, the names that exist; the drain
+    reading stays whatever --exclude says."""
+    _, found = answers
+    assert found["subset-unknown"][1].stderr == (
+        "no check named 'Nope' on this endpoint. Checks of this endpoint: Sample(label='up'), Sample(label='down').\n"
+    )
+    assert found["subset-ready"][1].stdout.endswith(f"Drain: {DRAIN.message}\n")
 
 
 def test_no_http_index__unknown_names_fall_back(answers):

@@ -20,9 +20,11 @@ pytestmark = pytest.mark.urls("tests.testapp.urls_index")
 
 def test_build_index__keeps_replayable_endpoints_only():
     """Named endpoints answered by the base hooks are indexed (namespaced as reverse() takes them); a view that
-    answers with its own get_report()/get_checks(), a clock= or a route with arguments is left to the URLconf."""
+    answers with its own get_report()/get_checks(), a clock=, a mistyped status_codes= (which the endpoint logs)
+    or a route with arguments is left to the URLconf."""
     index = build_index(None)
-    assert sorted(index["endpoints"]) == ["index-plain", "index-styled", "outer:inner"]
+    assert sorted(index["endpoints"]) == ["index-plain", "index-ready", "index-styled", "outer:inner"]
+    assert index["endpoints"]["index-ready"]["readiness"] is True
     assert index["endpoints"]["index-styled"] == {
         "path": "/styled/",
         "checks": [
@@ -30,6 +32,7 @@ def test_build_index__keeps_replayable_endpoints_only():
         ],
         "errors": [],
         "warnings_as_errors": False,
+        "readiness": False,
     }
     assert index["endpoints"]["outer:inner"]["path"] == "/outer/inner/"
     assert (index["version"], index["host"]) == (INDEX_VERSION, None)

@@ -38,6 +38,8 @@ urlpatterns = [
     path("report/", OwnReport.as_view(checks=[Steady()]), name="index-own-report"),
     path("checks/", OwnChecks.as_view(), name="index-own-checks"),
     path("clock/", HealthCheckView.as_view(checks=[Steady()], clock=fixed_clock), name="index-clock"),
+    path("codes/", HealthCheckView.as_view(checks=[Steady()], status_codes={"eror": 503}), name="index-bad-codes"),
+    path("ready/", HealthCheckView.as_view(checks=[Steady()], readiness=True), name="index-ready"),
     path("args/<int:number>/", HealthCheckView.as_view(checks=[Steady()]), name="index-args"),
     path("outer/", include(([path("inner/", HealthCheckView.as_view(checks=[Sample("ns")]), name="inner")], "outer"))),
 ]
