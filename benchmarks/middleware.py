@@ -11,11 +11,12 @@ remembered), and site pages on paths never seen before (one more URL resolution 
 from __future__ import annotations
 
 import argparse
-import io
 import itertools
 import sys
 import time
 from pathlib import Path
+
+from read_path import environ_for  # the same WSGI environ as the read-path benchmark (benchmarks/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTPROJECT = ["django.middleware.security.SecurityMiddleware", "django.middleware.common.CommonMiddleware"]
@@ -57,27 +58,6 @@ def configure() -> None:
     from tests.scenarios import write_scenario
 
     write_scenario(get_store(), "fresh")
-
-
-def environ_for(path: str, query: str = "") -> dict:
-    return {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": path,
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": query,
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "testserver",
-        "HTTP_ACCEPT": "*/*",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-    }
 
 
 def call(handler, environ: dict) -> str:

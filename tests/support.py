@@ -225,6 +225,21 @@ class Server(Process):
             raise
 
 
+#: The test project's application for each server kind ``start_server()`` knows.
+TESTAPP = {"gunicorn": "tests.testapp.wsgi:application", "uvicorn": "tests.testapp.asgi:application"}
+
+
+def serve_store(kind: str, store_dir: str, settings: str = "tests.testapp.settings_middleware", **env: str) -> Server:
+    """The test project under ``kind`` (gunicorn or uvicorn) reading the diskcache store in ``store_dir``.
+
+    ``settings``: a settings module of tests/testapp reading ``HEALTH_SNAPSHOT_STORE_DIR``; ``env``: more
+    environment (``HEALTH_SNAPSHOT_AUTH_TOKEN``...).
+    """
+    return start_server(
+        kind, TESTAPP[kind], {"DJANGO_SETTINGS_MODULE": settings, "HEALTH_SNAPSHOT_STORE_DIR": store_dir, **env}
+    )
+
+
 def start_server(kind: str, app: str, env_overrides: dict[str, str] | None = None) -> Server:
     """Start ``gunicorn`` (WSGI, one worker) or ``uvicorn`` (ASGI) serving ``app``; ready when returned."""
     port = free_port()

@@ -101,10 +101,7 @@ def test_drain__command_rejects_odd_seconds():
             call_command("health_check_drain", "--seconds", value)
 
 
-SERVERS = {"gunicorn": "tests.testapp.wsgi:application", "uvicorn": "tests.testapp.asgi:application"}
-
-
-@pytest.mark.parametrize("kind", list(SERVERS))
+@pytest.mark.parametrize("kind", ["gunicorn", "uvicorn"])
 def test_drain__real_servers(kind, tmp_path):
     """gunicorn and uvicorn: the command's mark turns the readiness endpoint 503 at once, liveness stays 200."""
     import os
@@ -112,12 +109,12 @@ def test_drain__real_servers(kind, tmp_path):
     import sys
 
     from health_check.store.diskcache import DiskcacheStore
-    from tests.support import ROOT, http_get, start_server
+    from tests.support import ROOT, http_get, serve_store
 
     store = DiskcacheStore(str(tmp_path))
     write_scenario(store, "fresh")
     env = {"DJANGO_SETTINGS_MODULE": "tests.testapp.settings_middleware", "HEALTH_SNAPSHOT_STORE_DIR": str(tmp_path)}
-    server = start_server(kind, SERVERS[kind], env)
+    server = serve_store(kind, str(tmp_path))
     try:
         url = f"http://127.0.0.1:{server.port}/health/"
         assert (http_get(url + "ready/").status, http_get(url + "live/").status) == (200, 200)

@@ -19,7 +19,7 @@ from health_check.store.diskcache import DiskcacheStore
 from health_check.system_checks import check_endpoints
 from health_check.views import HealthCheckView
 from tests.scenarios import LABELS, write_scenario
-from tests.support import Server, http_get, start_server
+from tests.support import TESTAPP, Server, http_get, serve_store
 from tests.testapp.probes import Sample
 
 SAMPLES = [Sample(label) for label in LABELS]
@@ -132,15 +132,12 @@ def test_status_codes__manage_check_fails_on_a_wrong_mapping(settings):
 
 # -- what a load balancer reads ---------------------------------------------------------------------
 
-SERVERS = {"gunicorn": "tests.testapp.wsgi:application", "uvicorn": "tests.testapp.asgi:application"}
 
-
-@pytest.fixture(params=list(SERVERS), scope="module")
+@pytest.fixture(params=list(TESTAPP), scope="module")
 def server(request, tmp_path_factory) -> Iterator[tuple[Server, DiskcacheStore]]:
     location = str(tmp_path_factory.mktemp("codes-store"))
     store = DiskcacheStore(location)
-    env = {"DJANGO_SETTINGS_MODULE": "tests.testapp.settings_middleware", "HEALTH_SNAPSHOT_STORE_DIR": location}
-    process = start_server(request.param, SERVERS[request.param], env)
+    process = serve_store(request.param, location)
     try:
         yield process, store
     finally:

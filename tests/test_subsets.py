@@ -20,7 +20,7 @@ from health_check.store.diskcache import DiskcacheStore
 from health_check.views import HealthCheckView
 from tests.conftest import make_snapshot
 from tests.scenarios import LABELS, NAMES, REFUSED, write_scenario
-from tests.support import Server, http_get, start_server
+from tests.support import TESTAPP, Server, http_get, serve_store
 from tests.testapp.probes import Sample
 
 FORMATS = ("json", "text", "html", "openmetrics", "rss", "atom", "health+json")
@@ -165,17 +165,14 @@ def test_subsets__subclass_gets_the_subset(failing):
 
 # -- real servers and the command ------------------------------------------------------------------
 
-SERVERS = {"gunicorn": "tests.testapp.wsgi:application", "uvicorn": "tests.testapp.asgi:application"}
 
-
-@pytest.fixture(params=list(SERVERS), scope="module")
+@pytest.fixture(params=list(TESTAPP), scope="module")
 def server(request, tmp_path_factory) -> Iterator[tuple[Server, str]]:
     location = str(tmp_path_factory.mktemp("subset-store"))
     store = DiskcacheStore(location)
     write_scenario(store, "failing")
     store.close()
-    env = {"DJANGO_SETTINGS_MODULE": "tests.testapp.settings_middleware", "HEALTH_SNAPSHOT_STORE_DIR": location}
-    process = start_server(request.param, SERVERS[request.param], env)
+    process = serve_store(request.param, location)
     try:
         yield process, location
     finally:

@@ -144,18 +144,12 @@ def test_tokens__config_keeps_a_single_token_a_string(settings):
 def test_tokens__rotation_through_real_servers(kind, tmp_path):
     """gunicorn and uvicorn with HEALTH_CHECK["AUTH_TOKEN"] = [new, old]: both admitted, anything else 403."""
     from health_check.store.diskcache import DiskcacheStore
-    from tests.support import http_get, start_server
+    from tests.support import http_get, serve_store
 
     store = DiskcacheStore(str(tmp_path))
     write_scenario(store, "fresh")
     store.close()
-    app = {"gunicorn": "tests.testapp.wsgi:application", "uvicorn": "tests.testapp.asgi:application"}[kind]
-    env = {
-        "DJANGO_SETTINGS_MODULE": "tests.testapp.settings_middleware",
-        "HEALTH_SNAPSHOT_STORE_DIR": str(tmp_path),
-        "HEALTH_SNAPSHOT_AUTH_TOKEN": f"{NEW},{OLD}",
-    }
-    server = start_server(kind, app, env)
+    server = serve_store(kind, str(tmp_path), HEALTH_SNAPSHOT_AUTH_TOKEN=f"{NEW},{OLD}")
     try:
         url = f"http://127.0.0.1:{server.port}/health/?format=json"
         codes = [
