@@ -50,11 +50,11 @@ __all__ = [
     "FEED_ITEMS",
     "MAX_BODIES",
     "MAX_RECORDED",
+    "MAX_SUBSETS",
     "PAGE_ITEMS_PER_CHECK",
     "STATE_SECONDS",
     "EndpointState",
     "Responder",
-    "MAX_SUBSETS",
     "configuration_reading",
     "drain_reading",
     "last_change",
@@ -94,6 +94,8 @@ class EndpointState:
     status: int  # the HTTP status of the status-carrying formats (the endpoint's ``status_codes=``)
     checks: tuple[Any, ...]  # per reading: the check instance, for HealthCheckResult
     bodies: dict[Any, Any] = dataclasses.field(default_factory=dict)
+    #: Subsets derived from this state (``?check=``), apart from ``bodies`` so they never crowd them out.
+    subsets: dict[Any, EndpointState] = dataclasses.field(default_factory=dict)
     #: The store keys of the readings' checks, for a subset (``?check=``); ``None``: the endpoint's.
     keys: tuple[str, ...] | None = None
     #: This host drains (``health_check_drain``) and the endpoint is a readiness one: the last reading says so.
@@ -270,8 +272,7 @@ class Responder:
         names = query_names(request)
         if names is None:
             return state
-        key = ("subset", names)
-        found = state.bodies.get(key)
+        found = state.subsets.get(names)
         if found is not None:
             return found
         specs = self.specs()[0]
@@ -297,8 +298,8 @@ class Responder:
             keys=tuple(keys[index] for index in indexes if index < len(keys)),
             draining=state.draining,
         )
-        if state.expires and sum(1 for k in state.bodies if k[0] == "subset") < MAX_SUBSETS:
-            state.bodies[key] = found
+        if state.expires and len(state.subsets) < MAX_SUBSETS:
+            state.subsets[names] = found
         return found
 
     # -- bodies -----------------------------------------------------------------------------------
