@@ -191,6 +191,8 @@ SCENARIOS = {
     "node (3 checks) json": ("/node/", "format=json"),
     "node (3 checks) text": ("/node/", "format=text"),
     "node (3 checks) html": ("/node/", "format=html"),
+    "node (3 checks) svg": ("/node/", "format=svg"),
+    "node (3 checks) shields": ("/node/", "format=shields"),
     "application (7) json": ("/application/", "format=json"),
     "30 checks json": ("/thirty/", "format=json"),
     "30 checks text": ("/thirty/", "format=text"),
@@ -226,6 +228,10 @@ def bench_read_path(iterations: int, rounds: int, profile: bool) -> dict[str, fl
     for fmt in ("json", "text", "html"):
         ratio = medians[f"node (3 checks) {fmt}"] / bare
         print(f"node {fmt} / bare: {ratio:.2f}x, +{medians[f'node (3 checks) {fmt}'] - bare:.1f} µs (target <= 1.30x)")
+    for fmt in ("svg", "shields"):
+        badge = medians[f"node (3 checks) {fmt}"]
+        json_median = medians["node (3 checks) json"]
+        print(f"node {fmt} badge / node json: {badge / json_median:.2f}x (target: no more than the JSON answer)")
     application = medians["application (7) json"]
     node = medians["node (3 checks) json"]
     print(f"application json / node json: {application / node:.2f}x (same order: no service is touched by a request)")

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.response import TemplateResponse
 
 from health_check._request import not_modified
-from health_check.renderers import DEFAULT_RENDERERS, HealthJSONRenderer, HTMLRenderer, Renderer
+from health_check.renderers import ANCHOR_RENDERERS, DEFAULT_RENDERERS, HTMLRenderer, Renderer
 
 __all__ = [
     "Body",
@@ -57,12 +57,13 @@ def bad_request(request: HttpRequest, text: str) -> HttpResponse:
 
 
 def not_acceptable(request: HttpRequest, renderers: tuple[type[Renderer], ...]) -> HttpResponse:
-    """406 as django-health-check answers it: ``text/plain``, its six types for the default renderers.
+    """406 as django-health-check answers it: ``text/plain``, its six types for the default renderers
+    (health+json and the badges are served, not listed).
 
     A project's own ``renderers=`` are listed as they are, in their order.
     """
     if renderers == DEFAULT_RENDERERS:
-        listed = [renderer.media_type for renderer in renderers if renderer is not HealthJSONRenderer]
+        listed = [renderer.media_type for renderer in renderers if renderer in ANCHOR_RENDERERS]
     else:
         listed = [renderer.media_type for renderer in renderers]
     body = f"Not Acceptable: Supported content types: {', '.join(listed)}".encode()

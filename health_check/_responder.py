@@ -343,6 +343,7 @@ class Responder:
             updated=last_change(journal, state.report.readings, stale_intervals) if renderer.conditional else None,
             now=now,
             stylesheet=view.stylesheet,
+            badge_label=view.badge_label,
         )
         instance = renderer()
         second = int(timestamp) if renderer.live else 0

@@ -24,6 +24,7 @@ from django.utils.feedgenerator import SyndicationFeed
 from django.utils.http import http_date
 
 from health_check import status_page
+from health_check._badge import COLOURS, SHIELDS_COLOURS, badge_label, badge_state, badge_svg
 from health_check._syndication import StableAtomFeed, StableRSSFeed
 from health_check._time import isoformat
 from health_check.journal import STATUS, Transition
@@ -40,6 +41,7 @@ from health_check.status_page import (  # noqa: F401
 )
 
 __all__ = [
+    "ANCHOR_RENDERERS",
     "AtomRenderer",
     "DEFAULT_RENDERERS",
     "HTMLRenderer",
@@ -49,9 +51,12 @@ __all__ = [
     "RSSRenderer",
     "RenderContext",
     "Renderer",
+    "SVGBadgeRenderer",
+    "ShieldsRenderer",
     "TextRenderer",
     "escape_label",
     "format_labels",
+    "validators",
 ]
 
 
@@ -71,6 +76,7 @@ class RenderContext:
             before redaction); a feed without items is dated by it, never by "now" or by 1970.
         now: The moment ages are measured from (``live`` renderers); ``None``: the report's time.
         stylesheet: The CSS the HTML page inlines (``HealthCheckView.stylesheet``).
+        badge_label: The left word of the badges (``HealthCheckView.badge_label``).
     """
 
     endpoint_url: str = ""
@@ -82,6 +88,7 @@ class RenderContext:
     updated: datetime.datetime | None = None
     now: datetime.datetime | None = None
     stylesheet: str = ""
+    badge_label: str = "health"
 
 
 class Renderer:
@@ -281,13 +288,17 @@ class _FeedRenderer(Renderer):
         return feed.writeString("utf-8").encode()
 
     def headers(self, body: bytes, context: RenderContext) -> dict[str, str]:
-        # RFC 9110 §8.8: a strong validator of exactly these bytes, and the newest entry's time.
-        headers = {"ETag": f'"{hashlib.sha256(body).hexdigest()[:32]}"'}
-        if context.transitions:
-            headers["Last-Modified"] = http_date(max(t.at for t in context.transitions).timestamp())
-        elif context.updated is not None:
-            headers["Last-Modified"] = http_date(context.updated.timestamp())
-        return headers
+        return validators(body, context)
+
+
+def validators(body: bytes, context: RenderContext) -> dict[str, str]:
+    """RFC 9110 §8.8: a strong validator of exactly these bytes, and the newest entry's or change's time."""
+    headers = {"ETag": f'"{hashlib.sha256(body).hexdigest()[:32]}"'}
+    if context.transitions:
+        headers["Last-Modified"] = http_date(max(t.at for t in context.transitions).timestamp())
+    elif context.updated is not None:
+        headers["Last-Modified"] = http_date(context.updated.timestamp())
+    return headers
 
 
 def _feed_date(report: Report, context: RenderContext) -> datetime.datetime:
@@ -372,7 +383,66 @@ class HealthJSONRenderer(Renderer):
         return entry
 
 
-#: In the order of django-health-check's 406 message.
+class SVGBadgeRenderer(Renderer):
+    """``?format=svg``: a status badge for a README or a dashboard (label and worst state, coloured).
+
+    Always 200, as an image must be to be shown; its ETag and Last-Modified let image proxies (GitHub's
+    camo) revalidate it cheaply.
+    """
+
+    format = "svg"
+    media_type = "image/svg+xml"
+    accepts = frozenset({"image/svg+xml", "image/*"})
+    content_type = "image/svg+xml; charset=utf-8"
+    always_ok = True
+    conditional = True
+
+    def render(self, report: Report, context: RenderContext) -> bytes:
+        word = badge_state(report.readings)
+        return badge_svg(context.badge_label, word, COLOURS[word]).encode()
+
+    def headers(self, body: bytes, context: RenderContext) -> dict[str, str]:
+        return validators(body, context)
+
+
+class ShieldsRenderer(Renderer):
+    """``?format=shields``: shields.io's endpoint JSON, for ``https://img.shields.io/endpoint?url=...``.
+
+    Selected by ``?format=`` only (its media type is plain JSON); always 200, as shields.io requires.
+    """
+
+    format = "shields"
+    media_type = "application/json"
+    accepts = frozenset()
+    content_type = "application/json"
+    always_ok = True
+    conditional = True
+
+    def render(self, report: Report, context: RenderContext) -> bytes:
+        word = badge_state(report.readings)
+        payload = {
+            "schemaVersion": 1,
+            "label": badge_label(context.badge_label),
+            "message": word,
+            "color": SHIELDS_COLOURS[word],
+            "isError": word != "ok",
+        }
+        return json.dumps(payload, ensure_ascii=False).encode()
+
+    def headers(self, body: bytes, context: RenderContext) -> dict[str, str]:
+        return validators(body, context)
+
+
+#: django-health-check's six formats, in the order of its 406 message (the only ones that message lists).
+ANCHOR_RENDERERS: tuple[type[Renderer], ...] = (
+    TextRenderer,
+    HTMLRenderer,
+    JSONRenderer,
+    AtomRenderer,
+    RSSRenderer,
+    OpenMetricsRenderer,
+)
+#: Every format an endpoint serves by default: django-health-check's, then ours.
 DEFAULT_RENDERERS: tuple[type[Renderer], ...] = (
     TextRenderer,
     HTMLRenderer,
@@ -381,4 +451,6 @@ DEFAULT_RENDERERS: tuple[type[Renderer], ...] = (
     RSSRenderer,
     OpenMetricsRenderer,
     HealthJSONRenderer,
+    SVGBadgeRenderer,
+    ShieldsRenderer,
 )

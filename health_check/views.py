@@ -112,6 +112,7 @@ class HealthCheckView(TemplateView):
             Default: 200 and 500, as django-health-check; 503 while the host drains.
         readiness: A readiness endpoint: answers ``draining`` (503) while ``health_check_drain`` runs
             for this host. Liveness and other endpoints leave it False.
+        badge_label: The left word of ``?format=svg`` and ``?format=shields`` badges ("health").
     """
 
     #: How the URLconf discovery (``health_check.urlconf``) knows this view and its subclasses.
@@ -133,6 +134,7 @@ class HealthCheckView(TemplateView):
     clock: Callable[[], datetime.datetime] | None = None
     status_codes: Mapping[str, int] | None = None
     readiness: bool = False
+    badge_label: str = "health"
     http_method_names = ["get", "head", "options"]
 
     #: The CSS the default page inlines; ``stylesheet_hash`` and ``csp_config`` follow it in subclasses.

@@ -54,6 +54,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
             "health_check.redaction",
             "health_check.status_page",
             "health_check._syndication",
+            "health_check._badge",
             "health_check.renderers",
             "health_check._request",
             "health_check._subsets",
