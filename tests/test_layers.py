@@ -42,6 +42,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
             "health_check.snapshot",
             "health_check.hysteresis",
             "health_check.journal",
+            "health_check.uptime",
             "health_check.store*",
             "health_check._drain",
             "health_check._index",

@@ -1,0 +1,123 @@
+"""Uptime from the journal, against a month scripted by hand and figures computed by hand."""
+
+from __future__ import annotations
+
+import datetime
+import random
+
+import pytest
+
+from health_check.journal import INCIDENT, STATUS, Transition
+from health_check.uptime import endpoint_uptime, uptime
+
+NOW = datetime.datetime(2030, 1, 31, tzinfo=datetime.UTC)
+H = datetime.timedelta(hours=1)
+D = datetime.timedelta(days=1)
+
+
+def entry(key: str, at: datetime.datetime, from_state: str, to_state: str, kind: str = STATUS) -> Transition:
+    return Transition(
+        id=f"{key}-{at.isoformat()}",
+        key=key,
+        name=key,
+        kind=kind,
+        from_state=from_state,
+        to_state=to_state,
+        at=at,
+        message="",
+        title="",
+    )
+
+
+#: A: observed 40 days ago; a 2 h outage 10 days ago, a 6 h warning 3 days ago, 1 h stale 12 h ago.
+A = [
+    entry("a", NOW - 40 * D, "pending", "ok"),
+    entry("a", NOW - 10 * D, "ok", "error"),
+    entry("a", NOW - 10 * D + 2 * H, "error", "ok"),
+    entry("a", NOW - 3 * D, "ok", "warning"),
+    entry("a", NOW - 3 * D + 6 * H, "warning", "ok"),
+    entry("a", NOW - 12 * H, "ok", "stale"),
+    entry("a", NOW - 11 * H, "stale", "ok"),
+    # Not changes of the check's state: an upstream incident, and an entry after "now".
+    entry("a", NOW - 5 * D, "", "investigating", kind=INCIDENT),
+    entry("a", NOW + H, "ok", "error"),
+]
+#: B: first observed 36 h ago, ok since.
+B = [entry("b", NOW - 36 * H, "pending", "ok")]
+
+
+def figures(result, window):
+    return result[window].as_dict()
+
+
+def shares(ok=0.0, warning=0.0, error=0.0, stale=0.0, unknown=0.0, *, hours):
+    return {
+        "ok": round(ok / hours, 6),
+        "warning": round(warning / hours, 6),
+        "error": round(error / hours, 6),
+        "stale_or_pending": round(stale / hours, 6),
+        "unknown": round(unknown / hours, 6),
+    }
+
+
+def test_uptime__a_month_of_one_check():
+    found = uptime(random.Random(7).sample(A, len(A)), NOW)  # any order
+    assert figures(found, "24h") == {
+        **shares(ok=23, stale=1, hours=24),
+        "uptime": round(23 / 24, 6),
+        "incidents": 1,
+        "longest_outage_seconds": 3600.0,
+    }
+    assert figures(found, "7d") == {
+        **shares(ok=161, warning=6, stale=1, hours=168),
+        "uptime": round(167 / 168, 6),
+        "incidents": 1,  # ok -> warning still serves
+        "longest_outage_seconds": 3600.0,
+    }
+    assert figures(found, "30d") == {
+        **shares(ok=711, warning=6, error=2, stale=1, hours=720),
+        "uptime": round(717 / 720, 6),
+        "incidents": 2,
+        "longest_outage_seconds": 7200.0,
+    }
+
+
+def test_uptime__time_before_the_first_observation_is_unknown():
+    found = uptime(B, NOW)
+    assert figures(found, "24h")["ok"] == 1.0
+    week = figures(found, "7d")
+    assert (week["ok"], week["unknown"], week["uptime"]) == (round(36 / 168, 6), round(132 / 168, 6), 1.0)
+    assert figures(found, "30d")["unknown"] == round(684 / 720, 6)
+    nothing = uptime([], NOW)["24h"]
+    assert (nothing.shares["unknown"], nothing.uptime, nothing.incidents) == (1.0, None, 0)
+
+
+def test_uptime__the_endpoint_follows_its_worst_check():
+    """Unknown while any check is; otherwise the worst state of its checks at each moment."""
+    found = endpoint_uptime([A, B], NOW)
+    assert figures(found, "24h") == {
+        **shares(ok=23, stale=1, hours=24),
+        "uptime": round(23 / 24, 6),
+        "incidents": 1,
+        "longest_outage_seconds": 3600.0,
+    }
+    assert figures(found, "7d") == {
+        **shares(ok=35, stale=1, unknown=132, hours=168),
+        "uptime": round(35 / 36, 6),
+        "incidents": 1,
+        "longest_outage_seconds": 3600.0,
+    }
+    # Two checks failing at overlapping times: one outage, as long as their union.
+    c = [
+        entry("c", NOW - 40 * D, "pending", "ok"),
+        entry("c", NOW - 5 * H, "ok", "error"),
+        entry("c", NOW - 3 * H, "error", "ok"),
+    ]
+    d = [
+        entry("d", NOW - 40 * D, "pending", "ok"),
+        entry("d", NOW - 4 * H, "ok", "stale"),
+        entry("d", NOW - 1 * H, "stale", "ok"),
+    ]
+    both = figures(endpoint_uptime([c, d], NOW), "24h")
+    assert (both["incidents"], both["longest_outage_seconds"]) == (1, 4 * 3600.0)
+    assert both["error"] == round(2 / 24, 6) and both["stale_or_pending"] == round(2 / 24, 6)
