@@ -39,11 +39,12 @@ from health_check.journal import (
     stale_transition,
 )
 from health_check.negotiation import NotAcceptable, select_renderer
-from health_check.renderers import HTMLRenderer, RenderContext, Renderer
+from health_check.renderers import HTMLRenderer, RenderContext, Renderer, UptimeRenderer
 from health_check.snapshot import Reading, Report, Snapshot, State
 from health_check.specs import CheckSpec, EntryError, resolve_entries
 from health_check.status_page import reported_since
 from health_check.store import StoreError, get_store
+from health_check.uptime import Uptime, endpoint_uptime, uptime
 
 __all__ = [
     "ALLOWED_METHODS",
@@ -330,6 +331,7 @@ class Responder:
     ) -> Body:
         view = self.view
         journal = self._journal(state, renderer) if renderer.uses_journal else []
+        figures, overall = self._uptime(state) if renderer.uses_uptime else (None, None)
         stale_intervals = float(get_config()["STALE_AFTER_INTERVALS"])
         now = datetime.datetime.fromtimestamp(timestamp, _UTC) if renderer.live else None
         context = RenderContext(
@@ -344,6 +346,8 @@ class Responder:
             now=now,
             stylesheet=view.stylesheet,
             badge_label=view.badge_label,
+            uptime=figures,
+            endpoint_uptime=overall,
         )
         instance = renderer()
         second = int(timestamp) if renderer.live else 0
@@ -371,7 +375,10 @@ class Responder:
     def _journal(self, state: EndpointState, renderer: type[Renderer]) -> list[Transition]:
         """Stored entries of this endpoint's checks plus the stale ones readers infer, newest first; once per state."""
         keys = state.keys if state.keys is not None else self._keys or tuple(spec.key for spec in self.specs()[0])
-        limit = FEED_ITEMS if renderer.conditional else PAGE_ITEMS_PER_CHECK * max(1, len(keys))
+        if renderer.uses_uptime:  # every entry the store keeps: JOURNAL_RETENTION per check
+            limit = int(get_config().get("JOURNAL_RETENTION", 200)) * max(1, len(keys))
+        else:
+            limit = FEED_ITEMS if renderer.conditional else PAGE_ITEMS_PER_CHECK * max(1, len(keys))
         cached = state.bodies.get(("journal", limit))
         if cached is not None:
             return cached
@@ -407,6 +414,27 @@ class Responder:
         if state.expires:  # not for a state without store: it is never looked up again
             state.bodies[("journal", limit)] = journal
         return journal
+
+    def _uptime(self, state: EndpointState) -> tuple[dict[str, dict[str, Uptime]], dict[str, Uptime]]:
+        """Each check's and the endpoint's uptime at the state's moment, from the whole journal; once per state."""
+        cached = state.bodies.get(("uptime",))
+        if cached is not None:
+            return cached
+        journal = self._journal(state, UptimeRenderer)
+        keys = set(state.keys if state.keys is not None else (spec.key for spec in self.specs()[0]))
+        by_key: dict[str, list[Transition]] = {key: [] for key in keys}
+        for entry in journal:
+            if entry.key in by_key:
+                by_key[entry.key].append(entry)
+        now = state.report.generated_at
+        specs = [spec for spec in self.specs()[0] if spec.key in keys]
+        found = (
+            {spec.name: uptime(by_key[spec.key], now) for spec in specs},
+            endpoint_uptime([by_key[spec.key] for spec in specs], now),
+        )
+        if state.expires:
+            state.bodies[("uptime",)] = found
+        return found
 
     def _record(self, synthesized: list[Transition], retention: int) -> None:
         """Record the stale entries this process inferred, once each: every worker and host then lists the

@@ -29,7 +29,7 @@ class NotAcceptable(Exception):
     """Raised when nothing the client accepts can be rendered; carries the supported types."""
 
     def __init__(self, renderers: Sequence[type[Renderer]]) -> None:
-        self.supported = ", ".join(renderer.media_type for renderer in renderers)
+        self.supported = ", ".join(dict.fromkeys(renderer.media_type for renderer in renderers))  # each type once
         super().__init__(f"Not Acceptable: Supported content types: {self.supported}")
 
 

@@ -39,6 +39,7 @@ from health_check.status_page import (  # noqa: F401
     reported_since,
     timeline,
 )
+from health_check.uptime import WINDOWS, Uptime
 
 __all__ = [
     "ANCHOR_RENDERERS",
@@ -54,6 +55,7 @@ __all__ = [
     "SVGBadgeRenderer",
     "ShieldsRenderer",
     "TextRenderer",
+    "UptimeRenderer",
     "escape_label",
     "format_labels",
     "validators",
@@ -77,6 +79,9 @@ class RenderContext:
         now: The moment ages are measured from (``live`` renderers); ``None``: the report's time.
         stylesheet: The CSS the HTML page inlines (``HealthCheckView.stylesheet``).
         badge_label: The left word of the badges (``HealthCheckView.badge_label``).
+        uptime: Check name -> window -> its figures (renderers that set ``uses_uptime``), from the
+            whole journal, before redaction: a renderer shows only the checks the report names.
+        endpoint_uptime: Window -> the endpoint's figures.
     """
 
     endpoint_url: str = ""
@@ -89,6 +94,8 @@ class RenderContext:
     now: datetime.datetime | None = None
     stylesheet: str = ""
     badge_label: str = "health"
+    uptime: Mapping[str, Mapping[str, Uptime]] | None = None
+    endpoint_uptime: Mapping[str, Uptime] | None = None
 
 
 class Renderer:
@@ -110,6 +117,8 @@ class Renderer:
     uses_journal: ClassVar[bool] = False
     #: Whether responses carry ETag and Last-Modified and answer conditional requests with 304.
     conditional: ClassVar[bool] = False
+    #: Whether it shows uptime (the view then reads the whole journal of the endpoint's checks, once per state).
+    uses_uptime: ClassVar[bool] = False
     #: Whether the output shows durations relative to "now" (ages): the view then renders it again
     #: when the second changes, so a cached body never shows an age more than a second off.
     live: ClassVar[bool] = False
@@ -433,6 +442,38 @@ class ShieldsRenderer(Renderer):
         return validators(body, context)
 
 
+class UptimeRenderer(Renderer):
+    """``?format=uptime``: time in each state over 24 h, 7 d and 30 d, per check and for the endpoint (JSON).
+
+    Always 200: it reports history, not the current state (which it also shows, per check).
+    """
+
+    format = "uptime"
+    media_type = "application/json"
+    accepts = frozenset()
+    content_type = "application/json"
+    always_ok = True
+    uses_uptime = True
+
+    def render(self, report: Report, context: RenderContext) -> bytes:
+        figures = context.uptime or {}
+        checks = {
+            reading.name: {
+                "state": str(reading.state),
+                "windows": {window: found.as_dict() for window, found in figures[reading.name].items()},
+            }
+            for reading in report.readings
+            if reading.name in figures
+        }
+        payload = {
+            "generated_at": isoformat(_now(report, context)),
+            "windows": {name: int(length.total_seconds()) for name, length in WINDOWS.items()},
+            "endpoint": {window: found.as_dict() for window, found in (context.endpoint_uptime or {}).items()},
+            "checks": checks,
+        }
+        return json.dumps(payload, ensure_ascii=False).encode()
+
+
 #: django-health-check's six formats, in the order of its 406 message (the only ones that message lists).
 ANCHOR_RENDERERS: tuple[type[Renderer], ...] = (
     TextRenderer,
@@ -453,4 +494,5 @@ DEFAULT_RENDERERS: tuple[type[Renderer], ...] = (
     HealthJSONRenderer,
     SVGBadgeRenderer,
     ShieldsRenderer,
+    UptimeRenderer,
 )

@@ -112,20 +112,24 @@ def _summarise(segments: Sequence[Segment], start: datetime.datetime, now: datet
     return Uptime(shares=shares, incidents=incidents, longest_outage_seconds=longest)
 
 
-def uptime(entries: Sequence[Transition], now: datetime.datetime) -> dict[str, Uptime]:
+def uptime(
+    entries: Sequence[Transition], now: datetime.datetime, windows: Mapping[str, datetime.timedelta] = WINDOWS
+) -> dict[str, Uptime]:
     """Window name -> the figures of one check whose journal entries (any order) are ``entries``."""
-    figures = {}
-    for name, length in WINDOWS.items():
-        start = now - length
-        figures[name] = _summarise(_segments(entries, start, now), start, now)
-    return figures
+    return {
+        name: _summarise(_segments(entries, now - length, now), now - length, now) for name, length in windows.items()
+    }
 
 
-def endpoint_uptime(journals: Iterable[Sequence[Transition]], now: datetime.datetime) -> dict[str, Uptime]:
+def endpoint_uptime(
+    journals: Iterable[Sequence[Transition]],
+    now: datetime.datetime,
+    windows: Mapping[str, datetime.timedelta] = WINDOWS,
+) -> dict[str, Uptime]:
     """Window name -> the endpoint's figures: at every moment, the worst state of its checks."""
     journals = [list(entries) for entries in journals]
     figures = {}
-    for name, length in WINDOWS.items():
+    for name, length in windows.items():
         start = now - length
         # One sweep over every check's boundaries, oldest first: (moment, check, bucket from then on).
         events = sorted(

@@ -56,8 +56,8 @@ def one_reading(name: str, message: str, state: State = State.WARNING, **labels:
 
 
 def test_renderers__registry():
-    """django-health-check's six formats in its order, then health+json and the badges; feeds, OpenMetrics and
-    badges are always 200."""
+    """django-health-check's six formats in its order, then health+json, the badges and uptime; feeds,
+    OpenMetrics, badges and uptime are always 200."""
     assert [(r.format, r.media_type, r.always_ok) for r in DEFAULT_RENDERERS] == [
         ("text", "text/plain", False),
         ("html", "text/html", False),
@@ -68,6 +68,7 @@ def test_renderers__registry():
         ("health+json", "application/health+json", False),
         ("svg", "image/svg+xml", True),
         ("shields", "application/json", True),
+        ("uptime", "application/json", True),
     ]
 
 

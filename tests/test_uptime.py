@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime
 import random
 
-import pytest
-
 from health_check.journal import INCIDENT, STATUS, Transition
 from health_check.uptime import endpoint_uptime, uptime
 
@@ -121,3 +119,48 @@ def test_uptime__the_endpoint_follows_its_worst_check():
     both = figures(endpoint_uptime([c, d], NOW), "24h")
     assert (both["incidents"], both["longest_outage_seconds"]) == (1, 4 * 3600.0)
     assert both["error"] == round(2 / 24, 6) and both["stale_or_pending"] == round(2 / 24, 6)
+
+
+# -- ?format=uptime -----------------------------------------------------------------------------------
+
+
+def test_uptime__format_uptime_from_the_store(memory_store, settings):
+    """The endpoint's ?format=uptime: the scripted month of alpha, beta observed 36 h, gamma never."""
+    import json
+
+    from django.test import RequestFactory
+
+    from health_check.journal import append_transitions
+    from health_check.views import HealthCheckView
+    from tests.scenarios import NAMES, SPECS, snapshots
+    from tests.testapp.probes import Sample
+
+    for snapshot in snapshots("fresh", now=NOW).values():
+        memory_store.write(snapshot)
+    script = [
+        (SPECS["alpha"], [(e.at, e.from_state, e.to_state) for e in A if e.kind == STATUS and e.at <= NOW]),
+        (SPECS["beta"], [(NOW - 36 * H, "pending", "ok")]),
+    ]
+    for spec, changes in script:
+        entries = [entry(spec.key, at, before, after) for at, before, after in changes]
+        append_transitions(memory_store, entries, retention=200)
+    endpoint = HealthCheckView.as_view(checks=[Sample("alpha"), Sample("beta"), Sample("gamma")], clock=lambda: NOW)
+    response = endpoint(RequestFactory().get("/health/?format=uptime"))
+    assert (response.status_code, response["Content-Type"]) == (200, "application/json")
+    body = json.loads(response.content)
+    assert body["windows"] == {"24h": 86400, "7d": 604800, "30d": 2592000}
+    assert body["generated_at"] == "2030-01-31T00:00:00Z"
+    alpha = body["checks"][NAMES["alpha"]]
+    assert alpha["state"] == "ok"
+    assert alpha["windows"]["30d"] == {
+        **shares(ok=711, warning=6, error=2, stale=1, hours=720),
+        "uptime": round(717 / 720, 6),
+        "incidents": 2,
+        "longest_outage_seconds": 7200.0,
+    }
+    assert body["checks"][NAMES["beta"]]["windows"]["7d"]["unknown"] == round(132 / 168, 6)
+    assert body["checks"][NAMES["gamma"]]["windows"]["24h"]["unknown"] == 1.0
+    assert body["endpoint"]["24h"]["unknown"] == 1.0  # gamma was never observed: the endpoint's time is unknown
+    subset = json.loads(endpoint(RequestFactory().get("/health/?format=uptime&exclude=Sample(label='gamma')")).content)
+    assert list(subset["checks"]) == [NAMES["alpha"], NAMES["beta"]]
+    assert subset["endpoint"]["24h"]["ok"] == round(23 / 24, 6)
