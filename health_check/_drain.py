@@ -27,7 +27,17 @@ import time
 
 from health_check.snapshot import Reading, Snapshot, State, Status
 
-__all__ = ["DRAIN_KEY", "Drain", "active_drain", "drain_key", "drain_reading", "drain_snapshot", "server_started_at"]
+__all__ = [
+    "DRAIN_KEY",
+    "Drain",
+    "active_drain",
+    "drain_key",
+    "drain_reading",
+    "drain_snapshot",
+    "host_started_at",
+    "reading_as_command",
+    "server_started_at",
+]
 
 DRAIN_KEY = "health_check.drain"
 _UTC = datetime.UTC
@@ -67,24 +77,44 @@ def drain_snapshot(key: str, started: float, seconds: float) -> Snapshot:
     )
 
 
+#: Set by a management command that reads the drain (``health_check --no-http``): it is no server, so
+#: a drain counts for it unless the host (the container) started after the mark.
+_NOT_A_SERVER = False
+
+
+def reading_as_command() -> None:
+    """This process is a command, not a server: drains are measured against the host's start."""
+    global _NOT_A_SERVER
+    _NOT_A_SERVER = True
+    server_started_at.cache_clear()
+
+
 @functools.cache
 def server_started_at() -> float:
-    """When this server started: its process group leader's start (the master of a pre-fork server).
+    """When the server this process serves for started, so that a drain of an earlier server is over.
 
-    A worker forked or recycled during a drain has the master's answer, so it drains too; a server
-    started after the drain began (the container restarted) does not. Without an answer for the
-    leader (it has exited), this process's own start.
+    - A worker (its process group led by another process): the group leader's start, the master of a
+      pre-fork server; a worker forked or recycled during a drain drains too.
+    - A process leading its own group (a single-process server): its own start.
+    - Otherwise, and for a command (``reading_as_command()``): the host's start, its PID 1 (in a
+      container, the container's start), so that a container restarted after the drain is not draining.
 
-    Measured as an age on the boot clock (Linux ``/proc``) and subtracted from ``time.time()``, the
-    clock the drain's mark is written with: a process start from psutil is the boot time plus the
-    age, and the boot time is off by as much as the wall clock was stepped since boot (seconds in a
-    VM), which could put a server that started after the drain before it.
+    Ages are measured on the boot clock (Linux ``/proc``) and subtracted from ``time.time()``, the clock
+    the mark is written with: psutil's process start is the boot time plus the age, and the boot time is
+    off by as much as the wall clock was stepped since boot (seconds in a VM).
     """
-    for pid in (os.getpgid(0), os.getpid()):
-        age = _age_seconds(pid)
+    if not _NOT_A_SERVER:
+        leader = os.getpgid(0)
+        age = _age_seconds(leader)  # the group's leader, or this process when it leads its own group
         if age is not None:
             return time.time() - age
-    return time.time()
+    return host_started_at()
+
+
+def host_started_at() -> float:
+    """When PID 1 started: the container's start in a container, the boot elsewhere (0 when unknown)."""
+    age = _age_seconds(1)
+    return time.time() - age if age is not None else 0.0
 
 
 def _age_seconds(pid: int) -> float | None:

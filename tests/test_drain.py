@@ -170,3 +170,37 @@ def test_drain__redis_store_drains_one_host_only(settings, tmp_path):
             store.client.delete(name)
         reset_store()
     assert answers == {"web-1": 503, "web-2": 200}
+
+
+def test_drain__container_healthcheck_command_sees_the_drain(tmp_path):
+    """``health_check <readiness endpoint> --no-http`` run as ``docker exec`` runs it (a session of its own,
+    started after the drain): the host drains, so it reports the drain and exits 1."""
+    import os
+    import subprocess
+    import sys
+
+    from health_check.store.diskcache import DiskcacheStore
+    from tests.support import ROOT
+
+    store = DiskcacheStore(str(tmp_path))
+    write_scenario(store, "fresh")
+    store.write(drain_snapshot(drain_key(store.host_id), time.time(), 60))
+    store.close()
+    time.sleep(0.05)  # the command starts after the mark, as in a container drained by its preStop hook
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.testapp.settings_middleware",
+        "HEALTH_SNAPSHOT_STORE_DIR": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "django", "health_check", "views-ready", "--no-http"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].startswith("Drain: Unavailable: draining: this host is shutting down")

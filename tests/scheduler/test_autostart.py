@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -109,7 +110,8 @@ def test_autostart__gunicorn_one_poller(spawn, tmp_path, preload, module):
         response = get_steady(port)
         assert response is not None and response.status == 200
     # The elected poller wrote the endpoint index that manage.py health_check --no-http reads.
-    index = DiskcacheStore(str(tmp_path / "store")).read_index()
+    with contextlib.closing(DiskcacheStore(str(tmp_path / "store"))) as store:
+        index = store.read_index()
     assert index is not None and index["endpoints"]["health_check-steady"]["checks"][0][0] == "Steady()"
 
 

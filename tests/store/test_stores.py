@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import gc
 import json
@@ -302,8 +303,12 @@ def test_store__index_over_the_bound_is_refused(store):
 
 def test_diskcache__index_seen_by_another_instance(tmp_path):
     """The index is shared by every process of the host: a second store on the directory reads it."""
-    DiskcacheStore(str(tmp_path)).write_index(INDEX)
-    assert DiskcacheStore(str(tmp_path)).read_index() == INDEX
+    with (
+        contextlib.closing(DiskcacheStore(str(tmp_path))) as writer,
+        contextlib.closing(DiskcacheStore(str(tmp_path))) as reader,
+    ):
+        writer.write_index(INDEX)
+        assert reader.read_index() == INDEX
 
 
 def test_diskcache__unreadable_index_ignored(tmp_path, caplog):
@@ -313,6 +318,7 @@ def test_diskcache__unreadable_index_ignored(tmp_path, caplog):
         for payload in ("{not json", "[1, 2]"):
             store._cache.set("endpoint-index", payload)
             assert store.read_index() is None
+    store.close()
     assert [record.getMessage() for record in caplog.records] == [
         f"Ignoring an unreadable endpoint index in the diskcache store at {tmp_path}"
     ] * 2

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
-from health_check._drain import active_drain, drain_key
+from health_check._drain import active_drain, drain_key, reading_as_command
 from health_check._index import endpoint_readings, lookup
 from health_check._subsets import SubsetError, reading_names, select
 from health_check.conf import get_config
@@ -97,6 +97,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         endpoint = options["endpoint"]
+        reading_as_command()  # --no-http: a drain of this host counts unless the host restarted since
         code = None if options["use_http"] else self._answer_from_index(endpoint, options)
         if code is None:
             try:
