@@ -14,7 +14,7 @@ import dataclasses
 import datetime
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotAllowed
@@ -44,7 +44,7 @@ from health_check.snapshot import Reading, Report, Snapshot, State
 from health_check.specs import CheckSpec, EntryError, resolve_entries
 from health_check.status_page import reported_since
 from health_check.store import StoreError, get_store
-from health_check.uptime import Uptime, endpoint_uptime, uptime
+from health_check.uptime import WINDOWS, Uptime, endpoint_uptime, uptime
 
 __all__ = [
     "ALLOWED_METHODS",
@@ -331,7 +331,7 @@ class Responder:
     ) -> Body:
         view = self.view
         journal = self._journal(state, renderer) if renderer.uses_journal else []
-        figures, overall = self._uptime(state) if renderer.uses_uptime else (None, None)
+        figures, overall = self.uptime(state) if renderer.uses_uptime else (None, None)
         stale_intervals = float(get_config()["STALE_AFTER_INTERVALS"])
         now = datetime.datetime.fromtimestamp(timestamp, _UTC) if renderer.live else None
         context = RenderContext(
@@ -415,11 +415,29 @@ class Responder:
             state.bodies[("journal", limit)] = journal
         return journal
 
+    def uptime(
+        self, state: EndpointState, windows: Mapping[str, datetime.timedelta] = WINDOWS
+    ) -> tuple[dict[str, dict[str, Uptime]], dict[str, Uptime]]:
+        """Each check's (by name) and the endpoint's figures per window at the state's moment, from the journal.
+
+        For the default windows computed once per state; ``health_check_report`` asks for its own.
+        """
+        if windows is WINDOWS:
+            return self._uptime(state)
+        return self._compute_uptime(state, windows)
+
     def _uptime(self, state: EndpointState) -> tuple[dict[str, dict[str, Uptime]], dict[str, Uptime]]:
-        """Each check's and the endpoint's uptime at the state's moment, from the whole journal; once per state."""
         cached = state.bodies.get(("uptime",))
         if cached is not None:
             return cached
+        found = self._compute_uptime(state, WINDOWS)
+        if state.expires:
+            state.bodies[("uptime",)] = found
+        return found
+
+    def _compute_uptime(
+        self, state: EndpointState, windows: Mapping[str, datetime.timedelta]
+    ) -> tuple[dict[str, dict[str, Uptime]], dict[str, Uptime]]:
         journal = self._journal(state, UptimeRenderer)
         keys = set(state.keys if state.keys is not None else (spec.key for spec in self.specs()[0]))
         by_key: dict[str, list[Transition]] = {key: [] for key in keys}
@@ -428,13 +446,10 @@ class Responder:
                 by_key[entry.key].append(entry)
         now = state.report.generated_at
         specs = [spec for spec in self.specs()[0] if spec.key in keys]
-        found = (
-            {spec.name: uptime(by_key[spec.key], now) for spec in specs},
-            endpoint_uptime([by_key[spec.key] for spec in specs], now),
+        return (
+            {spec.name: uptime(by_key[spec.key], now, windows) for spec in specs},
+            endpoint_uptime([by_key[spec.key] for spec in specs], now, windows),
         )
-        if state.expires:
-            state.bodies[("uptime",)] = found
-        return found
 
     def _record(self, synthesized: list[Transition], retention: int) -> None:
         """Record the stale entries this process inferred, once each: every worker and host then lists the

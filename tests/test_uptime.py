@@ -5,7 +5,11 @@ from __future__ import annotations
 import datetime
 import random
 
+import pytest
+from django.core.management import call_command
+
 from health_check.journal import INCIDENT, STATUS, Transition
+from health_check.store import get_store
 from health_check.uptime import endpoint_uptime, uptime
 
 NOW = datetime.datetime(2030, 1, 31, tzinfo=datetime.UTC)
@@ -164,3 +168,74 @@ def test_uptime__format_uptime_from_the_store(memory_store, settings):
     subset = json.loads(endpoint(RequestFactory().get("/health/?format=uptime&exclude=Sample(label='gamma')")).content)
     assert list(subset["checks"]) == [NAMES["alpha"], NAMES["beta"]]
     assert subset["endpoint"]["24h"]["ok"] == round(23 / 24, 6)
+
+
+# -- manage.py health_check_report ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def scripted_month(memory_store, settings):
+    from health_check.journal import append_transitions
+    from tests.scenarios import SPECS, snapshots
+
+    settings.ROOT_URLCONF = "tests.testapp.urls_report"
+    store = get_store()
+    for snapshot in snapshots("fresh", now=NOW).values():
+        store.write(snapshot)
+    alpha = [entry(SPECS["alpha"].key, e.at, e.from_state, e.to_state) for e in A if e.kind == STATUS and e.at <= NOW]
+    append_transitions(store, alpha, retention=200)
+    append_transitions(store, [entry(SPECS["beta"].key, NOW - 36 * H, "pending", "ok")], retention=200)
+
+
+def test_uptime__report_command_table(scripted_month, capsys):
+    call_command("health_check_report", "report", "--days", "30")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Uptime of report over the last 30 days (until 2030-01-31 00:00 UTC)"
+    cells = [line.split() for line in lines[1:]]
+    assert cells[0] == [
+        "uptime",
+        "ok",
+        "warning",
+        "error",
+        "stale/pending",
+        "unknown",
+        "incidents",
+        "longest",
+        "outage",
+    ]
+    assert lines[2].split()[:2] == ["endpoint", "97.222"]  # 35 of 36 known hours: beta is unknown before
+    alpha = lines[3]
+    assert alpha.startswith("Sample(label='alpha')")
+    assert alpha.split()[1:] == [
+        "99.583", "%",  # 717 / 720
+        "98.75", "%", "0.83", "%", "0.28", "%", "0.14", "%", "0.00", "%",
+        "2", "2", "h",
+    ]  # fmt: skip
+
+
+def test_uptime__report_command_csv(scripted_month, capsys):
+    import csv
+    import io
+
+    call_command("health_check_report", "report", "--days", "7", "--csv")
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [row["check"] for row in rows] == ["endpoint", "Sample(label='alpha')", "Sample(label='beta')"]
+    alpha = rows[1]
+    assert (float(alpha["ok"]), float(alpha["warning"]), float(alpha["uptime"])) == (
+        round(161 / 168, 6),
+        round(6 / 168, 6),
+        round(167 / 168, 6),
+    )
+    assert (alpha["incidents"], alpha["longest_outage_seconds"]) == ("1", "3600.0")
+    assert float(rows[2]["unknown"]) == round(132 / 168, 6)
+
+
+def test_uptime__report_command_errors(scripted_month, capsys):
+    for args, message in (
+        (("nope",), "Could not resolve endpoint 'nope'"),
+        (("report", "--days", "0"), "--days must be from 1 to 366, got 0."),
+    ):
+        with pytest.raises(SystemExit) as exited:
+            call_command("health_check_report", *args)
+        assert exited.value.code == 2
+        assert message in capsys.readouterr().err
