@@ -210,6 +210,7 @@ class OpenMetricsRenderer(Renderer):
     content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"
     always_ok = True
     live = True
+    uses_uptime = True
 
     def format_age(self, seconds: float | None) -> str:
         return "NaN" if seconds is None or math.isnan(seconds) else f"{seconds:.3f}"
@@ -255,6 +256,20 @@ class OpenMetricsRenderer(Renderer):
             for r in readings
             for state in State
         ]
+        if context.uptime is not None:
+            # From the journal (once per state): a dashboard's 30-day SLA without a query over history.
+            lines += [
+                "# HELP django_health_check_uptime_ratio Share of the known time each check served (ok or "
+                "warning) over the window; NaN when none of it is known",
+                "# TYPE django_health_check_uptime_ratio gauge",
+            ]
+            lines += [
+                f"django_health_check_uptime_ratio{{{format_labels({**dict(r.labels), 'window': window})}}} "
+                f"{'NaN' if found.uptime is None else f'{found.uptime:.6f}'}"
+                for r in readings
+                if r.name in context.uptime
+                for window, found in context.uptime[r.name].items()
+            ]
         lines += [
             "# HELP django_health_check_overall_status Overall health check status "
             "(1 = all healthy, 0 = at least one unhealthy)",

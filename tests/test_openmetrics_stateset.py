@@ -25,6 +25,7 @@ def test_openmetrics_stateset__one_state_set_per_check(client, memory_store, nam
         "django_health_check_overall_status",
         "django_health_check_snapshot_age_seconds",
         "django_health_check_state",
+        "django_health_check_uptime_ratio",
     }
     stateset = families["django_health_check_state"]
     assert stateset.type == "stateset"

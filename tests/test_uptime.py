@@ -239,3 +239,26 @@ def test_uptime__report_command_errors(scripted_month, capsys):
             call_command("health_check_report", *args)
         assert exited.value.code == 2
         assert message in capsys.readouterr().err
+
+
+def test_uptime__openmetrics_gauges(scripted_month, client):
+    """django_health_check_uptime_ratio{window=...} per check: the journal's figures; NaN when nothing is known."""
+    import math
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from health_check.views import HealthCheckView
+    from tests.testapp.probes import Sample
+
+    endpoint = HealthCheckView.as_view(checks=[Sample("alpha"), Sample("beta"), Sample("gamma")], clock=lambda: NOW)
+    from django.test import RequestFactory
+
+    body = endpoint(RequestFactory().get("/health/?format=openmetrics")).content.decode()
+    (family,) = [f for f in text_string_to_metric_families(body) if f.name == "django_health_check_uptime_ratio"]
+    assert family.type == "gauge"
+    ratios = {(s.labels["label"], s.labels["window"]): s.value for s in family.samples}
+    assert ratios[("alpha", "24h")] == pytest.approx(23 / 24, abs=1e-6)
+    assert ratios[("alpha", "30d")] == pytest.approx(717 / 720, abs=1e-6)
+    assert ratios[("beta", "7d")] == 1.0
+    assert math.isnan(ratios[("gamma", "30d")])
+    assert len(ratios) == 9

@@ -180,6 +180,7 @@ def test_view__openmetrics(client, scenario, name):
         "django_health_check_response_time_seconds",
         "django_health_check_snapshot_age_seconds",
         "django_health_check_state",
+        "django_health_check_uptime_ratio",
         "django_health_check_overall_status",
     }
     status = {s.labels["label"]: s.value for s in families["django_health_check_status"].samples}
