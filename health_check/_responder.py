@@ -44,7 +44,7 @@ from health_check.snapshot import Reading, Report, Snapshot, State
 from health_check.specs import CheckSpec, EntryError, resolve_entries
 from health_check.status_page import reported_since
 from health_check.store import StoreError, get_store
-from health_check.uptime import WINDOWS, Uptime, endpoint_uptime, uptime
+from health_check.uptime import WINDOWS, Uptime, daily, endpoint_uptime, uptime
 
 __all__ = [
     "ALLOWED_METHODS",
@@ -332,6 +332,7 @@ class Responder:
         view = self.view
         journal = self._journal(state, renderer) if renderer.uses_journal else []
         figures, overall = self.uptime(state) if renderer.uses_uptime else (None, None)
+        days = self.days(state) if renderer is HTMLRenderer or issubclass(renderer, HTMLRenderer) else None
         stale_intervals = float(get_config()["STALE_AFTER_INTERVALS"])
         now = datetime.datetime.fromtimestamp(timestamp, _UTC) if renderer.live else None
         context = RenderContext(
@@ -348,6 +349,7 @@ class Responder:
             badge_label=view.badge_label,
             uptime=figures,
             endpoint_uptime=overall,
+            days=days,
         )
         instance = renderer()
         second = int(timestamp) if renderer.live else 0
@@ -372,10 +374,10 @@ class Responder:
         )
         return HTMLRenderer().context_data(report, context)
 
-    def _journal(self, state: EndpointState, renderer: type[Renderer]) -> list[Transition]:
+    def _journal(self, state: EndpointState, renderer: type[Renderer], *, whole: bool = False) -> list[Transition]:
         """Stored entries of this endpoint's checks plus the stale ones readers infer, newest first; once per state."""
         keys = state.keys if state.keys is not None else self._keys or tuple(spec.key for spec in self.specs()[0])
-        if renderer.uses_uptime:  # every entry the store keeps: JOURNAL_RETENTION per check
+        if whole:  # every entry the store keeps: JOURNAL_RETENTION per check
             limit = int(get_config().get("JOURNAL_RETENTION", 200)) * max(1, len(keys))
         else:
             limit = FEED_ITEMS if renderer.conditional else PAGE_ITEMS_PER_CHECK * max(1, len(keys))
@@ -438,7 +440,7 @@ class Responder:
     def _compute_uptime(
         self, state: EndpointState, windows: Mapping[str, datetime.timedelta]
     ) -> tuple[dict[str, dict[str, Uptime]], dict[str, Uptime]]:
-        journal = self._journal(state, UptimeRenderer)
+        journal = self._journal(state, UptimeRenderer, whole=True)
         keys = set(state.keys if state.keys is not None else (spec.key for spec in self.specs()[0]))
         by_key: dict[str, list[Transition]] = {key: [] for key in keys}
         for entry in journal:
@@ -446,10 +448,22 @@ class Responder:
                 by_key[entry.key].append(entry)
         now = state.report.generated_at
         specs = [spec for spec in self.specs()[0] if spec.key in keys]
+        readings = {reading.name: reading for reading in state.report.readings}
+        for spec in specs:
+            reading = readings.get(spec.name)
+            if reading is not None and reading.snapshot is not None:
+                by_key[spec.key] = observed_start(by_key[spec.key], reading)
+        if windows is WINDOWS:  # the status page's 30 daily bars come with the default windows
+            state.bodies[("days",)] = {spec.name: daily(by_key[spec.key], now) for spec in specs}
         return (
             {spec.name: uptime(by_key[spec.key], now, windows) for spec in specs},
             endpoint_uptime([by_key[spec.key] for spec in specs], now, windows),
         )
+
+    def days(self, state: EndpointState) -> dict[str, list[tuple[datetime.date, str]]]:
+        """Each check's worst state per UTC day of the last 30 (the status page's bars); once per state."""
+        self._uptime(state)
+        return state.bodies.get(("days",), {})
 
     def _record(self, synthesized: list[Transition], retention: int) -> None:
         """Record the stale entries this process inferred, once each: every worker and host then lists the
@@ -533,6 +547,27 @@ class Responder:
             response["Cache-Control"] = f"public, max-age={seconds}"
         else:
             response["Cache-Control"] = "no-store"
+
+
+def observed_start(entries: list[Transition], reading: Reading) -> list[Transition]:
+    """``entries`` with the check's first observation (its snapshot's ``observed_since``) when the journal
+    holds nothing that early: a check that never changed state has been in its state since then."""
+    snapshot = reading.snapshot
+    observed = snapshot.observed_since if snapshot is not None else None
+    if snapshot is None or observed is None:
+        return entries
+    changes = [entry for entry in entries if entry.kind == STATUS]
+    first = min(changes, key=lambda entry: entry.at, default=None)
+    if first is not None and first.at <= observed:
+        return entries
+    start = first.from_state if first is not None else reading.state.value
+    if start == State.PENDING:
+        return entries  # no result yet at that moment: nothing more is known
+    first_seen = Transition(
+        id="", key=snapshot.key, name=reading.name, kind=STATUS, from_state=State.PENDING.value,
+        to_state=start, at=observed, message="", title="",
+    )  # fmt: skip
+    return [first_seen, *entries]
 
 
 def last_change(

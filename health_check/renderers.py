@@ -15,7 +15,7 @@ import datetime
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -82,6 +82,7 @@ class RenderContext:
         uptime: Check name -> window -> its figures (renderers that set ``uses_uptime``), from the
             whole journal, before redaction: a renderer shows only the checks the report names.
         endpoint_uptime: Window -> the endpoint's figures.
+        days: Check name -> its worst state per UTC day of the last 30, oldest first (the HTML page).
     """
 
     endpoint_url: str = ""
@@ -96,6 +97,7 @@ class RenderContext:
     badge_label: str = "health"
     uptime: Mapping[str, Mapping[str, Uptime]] | None = None
     endpoint_uptime: Mapping[str, Uptime] | None = None
+    days: Mapping[str, Sequence[tuple[datetime.date, str]]] | None = None
 
 
 class Renderer:
@@ -165,6 +167,7 @@ class HTMLRenderer(Renderer):
     accepts = frozenset({"text/html", "application/xhtml+xml", "text/*", "*/*"})
     content_type = "text/html; charset=utf-8"
     uses_journal = True
+    uses_uptime = True
     live = True
 
     def render(self, report: Report, context: RenderContext) -> bytes:
@@ -179,6 +182,8 @@ class HTMLRenderer(Renderer):
             stale_intervals=context.stale_intervals,
             stylesheet=context.stylesheet,
             formats=self,
+            uptime=context.uptime,
+            days=context.days,
         )
 
 

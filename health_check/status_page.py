@@ -10,6 +10,7 @@ renderer, request or setting.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from typing import Any, Protocol
 
@@ -36,6 +37,8 @@ DAY = datetime.timedelta(hours=24)
 STYLESHEET = files("health_check").joinpath("status.css").read_text(encoding="utf-8")
 #: The state of timeline segments before the check was first observed: drawn as the empty track.
 NO_DATA = "nodata"
+#: Width of one day's bar in the 30-day history (SVG units; 30 bars and their gaps fill 300).
+DAY_BAR = 10
 #: Narrowest segment, in per mille of the timeline: a 30 s blip in a day stays visible.
 MIN_SEGMENT = 6.0
 
@@ -152,11 +155,14 @@ def page_context(
     stale_intervals: float,
     stylesheet: str,
     formats: Formats,
+    uptime: Mapping[str, Mapping[str, Any]] | None = None,
+    days: Mapping[str, Sequence[tuple[datetime.date, str]]] | None = None,
 ) -> dict[str, Any]:
     """What the template sees: one row per reading, the state counts, and the moment it is read.
 
     ``transitions`` are the journal entries of the endpoint's checks, newest first, already redacted;
-    ages are measured from ``now``.
+    ages are measured from ``now``. ``uptime`` (check name -> window -> ``health_check.uptime.Uptime``)
+    and ``days`` (check name -> worst state per day of the last 30) come from the whole journal.
     """
     by_key: dict[str, list[Transition]] = {}
     for transition in transitions:
@@ -185,6 +191,14 @@ def page_context(
                 if reading.snapshot
                 else [],
                 "recent": [t for t in entries if now - t.at <= DAY][:5],
+                "uptime": [
+                    {"window": window, "percent": "–" if found.uptime is None else f"{found.uptime * 100:.2f}\u202f%"}
+                    for window, found in (uptime or {}).get(reading.name, {}).items()
+                ],
+                "days": [
+                    {"date": day, "state": bucket, "x": index * DAY_BAR}
+                    for index, (day, bucket) in enumerate((days or {}).get(reading.name, ()))
+                ],
             }
         )
     return {

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from health_check.journal import STATUS, Transition
 
-__all__ = ["BUCKETS", "WINDOWS", "Uptime", "endpoint_uptime", "uptime"]
+__all__ = ["BUCKETS", "WINDOWS", "Uptime", "daily", "endpoint_uptime", "uptime"]
 
 #: The windows reported, longest last: name -> length.
 WINDOWS: Mapping[str, datetime.timedelta] = {
@@ -151,3 +151,29 @@ def endpoint_uptime(
                 merged.append((moment, end, worst))
         figures[name] = _summarise(merged or [(start, now, "unknown")], start, now)
     return figures
+
+
+def daily(entries: Sequence[Transition], now: datetime.datetime, days: int = 30) -> list[tuple[datetime.date, str]]:
+    """The last ``days`` UTC days, oldest first (today so far last): each day's worst bucket.
+
+    A day is ``unknown`` only when none of it is known; an hour of error in a day of ok makes it
+    ``error``, as on the status pages people know.
+    """
+    today = now.astimezone(datetime.UTC).date()
+    first = today - datetime.timedelta(days=days - 1)
+    start = datetime.datetime.combine(first, datetime.time(), tzinfo=datetime.UTC)
+    worst: dict[datetime.date, str] = {}
+    for begin, end, bucket in _segments(entries, start, now):
+        if bucket == "unknown":
+            continue
+        day = begin.date()
+        while day <= end.date() and day <= today:
+            if datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.UTC) < end:
+                found = worst.get(day)
+                if found is None or _RANK[bucket] < _RANK[found]:
+                    worst[day] = bucket
+            day += datetime.timedelta(days=1)
+    return [
+        (first + datetime.timedelta(days=n), worst.get(first + datetime.timedelta(days=n), "unknown"))
+        for n in range(days)
+    ]

@@ -236,3 +236,90 @@ def test_status_page__in_chromium(memory_store, server, browser):
     assert requests == [url, url], "the page must not load anything but itself"
     # The only console errors: the page's own 500 (the database fails). Nothing refused by the CSP.
     assert [line for line in console if line.startswith("error") and "status of 500" not in line] == []
+
+
+#: The 30-day bars' colours, as the page's stylesheet draws them.
+DAY_FILLS = {"ok": "rgb(46, 125, 50)", "warning": "rgb(249, 168, 37)", "error": "rgb(198, 40, 40)"}
+DAY_BARS = """() => [...document.querySelectorAll('tr.check svg.days')].map(svg =>
+    [...svg.querySelectorAll('rect')].map(rect => [rect.querySelector('title').textContent, getComputedStyle(rect).fill]))"""
+
+
+def month(store: Any, *, outage: bool) -> datetime.datetime:
+    """Every check observed for 3 days and ok now; with ``outage``, the database failed from 20:00 to 22:00 UTC
+    yesterday. Returns "now"."""
+    from health_check.journal import STATUS, Transition, append_transitions
+    from tests.conftest import make_snapshot
+
+    now = datetime.datetime.now(UTC)
+    observed = now - datetime.timedelta(days=3)
+    for check in (DATABASE, CACHE, QUEUE, SEARCH):
+        store.write(
+            dataclasses.replace(
+                make_snapshot(CheckSpec.of(check).key, age_seconds=5.0, interval_seconds=60.0), observed_since=observed
+            )
+        )
+    if outage:
+        midnight = datetime.datetime.combine(now.date(), datetime.time(), tzinfo=UTC)
+        key, name = CheckSpec.of(DATABASE).key, repr(DATABASE)
+        changes = [
+            (midnight - datetime.timedelta(hours=4), "ok", "error"),
+            (midnight - datetime.timedelta(hours=2), "error", "ok"),
+        ]
+        entries = [
+            Transition(
+                id=f"m{n}",
+                key=key,
+                name=name,
+                kind=STATUS,
+                from_state=a,
+                to_state=b,
+                at=at,
+                message="",
+                title=f"{name}: {b}",
+            )
+            for n, (at, a, b) in enumerate(changes)
+        ]
+        append_transitions(store, entries, retention=200)
+    return now
+
+
+@pytest.mark.urls("tests.test_status_page")
+@pytest.mark.parametrize("outage", [False, True], ids=["healthy", "outage-yesterday"])
+def test_status_page__thirty_days_and_uptime_in_chromium(memory_store, server, browser, outage):
+    """30 daily bars per check (yesterday red after an outage, green today), uptime matching the journal."""
+    now = month(memory_store, outage=outage)
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    response = page.goto(f"{server}/status/")
+    assert response is not None and response.status == 200
+    bars = page.evaluate(DAY_BARS)
+    assert [len(row) for row in bars] == [30, 30, 30, 30]
+    today, yesterday = now.date(), now.date() - datetime.timedelta(days=1)
+    for row in bars:
+        assert row[-1] == [f"{today:%Y-%m-%d}: ok", DAY_FILLS["ok"]]
+        assert row[-5][0].endswith(": no data")  # before the first observation, 3 days ago
+    database = bars[0]
+    assert database[-2] == (
+        [f"{yesterday:%Y-%m-%d}: error", DAY_FILLS["error"]]
+        if outage
+        else [f"{yesterday:%Y-%m-%d}: ok", DAY_FILLS["ok"]]
+    )
+    # By hand: 2 h of outage; the part of it inside the last 24 h; 3 days known.
+    midnight = datetime.datetime.combine(today, datetime.time(), tzinfo=UTC)
+    start, end = midnight - datetime.timedelta(hours=4), midnight - datetime.timedelta(hours=2)
+    overlap = max(0.0, (end - max(start, now - datetime.timedelta(hours=24))).total_seconds()) if outage else 0.0
+    down = 7200.0 if outage else 0.0
+    expected = (
+        f"Uptime 24h {(1 - overlap / 86400) * 100:.2f}\u202f% · "
+        f"7d {(1 - down / (3 * 86400)) * 100:.2f}\u202f% · 30d {(1 - down / (3 * 86400)) * 100:.2f}\u202f%"
+    )
+    uptimes = page.locator("tr.check p.uptime").all_inner_texts()
+    assert uptimes[0].replace("\u202f", " ") == expected.replace("\u202f", " ")
+    assert all(text.startswith("Uptime 24h 100.00") for text in uptimes[1:])
+    page.screenshot(
+        path=os.path.join(ARTIFACTS, f"status-page-{'outage-yesterday' if outage else 'healthy'}.png"), full_page=True
+    )
+    context.close()
+    assert requests == [f"{server}/status/"]

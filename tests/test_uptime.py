@@ -262,3 +262,22 @@ def test_uptime__openmetrics_gauges(scripted_month, client):
     assert ratios[("beta", "7d")] == 1.0
     assert math.isnan(ratios[("gamma", "30d")])
     assert len(ratios) == 9
+
+
+def test_uptime__daily_worst_state_of_the_last_30_days():
+    from health_check.uptime import daily
+
+    assert dict(daily(A, NOW))[NOW.date()] == "unknown"  # today has not begun: none of it is known
+    later = NOW + datetime.timedelta(minutes=30)
+    days = dict(daily(A, later))
+    assert len(days) == 30
+    today = NOW.date()  # 2030-01-31, half an hour of it
+    assert days[today] == "ok"
+    assert days[today - D] == "stale_or_pending"  # 12 h before "now": yesterday, 1 h stale
+    assert days[today - 3 * D] == "warning"
+    assert days[today - 10 * D] == "error"
+    assert days[today - 9 * D] == "ok" and days[today - 29 * D] == "ok"
+    assert set(dict(daily(B, NOW)).values()) == {"unknown", "ok"}
+    assert (
+        dict(daily(B, later))[today - 3 * D] == "unknown" and dict(daily(B, later))[today - 2 * D] == "ok"
+    )  # from 12:00
