@@ -59,10 +59,13 @@ __all__ = [
     "configuration_reading",
     "drain_reading",
     "last_change",
+    "observed_start",
     "state_expiry",
 ]
 
 _UTC = datetime.UTC
+#: Uptime per check and window, the endpoint's, and each check's daily bars.
+Figures = tuple[dict[str, dict[str, Uptime]], dict[str, Uptime], dict[str, list[tuple[datetime.date, str]]]]
 ALLOWED_METHODS = ("GET", "HEAD", "OPTIONS")
 #: Journal entries a feed lists: enough for a day of trouble, bounded for readers and for us.
 FEED_ITEMS = 50
@@ -74,6 +77,8 @@ STATE_SECONDS = 300.0
 MAX_BODIES = 32
 #: Subsets (``?check=``) derived and kept per state, at most: the query string is the client's.
 MAX_SUBSETS = 16
+#: Longest the uptime figures are kept while no check changes state (seconds): the windows slide meanwhile.
+UPTIME_SECONDS = 60.0
 #: Ids of recorded stale entries a responder remembers (so it writes each once), at most.
 MAX_RECORDED = 1000
 
@@ -136,6 +141,7 @@ class Responder:
         self._state: EndpointState | None = None
         self._recorded: set[str] = set()  # ids of the stale entries this process recorded
         self.clock = view.clock
+        self._uptime_memo: dict[Any, tuple[float, Any, Figures]] = {}  # fingerprint -> (at, config, figures)
         self.status_codes = StatusCodes(view.status_codes, where=f"{type(view).__qualname__} status_codes")
 
     # -- checks and state -------------------------------------------------------------------------
@@ -420,26 +426,52 @@ class Responder:
     def uptime(
         self, state: EndpointState, windows: Mapping[str, datetime.timedelta] = WINDOWS
     ) -> tuple[dict[str, dict[str, Uptime]], dict[str, Uptime]]:
-        """Each check's (by name) and the endpoint's figures per window at the state's moment, from the journal.
+        """Each check's (by name) and the endpoint's figures per window, from the journal.
 
-        For the default windows computed once per state; ``health_check_report`` asks for its own.
+        For the default windows see ``_figures()``; ``health_check_report`` asks for its own, now.
         """
         if windows is WINDOWS:
-            return self._uptime(state)
-        return self._compute_uptime(state, windows)
+            checks, endpoint, _ = self._figures(state)
+            return checks, endpoint
+        checks, endpoint, _ = self._compute_uptime(state, windows)
+        return checks, endpoint
 
-    def _uptime(self, state: EndpointState) -> tuple[dict[str, dict[str, Uptime]], dict[str, Uptime]]:
+    def days(self, state: EndpointState) -> dict[str, list[tuple[datetime.date, str]]]:
+        """Each check's worst state per UTC day of the last 30 (the status page's bars)."""
+        return self._figures(state)[2]
+
+    def _figures(self, state: EndpointState) -> Figures:
+        """The default windows' figures and the daily bars, computed when they can have changed.
+
+        A state lasts until the next snapshot, but the journal changes only when a check changes state:
+        the figures are kept while every check is in the state, and since when, it was when they were
+        computed, for ``UPTIME_SECONDS`` at most (by then the windows have slid by a minute).
+        """
         cached = state.bodies.get(("uptime",))
         if cached is not None:
             return cached
-        found = self._compute_uptime(state, WINDOWS)
+        fingerprint = (
+            state.keys,
+            tuple(
+                (reading.name, reading.state, reading.snapshot.since if reading.snapshot else None)
+                for reading in state.report.readings
+            ),
+        )
+        timestamp = state.report.generated_at.timestamp()
+        memo = self._uptime_memo.get(fingerprint)
+        if memo is not None and memo[1] is state.config and 0 <= timestamp - memo[0] < UPTIME_SECONDS:
+            found = memo[2]
+        else:
+            found = self._compute_uptime(state, WINDOWS)
+            if len(self._uptime_memo) >= MAX_SUBSETS:
+                self._uptime_memo.clear()
+            if state.expires:  # a state read from the store, with its settings (a new store is a new config)
+                self._uptime_memo[fingerprint] = (timestamp, state.config, found)
         if state.expires:
             state.bodies[("uptime",)] = found
         return found
 
-    def _compute_uptime(
-        self, state: EndpointState, windows: Mapping[str, datetime.timedelta]
-    ) -> tuple[dict[str, dict[str, Uptime]], dict[str, Uptime]]:
+    def _compute_uptime(self, state: EndpointState, windows: Mapping[str, datetime.timedelta]) -> Figures:
         journal = self._journal(state, UptimeRenderer, whole=True)
         keys = set(state.keys if state.keys is not None else (spec.key for spec in self.specs()[0]))
         by_key: dict[str, list[Transition]] = {key: [] for key in keys}
@@ -453,17 +485,11 @@ class Responder:
             reading = readings.get(spec.name)
             if reading is not None and reading.snapshot is not None:
                 by_key[spec.key] = observed_start(by_key[spec.key], reading)
-        if windows is WINDOWS:  # the status page's 30 daily bars come with the default windows
-            state.bodies[("days",)] = {spec.name: daily(by_key[spec.key], now) for spec in specs}
         return (
             {spec.name: uptime(by_key[spec.key], now, windows) for spec in specs},
             endpoint_uptime([by_key[spec.key] for spec in specs], now, windows),
+            {spec.name: daily(by_key[spec.key], now) for spec in specs} if windows is WINDOWS else {},
         )
-
-    def days(self, state: EndpointState) -> dict[str, list[tuple[datetime.date, str]]]:
-        """Each check's worst state per UTC day of the last 30 (the status page's bars); once per state."""
-        self._uptime(state)
-        return state.bodies.get(("days",), {})
 
     def _record(self, synthesized: list[Transition], retention: int) -> None:
         """Record the stale entries this process inferred, once each: every worker and host then lists the

@@ -91,6 +91,16 @@ def _segments(entries: Sequence[Transition], start: datetime.datetime, now: date
     return segments
 
 
+def _clip(segments: Sequence[Segment], start: datetime.datetime) -> list[Segment]:
+    """``segments`` from ``start`` on: a shorter window of the same timeline, without sorting again."""
+    clipped = []
+    for begin, end, bucket in segments:
+        if end <= start:
+            continue
+        clipped.append((max(begin, start), end, bucket))
+    return clipped
+
+
 def _summarise(segments: Sequence[Segment], start: datetime.datetime, now: datetime.datetime) -> Uptime:
     total = (now - start).total_seconds()
     spent = dict.fromkeys(BUCKETS, 0.0)
@@ -116,9 +126,10 @@ def uptime(
     entries: Sequence[Transition], now: datetime.datetime, windows: Mapping[str, datetime.timedelta] = WINDOWS
 ) -> dict[str, Uptime]:
     """Window name -> the figures of one check whose journal entries (any order) are ``entries``."""
-    return {
-        name: _summarise(_segments(entries, now - length, now), now - length, now) for name, length in windows.items()
-    }
+    if not windows:
+        return {}
+    base = _segments(entries, now - max(windows.values()), now)  # the longest window; the others are cut from it
+    return {name: _summarise(_clip(base, now - length), now - length, now) for name, length in windows.items()}
 
 
 def endpoint_uptime(
@@ -127,17 +138,18 @@ def endpoint_uptime(
     windows: Mapping[str, datetime.timedelta] = WINDOWS,
 ) -> dict[str, Uptime]:
     """Window name -> the endpoint's figures: at every moment, the worst state of its checks."""
-    journals = [list(entries) for entries in journals]
+    if not windows:
+        return {}
+    longest = now - max(windows.values())
+    bases = [_segments(entries, longest, now) for entries in journals]  # each check's timeline, once
     figures = {}
     for name, length in windows.items():
         start = now - length
         # One sweep over every check's boundaries, oldest first: (moment, check, bucket from then on).
         events = sorted(
-            (begin, index, bucket)
-            for index, entries in enumerate(journals)
-            for begin, _, bucket in _segments(entries, start, now)
+            (begin, index, bucket) for index, base in enumerate(bases) for begin, _, bucket in _clip(base, start)
         )
-        current = ["unknown"] * len(journals)
+        current = ["unknown"] * len(bases)
         merged: list[Segment] = []
         position = 0
         while position < len(events):
