@@ -331,4 +331,5 @@ def test_diskcache__unreadable_database_raises_store_error_for_the_index(tmp_pat
     (tmp_path / "cache.db").write_bytes(b"this is not an SQLite database" * 100)
     with pytest.raises(StoreError) as raised:
         store.read_index()
+    store.close()  # the read opened the file again
     assert str(raised.value).startswith(f"cannot read the endpoint index from the diskcache store at {tmp_path}: ")
