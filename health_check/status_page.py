@@ -195,6 +195,12 @@ def page_context(
                     {"window": window, "percent": "–" if found.uptime is None else f"{found.uptime * 100:.2f}\u202f%"}
                     for window, found in (uptime or {}).get(reading.name, {}).items()
                 ],
+                # The same days a keyboard can reach (a bar's tooltip it cannot): those not ok, newest first.
+                "trouble_days": [
+                    {"date": day, "state": bucket}
+                    for day, bucket in reversed((days or {}).get(reading.name, ()))
+                    if bucket not in ("ok", "unknown")
+                ],
                 "days": [
                     {"date": day, "state": bucket, "x": index * DAY_BAR}
                     for index, (day, bucket) in enumerate((days or {}).get(reading.name, ()))

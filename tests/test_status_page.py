@@ -315,6 +315,15 @@ def test_status_page__thirty_days_and_uptime_in_chromium(memory_store, server, b
         f"Uptime 24h {(1 - overlap / 86400) * 100:.2f}\u202f% · "
         f"7d {(1 - down / (3 * 86400)) * 100:.2f}\u202f% · 30d {(1 - down / (3 * 86400)) * 100:.2f}\u202f%"
     )
+    # The days with trouble, reachable by keyboard: a <details> under the bars, only after an outage.
+    trouble = page.locator("tr.check").nth(0).locator("td.history details summary", has_text="with trouble")
+    if outage:
+        trouble.focus()
+        page.keyboard.press("Enter")
+        items = page.locator("tr.check").nth(0).locator("td.history details[open] li").all_inner_texts()
+        assert items == [f"{yesterday:%Y-%m-%d} error"]
+    else:
+        assert trouble.count() == 0
     uptimes = page.locator("tr.check p.uptime").all_inner_texts()
     assert uptimes[0].replace("\u202f", " ") == expected.replace("\u202f", " ")
     assert all(text.startswith("Uptime 24h 100.00") for text in uptimes[1:])
