@@ -139,8 +139,11 @@ class Renderer:
         return now.isoformat(timespec="seconds")
 
     def headers(self, body: bytes, context: RenderContext) -> dict[str, str]:
-        """Extra response headers for ``body``; computed once per rendered body, not per request."""
-        return {}
+        """Extra response headers for ``body``; computed once per rendered body, not per request.
+
+        A ``conditional`` renderer's answers carry their validators (ETag, Last-Modified).
+        """
+        return validators(body, context) if self.conditional else {}
 
 
 def _now(report: Report, context: RenderContext) -> datetime.datetime:
@@ -316,9 +319,6 @@ class _FeedRenderer(Renderer):
             )
         return feed.writeString("utf-8").encode()
 
-    def headers(self, body: bytes, context: RenderContext) -> dict[str, str]:
-        return validators(body, context)
-
 
 def validators(body: bytes, context: RenderContext) -> dict[str, str]:
     """RFC 9110 §8.8: a strong validator of exactly these bytes, and the newest entry's or change's time."""
@@ -430,9 +430,6 @@ class SVGBadgeRenderer(Renderer):
         word = badge_state(report.readings)
         return badge_svg(context.badge_label, word, COLOURS[word]).encode()
 
-    def headers(self, body: bytes, context: RenderContext) -> dict[str, str]:
-        return validators(body, context)
-
 
 class ShieldsRenderer(Renderer):
     """``?format=shields``: shields.io's endpoint JSON, for ``https://img.shields.io/endpoint?url=...``.
@@ -457,9 +454,6 @@ class ShieldsRenderer(Renderer):
             "isError": word != "ok",
         }
         return json.dumps(payload, ensure_ascii=False).encode()
-
-    def headers(self, body: bytes, context: RenderContext) -> dict[str, str]:
-        return validators(body, context)
 
 
 class UptimeRenderer(Renderer):
