@@ -25,14 +25,16 @@ WORDS = {
     State.ERROR: "failing",
     State.STALE: "stale",
     State.PENDING: "pending",
+    State.MAINTENANCE: "maintenance",
 }
-#: Fill per state (shields.io's brightgreen, yellow, red, lightgrey, lightgrey, blue).
+#: Fill per state (shields.io's brightgreen, yellow, red, lightgrey, lightgrey, blue, blue).
 COLOURS = {
     "ok": "#4c1",
     "warning": "#dfb317",
     "failing": "#e05d44",
     "stale": "#9f9f9f",
     "pending": "#9f9f9f",
+    "maintenance": "#007ec6",
     "draining": "#007ec6",
 }
 #: shields.io's named colours for the endpoint JSON.
@@ -42,9 +44,10 @@ SHIELDS_COLOURS = {
     "failing": "red",
     "stale": "lightgrey",
     "pending": "lightgrey",
+    "maintenance": "blue",
     "draining": "blue",
 }
-_WORST = (State.ERROR, State.STALE, State.PENDING, State.WARNING)
+_WORST = (State.ERROR, State.STALE, State.PENDING, State.WARNING, State.MAINTENANCE)
 #: Longest label drawn (characters): the label is the project's, but a badge stays a badge.
 MAX_LABEL = 40
 

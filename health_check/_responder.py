@@ -29,7 +29,7 @@ from health_check._results import Draining, Overall, Unresolved, result
 from health_check._status_codes import StatusCodes
 from health_check._subsets import SubsetError, query_names, reading_names, select
 from health_check.base import HealthCheckResult
-from health_check.conf import get_config
+from health_check.conf import get_config, journal_bounds
 from health_check.journal import (
     STATUS,
     Transition,
@@ -383,8 +383,8 @@ class Responder:
     def _journal(self, state: EndpointState, renderer: type[Renderer], *, whole: bool = False) -> list[Transition]:
         """Stored entries of this endpoint's checks plus the stale ones readers infer, newest first; once per state."""
         keys = state.keys if state.keys is not None else self._keys or tuple(spec.key for spec in self.specs()[0])
-        if whole:  # every entry the store keeps: JOURNAL_RETENTION per check
-            limit = int(get_config().get("JOURNAL_RETENTION", 200)) * max(1, len(keys))
+        if whole:  # every entry the store keeps: JOURNAL_RETENTION per check at most
+            limit = journal_bounds()[0] * max(1, len(keys))
         else:
             limit = FEED_ITEMS if renderer.conditional else PAGE_ITEMS_PER_CHECK * max(1, len(keys))
         cached = state.bodies.get(("journal", limit))
@@ -417,7 +417,7 @@ class Responder:
                 continue
             synthesized.append(inferred)
         if synthesized and state.expires:
-            self._record(synthesized, int(config.get("JOURNAL_RETENTION", 200)))
+            self._record(synthesized, *journal_bounds(config))
         journal = merge_recent(stored, synthesized, limit)
         if state.expires:  # not for a state without store: it is never looked up again
             state.bodies[("journal", limit)] = journal
@@ -491,7 +491,7 @@ class Responder:
             {spec.name: daily(by_key[spec.key], now) for spec in specs} if windows is WINDOWS else {},
         )
 
-    def _record(self, synthesized: list[Transition], retention: int) -> None:
+    def _record(self, synthesized: list[Transition], retention: int, max_age: float) -> None:
         """Record the stale entries this process inferred, once each: every worker and host then lists the
         same item, it never disappears before it ages out, and the poller, back, follows it with its
         recovery (``journal.after_recorded_stale()``). One write per stale event, not per request; the
@@ -503,7 +503,7 @@ class Responder:
             self._recorded.clear()
         self._recorded.update(entry.id for entry in new)
         try:
-            append_transitions(get_store(), new, retention=retention)
+            append_transitions(get_store(), new, retention=retention, max_age=max_age)
         except StoreError:  # the readings say the store is unreadable; a later state tries again
             self._recorded.difference_update(entry.id for entry in new)
 

@@ -85,7 +85,7 @@ class StatusCodes:
 
     def for_readings(self, readings: Iterable[Reading], warnings_as_errors: bool) -> int:
         """The code for these readings: their worst state's."""
-        states = {reading.state for reading in readings}
+        states = {reading.probe_state for reading in readings}  # maintenance: ok unless it fails probes
         for state in _WORST:
             if state in states:
                 return self.for_state(state.value, warnings_as_errors)

@@ -54,11 +54,13 @@ _start_in_children = False  # this process is a pre-forking master: its workers 
 
 
 def collect_checks(
-    urlconf: str | None = None, *, host: str | None = None
+    urlconf: str | None = None, *, host: str | None = None, endpoints: dict[str, set[str]] | None = None
 ) -> tuple[list[CheckSpec], list[tuple[Endpoint, EntryError]]]:
     """Every check of every ``HealthCheckView`` in the URLconf, unique by key, and the bad entries.
 
     ``host``: the ``host_id`` of a store shared by hosts, which qualifies host-scoped keys.
+    ``endpoints``, when given, is filled with each named endpoint's URL names (``"health"`` and, in a
+    namespace, ``"api:health"``) -> its check keys: what a silence may name.
     """
     specs: dict[str, CheckSpec] = {}
     errors: list[tuple[Endpoint, EntryError]] = []
@@ -68,6 +70,9 @@ def collect_checks(
         found, bad = resolve_entries(endpoint.view.view.checks, host=host)
         for spec in found:
             specs.setdefault(spec.key, spec)
+        if endpoints is not None:
+            for url_name in {endpoint.name, endpoint.qualified_name} - {None, ""}:
+                endpoints.setdefault(str(url_name), set()).update(spec.key for spec in found)
         errors += [(endpoint, error) for error in bad]
     return list(specs.values()), errors
 
@@ -82,6 +87,7 @@ def build_election(scopes: Sequence[str] | None = None) -> Any:
     """
     # Imported here, not at the top: APScheduler is only needed by a process that polls, and every
     # management command (``health_check --no-http`` in a container probe) would pay for it.
+    from health_check._maintenance_source import MaintenanceSource
     from health_check.recorder import SnapshotRecorder
     from scheduler import CheckRunner, Election, Poller
     from scheduler.election import Elections
@@ -92,14 +98,15 @@ def build_election(scopes: Sequence[str] | None = None) -> Any:
 
     def poller_factory(scope: str | None, gate: Callable[[], bool] | None = None) -> Callable[[], Poller]:
         def make_poller() -> Poller:
-            specs, errors = collect_checks(host=store.host_id)
+            endpoints: dict[str, set[str]] = {}
+            specs, errors = collect_checks(host=store.host_id, endpoints=endpoints)
             if scope != "fleet":  # logged by one of the two pollers of a host, not both
                 for endpoint, error in errors:
                     logger.error("Health check endpoint %s: entry %s: %s", endpoint.label, error.entry, error.message)
             # What --no-http reads instead of the URLconf; rewritten only when the endpoints changed.
             write_endpoint_index(store)
             specs = [spec for spec in specs if scope is None or spec.scope == scope]
-            recorder = SnapshotRecorder(store)
+            recorder = SnapshotRecorder(store, maintenance=MaintenanceSource(store, endpoints))
             runner = CheckRunner(recorder.record, max_stuck_runs=int(config["MAX_STUCK_RUNS"]))
             return Poller(
                 specs,

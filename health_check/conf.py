@@ -71,8 +71,16 @@ DEFAULTS: dict[str, Any] = {
     "POLLER_THREADS": 10,
     # Bearer token required by every endpoint without its own auth_token; falls back to HEALTH_CHECK_AUTH_TOKEN.
     "AUTH_TOKEN": None,
-    # Journal entries (transitions) kept per check in the store; feeds and the status page read them.
-    "JOURNAL_RETENTION": 200,
+    # How long the store keeps each check's journal (its changes of state): uptime over 30 days, the
+    # status page's daily bars and `health_check_report --days N` read it. The newest older entry stays
+    # too: it tells the state the kept span starts in.
+    "JOURNAL_MAX_AGE": datetime.timedelta(days=30),
+    # Recurring maintenance: [{"checks": [...], "weekdays": [...], "start": "02:00", "end": "04:00",
+    # "timezone": "Europe/Berlin", "reason": "...", "fail_probes": False}]; see health_check.maintenance.
+    "MAINTENANCE_WINDOWS": [],
+    # Journal entries kept per check at most, whatever their age: the bound on the store's journal
+    # (1000 covers 30 days of a check that changes state up to 33 times a day).
+    "JOURNAL_RETENTION": 1000,
     # What requests without a valid bearer token see: "full" (messages, as django-health-check),
     # "names" (check names and states, no messages) or "status" (the overall status only).
     "ANONYMOUS_DETAIL": "full",
@@ -104,6 +112,12 @@ def _duration(value: Any) -> bool:
     if isinstance(value, datetime.timedelta):
         return value > datetime.timedelta(0)
     return _positive_number(value)
+
+
+def _windows(value: Any) -> bool:
+    """The shape only: each window's content is checked where it is read (``maintenance.parse_windows``)
+    and by system check E003, which this leaf module cannot import."""
+    return isinstance(value, (list, tuple)) and all(isinstance(entry, dict) for entry in value)
 
 
 def _origin(value: Any) -> bool:
@@ -152,7 +166,17 @@ VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v is None or (isinstance(v, str) and bool(v.strip())) or _token_list(v),
         "a non-empty string, a list of them (tokens being rotated) or None",
     ),
+    # Not a number of seconds, as other durations may be: 30 would mean 30 seconds of history, not days.
+    "JOURNAL_MAX_AGE": (
+        lambda v: isinstance(v, datetime.timedelta) and v > datetime.timedelta(0),
+        "a positive timedelta, e.g. timedelta(days=30)",
+    ),
     "JOURNAL_RETENTION": (_positive_integer, "a positive integer (transitions kept per check)"),
+    "MAINTENANCE_WINDOWS": (
+        _windows,
+        'a list of windows such as {"checks": ["replica"], "weekdays": ["sun"], "start": "02:00", '
+        '"end": "04:00", "timezone": "Europe/Berlin"}',
+    ),
     "ANONYMOUS_DETAIL": (lambda v: v in ("full", "names", "status"), '"full", "names" or "status"'),
     "BASE_URL": (_origin, 'None or a scheme and host without a path, e.g. "https://status.example.com"'),
 }
@@ -165,6 +189,12 @@ def _token_list(value: Any) -> bool:
         and all(isinstance(token, str) for token in value)
         and any(token.strip() for token in value)
     )
+
+
+def journal_bounds(config: dict[str, Any] | None = None) -> tuple[int, float]:
+    """How much journal the store keeps per check: (``JOURNAL_RETENTION`` entries, ``JOURNAL_MAX_AGE`` in seconds)."""
+    config = get_config() if config is None else config
+    return int(config["JOURNAL_RETENTION"]), config["JOURNAL_MAX_AGE"].total_seconds()
 
 
 def shown_value(key: str, value: Any) -> str:

@@ -191,6 +191,32 @@ def _status_transition(
     )
 
 
+def _maintenance_transition(
+    key: str, name: str, from_state: str, to_state: str, current: Snapshot, label: str | None
+) -> Transition:
+    """A maintenance's start (to ``maintenance``) or end (from it): one feed item each."""
+    maintenance = current.maintenance
+    at = current.checked_at
+    if maintenance is not None:
+        message = maintenance.describe()
+        title = f"{label or name}: maintenance started - {maintenance.reason} (until {maintenance.until:%H:%M} UTC)"
+    else:
+        message = current.message
+        now = "ok" if current.status is Status.OK else f"{_failing_word(current.status.value)} - {current.message}"
+        title = f"{label or name}: maintenance ended - {now}"
+    return Transition(
+        id=_stable_id(key, STATUS, _iso(at), from_state, to_state),
+        key=key,
+        name=name,
+        kind=STATUS,
+        from_state=from_state,
+        to_state=to_state,
+        at=at,
+        message=message,
+        title=title,
+    )
+
+
 def stale_transition(name: str, snapshot: Snapshot, stale_intervals: float, *, title: str | None = None) -> Transition:
     """The moment readers started calling ``snapshot``'s check stale; same id in every process.
 
@@ -356,6 +382,17 @@ def changes(
     key = current.key
     found: list[Transition] = []
     status: Transition | None = None
+    in_maintenance = previous is not None and previous.maintenance is not None
+    if current.maintenance is not None:
+        # Its start is one entry; what the check does meanwhile is nobody's alarm (its reading shows it).
+        if in_maintenance:
+            return []
+        start = State.PENDING.value if previous is None else previous.status.value
+        return [_maintenance_transition(key, name, start, State.MAINTENANCE.value, current, title)]
+    if in_maintenance:
+        # Its end is one entry, saying what the check is now; recovery and failure are not announced again.
+        found.append(_maintenance_transition(key, name, State.MAINTENANCE.value, current.status.value, current, title))
+        return found + [change.transition for change in _incident_changes(key, name, previous, current, title)]
     if previous is None:
         if current.status is not Status.OK:
             status = _status_transition(
@@ -471,20 +508,27 @@ class JournalStore(Protocol):
     description: str
 
     def append_journal(
-        self, entries: Sequence[Mapping[str, Any]], *, retention: int
+        self, entries: Sequence[Mapping[str, Any]], *, retention: int, max_age: float | None = ...
     ) -> Sequence[Mapping[str, Any]]: ...
 
     def read_journal(self, keys: Iterable[str], limit: int) -> Sequence[Mapping[str, Any]]: ...
 
 
-def append_transitions(store: JournalStore, transitions: Sequence[Transition], *, retention: int) -> list[Transition]:
+def append_transitions(
+    store: JournalStore, transitions: Sequence[Transition], *, retention: int, max_age: float | None = None
+) -> list[Transition]:
     """Add ``transitions`` to the store's journal; returns those stored (not duplicates), with their ``seq``.
+
+    The store keeps at most ``retention`` entries per check and, given ``max_age`` (seconds), drops
+    older ones but the newest of them (``store.base.trimmed()``).
 
     Raises the store's ``StoreError``.
     """
     if not transitions:
         return []
-    stored = store.append_journal([transition.to_dict() for transition in transitions], retention=retention)
+    stored = store.append_journal(
+        [transition.to_dict() for transition in transitions], retention=retention, max_age=max_age
+    )
     return [Transition.from_dict(entry) for entry in stored]
 
 

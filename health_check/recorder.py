@@ -8,12 +8,14 @@ the ``transition`` signal. Settings are read here, never in ``scheduler/``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 from collections.abc import Callable, Iterable, Sequence
 
+from health_check._maintenance_source import MaintenanceSource
 from health_check._urls import describe_error
-from health_check.conf import get_config
+from health_check.conf import get_config, journal_bounds
 from health_check.exceptions import ServiceWarning
 from health_check.hysteresis import apply_hysteresis
 from health_check.journal import (
@@ -79,23 +81,37 @@ class JournalRecorder:
 
     Args:
         store: Where snapshots and transitions go.
-        retention: Transitions kept per check; ``None`` reads ``HEALTH_CHECK["JOURNAL_RETENTION"]``.
+        retention: Transitions kept per check at most; ``None`` reads ``HEALTH_CHECK["JOURNAL_RETENTION"]``.
+            Their age limit is always ``HEALTH_CHECK["JOURNAL_MAX_AGE"]``.
         stale_intervals: ``None`` reads ``HEALTH_CHECK["STALE_AFTER_INTERVALS"]``.
+        maintenance: The silences and windows whose checks' snapshots say "maintenance"; ``None``: none.
     """
 
-    def __init__(self, store: Store, *, retention: int | None = None, stale_intervals: float | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        retention: int | None = None,
+        stale_intervals: float | None = None,
+        maintenance: MaintenanceSource | None = None,
+    ) -> None:
         self.store = store
         self.retention = retention
         self.stale_intervals = stale_intervals
+        self.maintenance = maintenance
         self._previous: dict[str, Snapshot | None] = {}
 
     def _settings(self) -> tuple[int, float]:
         retention, stale_intervals = self.retention, self.stale_intervals
         if retention is None or stale_intervals is None:
             config = get_config()
-            retention = int(config.get("JOURNAL_RETENTION", 200)) if retention is None else retention
+            retention = journal_bounds(config)[0] if retention is None else retention
             stale_intervals = float(config["STALE_AFTER_INTERVALS"]) if stale_intervals is None else stale_intervals
         return retention, stale_intervals
+
+    def recorded(self) -> dict[str, Snapshot | None]:
+        """The last snapshot recorded of each check this recorder ran (a copy)."""
+        return dict(self._previous)
 
     def _previous_of(self, key: str) -> Snapshot | None:
         if key not in self._previous:
@@ -109,8 +125,13 @@ class JournalRecorder:
     def record(self, spec: CheckSpec, raw: Snapshot) -> Snapshot:
         """Store what readers should be told after ``raw``; returns the reported snapshot. Never raises."""
         retention, stale_intervals = self._settings()
+        max_age = journal_bounds()[1]
         previous = self._previous_of(spec.key)
         snapshot = apply_hysteresis(spec.check, previous, raw, stale_intervals=stale_intervals)
+        if self.maintenance is not None:
+            in_maintenance = self.maintenance.of(spec, raw.checked_at)
+            if in_maintenance is not None:
+                snapshot = dataclasses.replace(snapshot, maintenance=in_maintenance)
         title = spec.title or spec.name
         recent = self._recent(spec.key)
         outage_started_at = self._outage_start(recent) if snapshot.status is Status.OK else None
@@ -131,7 +152,9 @@ class JournalRecorder:
         )
         try:
             # The entries first: a reader that sees the new snapshot lists its entries too.
-            stored = append_transitions(self.store, transitions, retention=retention) if transitions else []
+            stored = (
+                append_transitions(self.store, transitions, retention=retention, max_age=max_age) if transitions else []
+            )
             self.store.write(snapshot)
         except StoreError as error:
             logger.error("Cannot store the snapshot of %s: %s", spec.name, error)
@@ -162,8 +185,8 @@ class JournalRecorder:
         for entry in recent:  # newest first
             if entry.kind != STATUS:
                 continue
-            if entry.to_state == State.OK:
-                break  # the previous outage ended here
+            if entry.to_state in (State.OK, State.MAINTENANCE):
+                break  # the previous outage ended here (a maintenance's end starts afresh)
             started = entry.at
             if entry.from_state in (State.OK, State.PENDING):
                 break
@@ -191,11 +214,23 @@ class SnapshotRecorder:
         store: Where snapshots and transitions go.
         retention: As ``JournalRecorder``.
         stale_intervals: As ``JournalRecorder``.
+        maintenance: As ``JournalRecorder``; the poller's ``rerun`` then also runs a check at once when
+            its maintenance starts or ends.
     """
 
-    def __init__(self, store: Store, *, retention: int | None = None, stale_intervals: float | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        retention: int | None = None,
+        stale_intervals: float | None = None,
+        maintenance: MaintenanceSource | None = None,
+    ) -> None:
         self.store = store
-        self.journal = JournalRecorder(store, retention=retention, stale_intervals=stale_intervals)
+        self.maintenance = maintenance
+        self.journal = JournalRecorder(
+            store, retention=retention, stale_intervals=stale_intervals, maintenance=maintenance
+        )
         self._losses_seen = store.losses  # a loss before this recorder existed is not its to repair
 
     def record(self, run: Run) -> Snapshot:
@@ -216,8 +251,23 @@ class SnapshotRecorder:
 
     @property
     def rerun(self) -> Callable[[Sequence[CheckSpec]], list[CheckSpec]] | None:
-        """The poller's ``rerun``: only for a store that can lose what was written (Redis)."""
-        return self.lost if self.store.can_lose_writes else None
+        """The poller's ``rerun``: for a store that can lose what was written (Redis), and for maintenance."""
+        if self.maintenance is None:
+            return self.lost if self.store.can_lose_writes else None
+        return self.due
+
+    def due(self, specs: Sequence[CheckSpec]) -> list[CheckSpec]:
+        """Every second: the checks the store lost (``lost()``) and those whose maintenance started or
+        ended since their last snapshot (a silence set, a window opened), so each says so at once."""
+        again = self.lost(specs) if self.store.can_lose_writes else []
+        if self.maintenance is not None:
+            recorded = {
+                key: snapshot.maintenance for key, snapshot in self.journal.recorded().items() if snapshot is not None
+            }
+            moment = datetime.datetime.now(_UTC)
+            known = {spec.key for spec in again}
+            again += [spec for spec in self.maintenance.changed(specs, recorded, moment) if spec.key not in known]
+        return again
 
     def lost(self, specs: Sequence[CheckSpec]) -> list[CheckSpec]:
         """After the store lost its snapshots (Redis restarted empty): the specs to run again now.

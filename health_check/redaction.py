@@ -29,6 +29,7 @@ _WORDS = {
     State.ERROR: "Unavailable",
     State.STALE: "Unavailable: stale",
     State.PENDING: "Unavailable: pending",
+    State.MAINTENANCE: "Maintenance",
 }
 
 

@@ -357,6 +357,7 @@ _HEALTH_STATUS = {
     State.ERROR: "fail",
     State.STALE: "fail",
     State.PENDING: "fail",
+    State.MAINTENANCE: "pass",  # probe_state never is; kept so a lookup cannot fail
 }
 
 
@@ -377,7 +378,7 @@ class HealthJSONRenderer(Renderer):
     def render(self, report: Report, context: RenderContext) -> bytes:
         if report.failing:
             overall = "fail"  # the HTTP status is 500 here (WARNINGS_AS_ERRORS): keep body and status agreeing
-        elif any(reading.state is State.WARNING for reading in report.readings):
+        elif any(reading.probe_state is State.WARNING for reading in report.readings):
             overall = "warn"
         else:
             overall = "pass"
@@ -389,7 +390,7 @@ class HealthJSONRenderer(Renderer):
 
     @staticmethod
     def component(reading: Reading) -> dict[str, Any]:
-        status = _HEALTH_STATUS[reading.state]
+        status = _HEALTH_STATUS[reading.probe_state]
         entry: dict[str, Any] = {"status": status}
         snapshot = reading.snapshot
         if snapshot is not None:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from health_check._time import describe_age
+from health_check.maintenance import Maintenance
 
 __all__ = ["Reading", "Report", "Snapshot", "State", "Status", "describe_age", "evaluate"]
 
@@ -37,6 +38,9 @@ class State(enum.StrEnum):
     ERROR = "error"
     STALE = "stale"
     PENDING = "pending"
+    #: In a silence or maintenance window (``health_check.maintenance``): expected, not failing,
+    #: unless the window says probes still fail (``Report.counts_as_failing``).
+    MAINTENANCE = "maintenance"
 
     @property
     def is_failing(self) -> bool:
@@ -65,6 +69,8 @@ class Snapshot:
         since: When the reported ``status`` began; ``None`` when unknown (written before journals).
         observed_since: When the poller first reported this check: the status page's history starts
             there. ``None`` when unknown (written by an older version).
+        maintenance: The silence or maintenance window the run was taken in; readers report the
+            check ``maintenance`` until it ends. ``status`` stays what the check found.
     """
 
     key: str
@@ -81,6 +87,7 @@ class Snapshot:
     streak_started_at: datetime.datetime | None = None
     since: datetime.datetime | None = None
     observed_since: datetime.datetime | None = None
+    maintenance: Maintenance | None = None
 
     @property
     def run_status(self) -> Status:
@@ -114,6 +121,8 @@ class Snapshot:
             data["since"] = self.since.timestamp()
         if self.observed_since is not None:
             data["observed_since"] = self.observed_since.timestamp()
+        if self.maintenance is not None:
+            data["maintenance"] = self.maintenance.to_dict()
         return data
 
     @classmethod
@@ -134,6 +143,7 @@ class Snapshot:
             streak_started_at=_time_or_none(data.get("streak_started_at")),
             since=_time_or_none(data.get("since")),
             observed_since=_time_or_none(data.get("observed_since")),
+            maintenance=Maintenance.from_dict(data["maintenance"]) if data.get("maintenance") else None,
         )
 
     def allowance_seconds(self, stale_intervals: float) -> float:
@@ -168,6 +178,17 @@ class Reading:
     @property
     def is_failing(self) -> bool:
         return self.state.is_failing
+
+    @property
+    def probe_state(self) -> State:
+        """The state probes and status codes go by: a maintenance reading's is ok, unless its silence or
+        window says probes still fail; then what the check found."""
+        if self.state is not State.MAINTENANCE:
+            return self.state
+        snapshot = self.snapshot
+        if snapshot is not None and snapshot.maintenance is not None and snapshot.maintenance.fail_probes:
+            return State(snapshot.status.value)
+        return State.OK
 
     @property
     def checked_at(self) -> datetime.datetime | None:
@@ -209,6 +230,16 @@ def evaluate(
             snapshot=snapshot,
             age_seconds=age,
         )
+    maintenance = snapshot.maintenance
+    if maintenance is not None and now < maintenance.until:
+        return Reading(
+            labels=labels,
+            name=name,
+            state=State.MAINTENANCE,
+            message=f"{maintenance.describe()}; the check reports: {snapshot.message}",
+            snapshot=snapshot,
+            age_seconds=age,
+        )
     return Reading(
         labels=labels,
         name=name,
@@ -234,7 +265,8 @@ class Report:
     warnings_as_errors: bool = True
 
     def counts_as_failing(self, reading: Reading) -> bool:
-        return reading.is_failing or (self.warnings_as_errors and reading.state is State.WARNING)
+        state = reading.probe_state  # maintenance: ok, or what the check found when its window says so
+        return state.is_failing or (self.warnings_as_errors and state is State.WARNING)
 
     @property
     def failing(self) -> bool:

@@ -199,7 +199,7 @@ def page_context(
                 "trouble_days": [
                     {"date": day, "state": bucket}
                     for day, bucket in reversed((days or {}).get(reading.name, ()))
-                    if bucket not in ("ok", "unknown")
+                    if bucket not in ("ok", "unknown", "maintenance")
                 ],
                 "days": [
                     {"date": day, "state": bucket, "x": index * DAY_BAR}

@@ -27,6 +27,7 @@ from health_check._status_codes import status_code_problems
 from health_check.autostart import collect_checks
 from health_check.checks import check_auth_token
 from health_check.conf import DEFAULTS, LEGACY_KEYS, VALIDATORS, shown_value
+from health_check.maintenance import parse_windows
 from health_check.middleware import MIDDLEWARE_PATH
 from health_check.store import StoreError, get_store
 from health_check.store._setting import StoreSettingError, parse_store_setting
@@ -72,6 +73,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         elif key == "STORE":
             messages += _check_store_setting(value)
+        elif key == "MAINTENANCE_WINDOWS":
+            messages += _check_windows(value)
         else:
             valid, expected = VALIDATORS[key]
             if not valid(value):
@@ -226,3 +229,20 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
             id="health_check.W005",
         )
     ]
+
+
+def _check_windows(value: Any) -> list[CheckMessage]:
+    """``MAINTENANCE_WINDOWS``: what is wrong with which window, as the poller would log it."""
+    try:
+        parse_windows(value)
+    except ValueError as error:
+        return [
+            Error(
+                f'HEALTH_CHECK["MAINTENANCE_WINDOWS"] is wrong: {error}.',
+                hint='Each window is a dict such as {"checks": ["replica"], "weekdays": ["sun"], "start": "02:00", '
+                '"end": "04:00", "timezone": "Europe/Berlin", "reason": "replica upgrade"}. Until fixed, no '
+                "window applies (checks alarm as usual).",
+                id="health_check.E003",
+            )
+        ]
+    return []

@@ -5,10 +5,13 @@ check was in the state the first one changed it to. So time in state is a sum of
 here from entries only (pure functions, no store):
 
 - Time before a check's first entry is **unknown**, never "ok": the poller had not reported it (or the
-  journal no longer holds that far back: it keeps ``JOURNAL_RETENTION`` entries per check).
+  journal no longer holds that far back: it keeps ``JOURNAL_MAX_AGE``, 30 days, of entries per check,
+  at most ``JOURNAL_RETENTION``).
 - **stale** and **pending** count together (``stale_or_pending``): nobody vouched for the service.
-- **uptime** is the share of the *known* time spent ok or warning (a warning serves); ``None`` when
-  nothing of the window is known.
+- **maintenance** (a silence or window, ``health_check.maintenance``) is left out of uptime like
+  unknown time, and counts neither as an incident nor as an outage.
+- **uptime** is the share of the *known* time spent ok or warning (a warning serves), maintenance
+  left out; ``None`` when nothing of the window is known.
 - An **incident** is a change from a serving state (ok, warning) to a failing one (error, stale,
   pending) inside the window; the **longest outage** is the longest failing stretch, cut at the window.
 - The endpoint's own figures follow its worst check at every moment, unknown while any check is.
@@ -33,18 +36,19 @@ WINDOWS: Mapping[str, datetime.timedelta] = {
     "30d": datetime.timedelta(days=30),
 }
 #: The shares each window has; they add up to 1.
-BUCKETS = ("ok", "warning", "error", "stale_or_pending", "unknown")
+BUCKETS = ("ok", "warning", "error", "stale_or_pending", "maintenance", "unknown")
 _BUCKET = {
     "ok": "ok",
     "warning": "warning",
     "error": "error",
     "stale": "stale_or_pending",
     "pending": "stale_or_pending",
+    "maintenance": "maintenance",
 }
 _SERVING = frozenset({"ok", "warning"})
 _FAILING = frozenset({"error", "stale_or_pending"})
 #: Worst first: the endpoint is in the worst state any of its checks is in.
-_RANK = {"unknown": 0, "error": 1, "stale_or_pending": 2, "warning": 3, "ok": 4}
+_RANK = {"unknown": 0, "error": 1, "stale_or_pending": 2, "maintenance": 3, "warning": 4, "ok": 5}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -57,7 +61,7 @@ class Uptime:
 
     @property
     def uptime(self) -> float | None:
-        known = 1.0 - self.shares["unknown"]
+        known = 1.0 - self.shares["unknown"] - self.shares["maintenance"]  # maintenance is left out
         if known <= 1e-12:
             return None
         return min(1.0, (self.shares["ok"] + self.shares["warning"]) / known)

@@ -225,6 +225,16 @@ class Server(Process):
             raise
 
 
+def manage(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``python -m django <args>`` of the test project, as an operator runs it; ``env`` adds to ours
+    (``DJANGO_SETTINGS_MODULE``, the store directory). Its output is text; it must end within ``timeout``."""
+    full = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    full.pop("PYTEST_CURRENT_TEST", None)
+    return subprocess.run(  # noqa: S603 - our own fixed arguments
+        [PYTHON, "-m", "django", *args], cwd=ROOT, env=full, capture_output=True, text=True, timeout=timeout
+    )
+
+
 #: The test project's application for each server kind ``start_server()`` knows.
 TESTAPP = {"gunicorn": "tests.testapp.wsgi:application", "uvicorn": "tests.testapp.asgi:application"}
 

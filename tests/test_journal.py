@@ -175,6 +175,25 @@ def test_journal__retention_bound():
     assert [t.seq for t in entries] == sorted((t.seq for t in entries), reverse=True)
 
 
+def test_journal__kept_for_journal_max_age(settings):
+    """The poller keeps JOURNAL_MAX_AGE of each check's changes, and the newest older one (the state the
+    span starts in); a check that changes state daily keeps that many days, not JOURNAL_RETENTION entries."""
+    settings.HEALTH_CHECK = {
+        "STORE": "memory",
+        "POLLER_AUTOSTART": False,
+        "JOURNAL_MAX_AGE": datetime.timedelta(days=3),
+    }
+    store = MemoryStore()
+    clock = Clock()
+    day = datetime.timedelta(days=1)
+    check = Scripted(poll_interval=2 * day)  # never stale between the daily runs
+    play(store, check, ["ok", "fail"] * 5, clock, step=day)  # a change a day for 10 days
+    entries = read_transitions(store, [CheckSpec.of(check).key], 100)
+    newest = START + 9 * day
+    assert [t.at for t in entries] == [newest, newest - day, newest - 2 * day, newest - 3 * day, newest - 4 * day]
+    assert entries[-1].at < newest - 3 * day, "the newest entry older than 3 days stays: the state at the start"
+
+
 def test_journal__kept_across_restart_with_diskcache(tmp_path):
     """A new DiskcacheStore on the same directory reads the journal, and a new runner continues the debounce."""
     clock = Clock()

@@ -39,6 +39,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     (
         "what we know",
         (
+            "health_check.maintenance",
             "health_check.snapshot",
             "health_check.hysteresis",
             "health_check.journal",
@@ -72,6 +73,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
         "the Django edge",
         (
             "health_check.signals",
+            "health_check._maintenance_source",
             "health_check.recorder",
             "health_check._indexer",
             "health_check.autostart",

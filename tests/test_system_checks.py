@@ -196,6 +196,7 @@ def test_system_checks__e004_not_reported_with_settings_error(settings, tmp_path
     ("key", "value", "expected"),
     [
         ("JOURNAL_RETENTION", 0, "a positive integer (transitions kept per check)"),
+        ("JOURNAL_MAX_AGE", 30, "a positive timedelta, e.g. timedelta(days=30)"),
         ("ANONYMOUS_DETAIL", "everything", '"full", "names" or "status"'),
         ("POLLER_SCOPES", [], 'a non-empty list of "host" and/or "fleet"'),
     ],

@@ -58,6 +58,7 @@ def shares(ok=0.0, warning=0.0, error=0.0, stale=0.0, unknown=0.0, *, hours):
         "warning": round(warning / hours, 6),
         "error": round(error / hours, 6),
         "stale_or_pending": round(stale / hours, 6),
+        "maintenance": 0.0,
         "unknown": round(unknown / hours, 6),
     }
 
@@ -198,6 +199,7 @@ def test_uptime__report_command_table(scripted_month, capsys):
         "warning",
         "error",
         "stale/pending",
+        "maintenance",
         "unknown",
         "incidents",
         "longest",
@@ -208,7 +210,7 @@ def test_uptime__report_command_table(scripted_month, capsys):
     assert alpha.startswith("Sample(label='alpha')")
     assert alpha.split()[1:] == [
         "99.583", "%",  # 717 / 720
-        "98.75", "%", "0.83", "%", "0.28", "%", "0.14", "%", "0.00", "%",
+        "98.75", "%", "0.83", "%", "0.28", "%", "0.14", "%", "0.00", "%", "0.00", "%",
         "2", "2", "h",
     ]  # fmt: skip
 

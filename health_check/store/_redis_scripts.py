@@ -25,13 +25,26 @@ redis.call('SET', KEYS[1], ARGV[1])
 return 1
 """
 
-# Appends journal entries "<seq>\\t<id>\\t<json>", skipping ids the list holds, trimming to the retention.
+# Appends journal entries "<seq>\\t<id>\\t<json>", skipping ids the list holds, trimming to the retention
+# (ARGV[1]) and, when an entry's cutoff is not empty, dropping entries older than that POSIX time but the
+# newest of them, as ``base.trimmed()`` does: while the second entry is older than the cutoff, the first
+# goes. KEYS[1] is the sequence; KEYS[i] gets the id, json and cutoff at ARGV[3i - 4], [3i - 3], [3i - 2].
 APPEND_TRANSITIONS = """
 local retention = tonumber(ARGV[1])
+local function at(item)
+  if not item then return nil end
+  local first = string.find(item, '\\t', 1, true)
+  local second = first and string.find(item, '\\t', first + 1, true)
+  if not second then return nil end
+  local ok, body = pcall(cjson.decode, string.sub(item, second + 1))
+  if ok and type(body) == 'table' then return tonumber(body['at']) end
+  return nil
+end
 local result = {}
 for i = 2, #KEYS do
-  local id = ARGV[2 * (i - 1)]
-  local body = ARGV[2 * (i - 1) + 1]
+  local id = ARGV[3 * i - 4]
+  local body = ARGV[3 * i - 3]
+  local cutoff = tonumber(ARGV[3 * i - 2])
   local found = false
   for _, item in ipairs(redis.call('LRANGE', KEYS[i], 0, -1)) do
     if string.find(item, '\\t' .. id .. '\\t', 1, true) then found = true break end
@@ -42,6 +55,13 @@ for i = 2, #KEYS do
     local seq = redis.call('INCR', KEYS[1])
     redis.call('RPUSH', KEYS[i], seq .. '\\t' .. id .. '\\t' .. body)
     redis.call('LTRIM', KEYS[i], -retention, -1)
+    if cutoff then
+      while redis.call('LLEN', KEYS[i]) > 1 do
+        local next_at = at(redis.call('LINDEX', KEYS[i], 1))
+        if next_at == nil or next_at >= cutoff then break end
+        redis.call('LPOP', KEYS[i])
+      end
+    end
     table.insert(result, seq)
   end
 end

@@ -40,12 +40,14 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from health_check.snapshot import Snapshot
 from health_check.store._host import HostRecord
 from health_check.store.base import ElectionLock, JournalEntry, Store, StoreError, encode_index, newest_first
+
+T = TypeVar("T")
 
 __all__ = ["MAX_PENDING_TRANSITIONS", "ResilientStore"]
 
@@ -98,6 +100,7 @@ class ResilientStore(Store):
         self._marked: dict[str, tuple[Snapshot, Snapshot]] = {}  # key -> (last seen, its "last seen" copy)
         self._pending: dict[str, Snapshot] = {}  # written while the backend was down, newest per key
         self._pending_transitions: list[tuple[JournalEntry, int]] = []
+        self._max_age: float | None = None  # the journal's age limit, as the last append gave it
         self._pending_index: dict[str, Any] | None = None  # written while the backend was down
         self._index: dict[str, Any] | None = None  # the last index this process wrote, for the write-back
         self._journals: dict[tuple[tuple[str, ...], int], tuple[float, list[JournalEntry]]] = {}
@@ -406,10 +409,14 @@ class ResilientStore(Store):
 
     # -- journal -----------------------------------------------------------------------------------
 
-    def append_journal(self, entries: Sequence[Mapping[str, Any]], *, retention: int) -> list[JournalEntry]:
+    def append_journal(
+        self, entries: Sequence[Mapping[str, Any]], *, retention: int, max_age: float | None = None
+    ) -> list[JournalEntry]:
         if not entries:
             return []
         with self._write_guard:
+            # A setting, the same on every call: entries written back later are trimmed by the latest.
+            self._max_age = max_age
             if self.available:
                 try:
                     if self._pending_transitions:
@@ -429,7 +436,7 @@ class ResilientStore(Store):
         self, entries: Sequence[Mapping[str, Any]], retention: int, *, remember: bool = True
     ) -> list[JournalEntry]:
         self._set_marker()
-        stored = self.backend.append_journal(entries, retention=retention)
+        stored = self.backend.append_journal(entries, retention=retention, max_age=self._max_age)
         self._journals.clear()
         if remember:
             self._recent_transitions.extend((dict(entry), retention) for entry in entries)
@@ -476,8 +483,13 @@ class ResilientStore(Store):
             if entry["key"] in wanted:
                 merged.setdefault(entry["id"], entry)
         if self._host is not None:
+            # The backend trims each key's journal (retention, max_age): the host's record only fills in
+            # what is newer than the oldest entry it returned, so a dropped entry does not come back.
+            oldest: dict[str, float] = {}
+            for entry in found:
+                oldest[entry["key"]] = min(entry["at"], oldest.get(entry["key"], entry["at"]))
             for entry, _ in self._host.journal():
-                if entry["key"] in wanted:
+                if entry["key"] in wanted and entry.get("at", 0) >= oldest.get(entry["key"], float("-inf")):
                     merged.setdefault(entry["id"], entry)
         # Copies: what the caller does with them must not change the cache.
         return [dict(entry) for entry in newest_first(merged.values())[:limit]]
@@ -511,6 +523,28 @@ class ResilientStore(Store):
         except StoreError as error:
             with self._write_guard:
                 self._failed(error, "reading the endpoint index")
+            raise
+
+    # -- silences: straight to the backend (an operator's command says when it failed) ---------------
+
+    def write_silence(self, silence: Mapping[str, Any]) -> None:
+        self._passthrough("writing the silence", self.backend.write_silence, silence)
+
+    def read_silences(self) -> list[dict[str, Any]]:
+        return self._passthrough("reading the silences", self.backend.read_silences)
+
+    def delete_silence(self, silence_id: str) -> bool:
+        return self._passthrough("deleting the silence", self.backend.delete_silence, silence_id)
+
+    def _passthrough(self, what: str, call: Callable[..., T], *args: Any) -> T:
+        if not self.available:  # this process failed to reach it within retry_seconds: no second wait
+            reason = self._down() or self._down_reason or "no answer"
+            raise StoreError(f"{what} failed: the {self.description} does not answer ({reason})", reason=reason)
+        try:
+            return call(*args)
+        except StoreError as error:
+            with self._write_guard:
+                self._failed(error, what)
             raise
 
     # -- election and the rest ---------------------------------------------------------------------

@@ -12,7 +12,9 @@ Contract every backend keeps:
 - ``append_journal()`` adds journal entries: plain JSON-safe dicts the store does not interpret beyond
   ``id``, ``key`` (the check's key) and ``at`` (a POSIX timestamp). It sets each entry's ``seq``, growing
   across the store, skips an entry whose ``id`` the key's journal already holds, and keeps at most
-  ``retention`` entries per key (oldest dropped). ``read_journal()`` returns the newest entries of the
+  ``retention`` entries per key (oldest dropped); given ``max_age`` (seconds), it also drops the entries
+  older than that before the appended entry's ``at``, except the newest of them, which tells the state
+  the kept span starts in (``trimmed()`` says which). ``read_journal()`` returns the newest entries of the
   keys asked for, newest first (``at``, then ``seq``); cheap like ``read()``. Entries outlive restarts
   exactly as long as snapshots do. A store without a journal keeps the defaults: nothing stored, nothing read.
 - ``lock(name)`` returns an ``ElectionLock`` scoped like the store itself (one host for diskcache,
@@ -35,6 +37,12 @@ Contract every backend keeps:
   returns it, or ``None`` when none was written or it is unreadable (foreign or corrupt data,
   logged). It outlives restarts exactly as long as snapshots do. A store without an index keeps the
   defaults: nothing stored, ``None`` read; the command then imports the URLconf.
+- ``write_silence()`` keeps one silence (``health_check.maintenance``): a JSON-safe dict the store reads
+  only the ``id`` and ``ends_at`` (a POSIX time) of, replacing one with the same ``id``; ended ones
+  are dropped as it writes, and beyond ``MAX_SILENCES`` it refuses (``ValueError``). Scoped like
+  ``lock()``: a fleet's store shares them. ``read_silences()`` returns those kept (ended ones may be
+  among them: readers compare times), ``delete_silence()`` drops one and says whether it was there.
+  A store without silences keeps the defaults: ``write_silence()`` raises ``StoreError``, nothing read.
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from health_check.snapshot import Snapshot
 __all__ = [
     "MAX_INDEXES",
     "MAX_INDEX_BYTES",
+    "MAX_SILENCES",
     "ElectionLock",
     "JournalEntry",
     "Store",
@@ -57,7 +66,9 @@ __all__ = [
     "decode_index",
     "decode_snapshot",
     "encode_index",
+    "kept_silences",
     "newest_first",
+    "trimmed",
 ]
 
 #: A journal entry as stores keep it: JSON-safe; the store reads ``id``, ``key`` and ``at``, sets ``seq``.
@@ -71,6 +82,8 @@ MAX_INDEX_BYTES = 512 * 1024
 #: Endpoint indexes a store shared by hosts keeps at most (one per host; hosts that come and go, such
 #: as Kubernetes pods, leave theirs behind): the least recently written are dropped.
 MAX_INDEXES = 256
+#: Silences (``health_check.maintenance``) a store keeps under way at most.
+MAX_SILENCES = 100
 
 
 def decode_snapshot(payload: bytes | str | None, key: str, store: Store) -> Snapshot | None:
@@ -121,6 +134,49 @@ def is_entry(entry: object) -> bool:
         and isinstance(entry.get("at"), (int, float))
         and not isinstance(entry.get("at"), bool)
     )
+
+
+def kept_silences(
+    stored: Mapping[str, Any], silence: Mapping[str, Any] | None, now: float
+) -> dict[str, dict[str, Any]]:
+    """The silences a store keeps after writing ``silence`` (``None``: only dropping the ended ones).
+
+    Raises ``ValueError`` for a silence without an ``id`` or ``ends_at`` and beyond ``MAX_SILENCES``."""
+    kept = {
+        str(id_): dict(found) for id_, found in stored.items() if isinstance(found, Mapping) and _ends_at(found) > now
+    }
+    if silence is not None:
+        if not isinstance(silence.get("id"), str) or _ends_at(silence) == float("-inf"):
+            raise ValueError("a silence has a string id and a numeric ends_at")
+        kept[silence["id"]] = dict(silence)
+        if len(kept) > MAX_SILENCES:
+            raise ValueError(f"the store keeps at most {MAX_SILENCES} silences under way; end some first")
+    return kept
+
+
+def _ends_at(silence: Mapping[str, Any]) -> float:
+    at = silence.get("ends_at")
+    return float(at) if isinstance(at, (int, float)) and not isinstance(at, bool) else float("-inf")
+
+
+def trimmed(kept: list[JournalEntry], retention: int, max_age: float | None, now: float) -> list[JournalEntry]:
+    """One key's journal, oldest first, as a store keeps it after appending an entry at ``now`` (that
+    entry's ``at``, so the bound follows the journal's own clock): at most ``retention`` entries, and
+    none older than ``max_age`` seconds but the newest of those (the state at the start of the kept
+    span, which uptime needs to count the first hours of its window)."""
+    kept = kept[-max(1, retention) :]
+    if max_age is not None:
+        cutoff = now - max_age
+        start = 0
+        while start + 1 < len(kept) and _at(kept[start + 1]) < cutoff:
+            start += 1
+        kept = kept[start:]
+    return kept
+
+
+def _at(entry: Mapping[str, Any]) -> float:
+    at = entry.get("at")
+    return float(at) if isinstance(at, (int, float)) else float("-inf")
 
 
 def newest_first(entries: Iterable[JournalEntry]) -> list[JournalEntry]:
@@ -213,13 +269,31 @@ class Store(abc.ABC):
         """The last snapshot of ``key`` this process wrote, when the store keeps it for ``watch()``."""
         return None
 
-    def append_journal(self, entries: Sequence[Mapping[str, Any]], *, retention: int) -> list[JournalEntry]:
-        """Add journal entries; returns those stored (not skipped), with their ``seq``. Raises ``StoreError``."""
+    def append_journal(
+        self, entries: Sequence[Mapping[str, Any]], *, retention: int, max_age: float | None = None
+    ) -> list[JournalEntry]:
+        """Add journal entries; returns those stored (not skipped), with their ``seq``. Raises ``StoreError``.
+
+        ``retention`` bounds the entries kept per key; ``max_age`` (seconds, ``None``: no limit) drops
+        older ones as ``trimmed()`` does.
+        """
         return []
 
     def read_journal(self, keys: Iterable[str], limit: int) -> list[JournalEntry]:
         """The newest ``limit`` entries of ``keys``, newest first. Raises ``StoreError``."""
         return []
+
+    def write_silence(self, silence: Mapping[str, Any]) -> None:
+        """Keep ``silence`` (replacing one with its ``id``). Raises ``ValueError`` (see above) and ``StoreError``."""
+        raise StoreError(f"the {self.description} keeps no silences")
+
+    def read_silences(self) -> list[dict[str, Any]]:
+        """The silences kept, in no order. Raises ``StoreError``."""
+        return []
+
+    def delete_silence(self, silence_id: str) -> bool:
+        """Drop the silence ``silence_id``; whether it was kept. Raises ``StoreError``."""
+        return False
 
     def write_index(self, index: Mapping[str, Any]) -> None:
         """Replace this host's endpoint index. Raises ``ValueError`` (too large) and ``StoreError``."""

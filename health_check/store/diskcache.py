@@ -30,7 +30,9 @@ from health_check.store.base import (
     decode_snapshot,
     encode_index,
     is_entry,
+    kept_silences,
     newest_first,
+    trimmed,
 )
 
 __all__ = ["DiskcacheStore", "FileElectionLock"]  # FileElectionLock: its import path before store._locks
@@ -41,6 +43,7 @@ _SIZE_LIMIT = 64 * 2**20  # snapshots are a few hundred bytes each; this bounds 
 _PREFIX = "snapshot:"
 _JOURNAL_PREFIX = "journal:"
 _JOURNAL_SEQ = "journal-seq"
+_SILENCES = "silences"
 _INDEX = "endpoint-index"
 # diskcache lets SQLite's own errors through (a corrupt or foreign cache.db, a full disk).
 _BACKEND_ERRORS = (OSError, sqlite3.Error, diskcache.Timeout)
@@ -173,7 +176,9 @@ class DiskcacheStore(Store):
 
     # -- journal -----------------------------------------------------------------------------------
 
-    def append_journal(self, entries: Sequence[Mapping[str, Any]], *, retention: int) -> list[JournalEntry]:
+    def append_journal(
+        self, entries: Sequence[Mapping[str, Any]], *, retention: int, max_age: float | None = None
+    ) -> list[JournalEntry]:
         stored: list[JournalEntry] = []
         try:
             with self._cache.transact():
@@ -184,7 +189,9 @@ class DiskcacheStore(Store):
                         continue
                     entry = {**given, "seq": self._cache.incr(_JOURNAL_SEQ)}
                     kept.append(entry)
-                    self._cache.set(name, json.dumps(kept[-max(1, retention) :], separators=(",", ":")))
+                    self._cache.set(
+                        name, json.dumps(trimmed(kept, retention, max_age, float(given["at"])), separators=(",", ":"))
+                    )
                     stored.append(dict(entry))
             if stored:
                 self._bump_generation()
@@ -239,6 +246,46 @@ class DiskcacheStore(Store):
             self._cache.set(_INDEX, payload)
         except _BACKEND_ERRORS as error:
             raise StoreError(f"cannot write the endpoint index to the {self.description}: {error}") from error
+
+    # -- silences: one JSON object, id -> silence ---------------------------------------------------
+
+    def write_silence(self, silence: Mapping[str, Any]) -> None:
+        try:
+            with self._cache.transact():
+                kept = kept_silences(self._load_silences(), silence, time.time())
+                self._cache.set(_SILENCES, json.dumps(kept, separators=(",", ":"), allow_nan=False))
+        except _BACKEND_ERRORS as error:
+            raise StoreError(f"cannot write the silence to the {self.description}: {error}") from error
+
+    def read_silences(self) -> list[dict[str, Any]]:
+        try:
+            return list(self._load_silences().values())
+        except _BACKEND_ERRORS as error:
+            raise StoreError(f"cannot read the silences from the {self.description}: {error}") from error
+
+    def delete_silence(self, silence_id: str) -> bool:
+        try:
+            with self._cache.transact():
+                kept = self._load_silences()
+                found = kept.pop(silence_id, None) is not None
+                if found:
+                    self._cache.set(_SILENCES, json.dumps(kept, separators=(",", ":")))
+        except _BACKEND_ERRORS as error:
+            raise StoreError(f"cannot delete the silence from the {self.description}: {error}") from error
+        return found
+
+    def _load_silences(self) -> dict[str, Any]:
+        payload = self._cache.get(_SILENCES)
+        if payload is None:
+            return {}
+        try:
+            found = json.loads(payload)
+        except ValueError:
+            found = None
+        if not isinstance(found, dict):
+            logger.warning("Ignoring unreadable silences in the %s", self.description)
+            return {}
+        return {key: value for key, value in found.items() if isinstance(value, dict)}
 
     def read_index(self) -> dict[str, Any] | None:
         try:

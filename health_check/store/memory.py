@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from health_check.snapshot import Snapshot
-from health_check.store.base import ElectionLock, JournalEntry, Store, decode_index, encode_index, newest_first
+from health_check.store.base import (
+    ElectionLock,
+    JournalEntry,
+    Store,
+    decode_index,
+    encode_index,
+    kept_silences,
+    newest_first,
+    trimmed,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -44,6 +55,7 @@ class MemoryStore(Store):
         self._journal: dict[str, list[JournalEntry]] = {}
         self._seq = 0
         self._index: str | None = None  # kept as JSON, so a caller changing its dict changes nothing here
+        self._silences: dict[str, dict[str, Any]] = {}
 
     def write(self, snapshot: Snapshot) -> None:
         self._snapshots[snapshot.key] = snapshot
@@ -52,7 +64,9 @@ class MemoryStore(Store):
         snapshots = self._snapshots
         return {key: snapshots[key] for key in keys if key in snapshots}
 
-    def append_journal(self, entries: Sequence[Mapping[str, Any]], *, retention: int) -> list[JournalEntry]:
+    def append_journal(
+        self, entries: Sequence[Mapping[str, Any]], *, retention: int, max_age: float | None = None
+    ) -> list[JournalEntry]:
         stored: list[JournalEntry] = []
         with self._guard:
             for given in entries:
@@ -62,7 +76,7 @@ class MemoryStore(Store):
                 self._seq += 1
                 entry = {**given, "seq": self._seq}
                 kept.append(entry)
-                del kept[: max(0, len(kept) - max(1, retention))]
+                kept[:] = trimmed(kept, retention, max_age, float(given["at"]))
                 stored.append(dict(entry))
         return stored
 
@@ -72,6 +86,17 @@ class MemoryStore(Store):
         return [
             dict(entry) for entry in newest_first(entry for key in keys for entry in list(journal.get(key, ())))[:limit]
         ]
+
+    def write_silence(self, silence: Mapping[str, Any]) -> None:
+        with self._guard:
+            self._silences = kept_silences(self._silences, json.loads(json.dumps(silence)), time.time())
+
+    def read_silences(self) -> list[dict[str, Any]]:
+        return [dict(silence) for silence in self._silences.values()]
+
+    def delete_silence(self, silence_id: str) -> bool:
+        with self._guard:
+            return self._silences.pop(silence_id, None) is not None
 
     def write_index(self, index: Mapping[str, Any]) -> None:
         self._index = encode_index(index)
@@ -88,4 +113,5 @@ class MemoryStore(Store):
         """Forget every snapshot, journal entry and the index (tests)."""
         self._snapshots.clear()
         self._journal.clear()
+        self._silences.clear()
         self._index = None

@@ -37,6 +37,7 @@ from health_check.store.base import (
     decode_snapshot,
     encode_index,
     is_entry,
+    kept_silences,
     newest_first,
 )
 
@@ -95,6 +96,7 @@ class RedisBackend(Store):
         self._append = self.client.register_script(APPEND_TRANSITIONS)
         self._set_index = self.client.register_script(SET_INDEX)
         self._journal_seq_key = f"{prefix}journal-seq"
+        self._silences_key = f"{prefix}silences"  # fleet-wide, as the lease: one maintenance for every host
         self._index_key = f"{prefix}index:{host_id}"  # host-scoped: each host's code and settings are its own
 
     def _error(self, error: redis.RedisError, doing: str) -> StoreError:
@@ -147,12 +149,15 @@ class RedisBackend(Store):
 
     # Journal entries are kept as "<seq>\t<id>\t<json>" in one list per key, the json with seq 0.
 
-    def append_journal(self, entries: Sequence[Mapping[str, Any]], *, retention: int) -> list[JournalEntry]:
+    def append_journal(
+        self, entries: Sequence[Mapping[str, Any]], *, retention: int, max_age: float | None = None
+    ) -> list[JournalEntry]:
         if not entries:
             return []
-        args: list[str | int] = [max(1, retention)]
-        for entry in entries:
-            args += [entry["id"], _dumps({**entry, "seq": 0})]
+        args: list[str | int | float] = [max(1, retention)]
+        for entry in entries:  # each entry's cutoff from its own ``at``, as ``base.trimmed()`` does
+            cutoff = "" if max_age is None else float(entry["at"]) - max_age
+            args += [entry["id"], _dumps({**entry, "seq": 0}), cutoff]
         keys = [self._journal_seq_key] + [self._journal_key(entry["key"]) for entry in entries]
         try:
             seqs = self._append(keys=keys, args=args, client=self.client)
@@ -182,6 +187,47 @@ class RedisBackend(Store):
             logger.warning("Ignoring an unreadable journal entry for %s in the %s", key, self.description)
             return None
         return entry
+
+    # Silences: one hash, id -> JSON. Two operators writing at once each keep theirs (one field each).
+
+    def write_silence(self, silence: Mapping[str, Any]) -> None:
+        stored = self._hgetall_silences("write the silence to")
+        kept = kept_silences(stored, silence, time.time())
+        ended = [id_ for id_ in stored if id_ not in kept]
+        pipe = self.client.pipeline(transaction=True)
+        if ended:
+            pipe.hdel(self._silences_key, *ended)
+        pipe.hset(self._silences_key, silence["id"], _dumps(kept[silence["id"]]))
+        try:
+            pipe.execute()
+        except redis.RedisError as error:
+            raise self._error(error, "write the silence to") from error
+
+    def read_silences(self) -> list[dict[str, Any]]:
+        return list(self._hgetall_silences("read the silences from").values())
+
+    def delete_silence(self, silence_id: str) -> bool:
+        try:
+            return bool(self.client.hdel(self._silences_key, silence_id))
+        except redis.RedisError as error:
+            raise self._error(error, "delete the silence from") from error
+
+    def _hgetall_silences(self, what: str) -> dict[str, Any]:
+        try:
+            raw = self.client.hgetall(self._silences_key)
+        except redis.RedisError as error:
+            raise self._error(error, what) from error
+        found = {}
+        for id_, payload in raw.items():
+            try:
+                value = json.loads(payload)
+            except (ValueError, UnicodeDecodeError):
+                value = None
+            if isinstance(value, dict):
+                found[id_.decode(errors="replace") if isinstance(id_, bytes) else str(id_)] = value
+            else:
+                logger.warning("Ignoring an unreadable silence in the %s", self.description)
+        return found
 
     def write_index(self, index: Mapping[str, Any]) -> None:
         payload = encode_index(index)

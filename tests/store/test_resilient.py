@@ -41,9 +41,11 @@ class FlakyStore(MemoryStore):
         self.reads += 1
         return super().read(keys)
 
-    def append_journal(self, entries: Sequence[Mapping[str, Any]], *, retention: int) -> list[JournalEntry]:
+    def append_journal(
+        self, entries: Sequence[Mapping[str, Any]], *, retention: int, max_age: float | None = None
+    ) -> list[JournalEntry]:
         self._answer()
-        return super().append_journal(entries, retention=retention)
+        return super().append_journal(entries, retention=retention, max_age=max_age)
 
     def read_journal(self, keys: Iterable[str], limit: int) -> list[JournalEntry]:
         self._answer()
@@ -307,3 +309,18 @@ def test_resilient_store__index_over_the_bound_is_refused(store, backend):
     backend.down = True
     with pytest.raises(ValueError):
         store.write_index({"files": ["x" * MAX_INDEX_BYTES]})
+
+
+def test_resilient_store__journal_max_age_reaches_the_backend(store, backend):
+    """max_age is the backend's to apply, also to entries written back after an outage."""
+    day = 86400.0
+    now = time.time()
+    old = {"id": "id-old", "key": "check-a", "at": now - 40 * day, "seq": 0, "title": "old"}
+    older = {"id": "id-older", "key": "check-a", "at": now - 50 * day, "seq": 0, "title": "older"}
+    backend.append_journal([older, old], retention=5)
+    backend.down = True
+    store.append_journal([entry("check-a", 1) | {"at": now}], retention=5, max_age=30 * day)
+    backend.down = False
+    time.sleep(0.06)
+    store.write(snapshot("other@host-a"))  # the backend answers again: what was kept is flushed
+    assert [e["id"] for e in backend.read_journal(["check-a"], 10)] == ["id-1", "id-old"]

@@ -333,3 +333,28 @@ def test_diskcache__unreadable_database_raises_store_error_for_the_index(tmp_pat
         store.read_index()
     store.close()  # the read opened the file again
     assert str(raised.value).startswith(f"cannot read the endpoint index from the diskcache store at {tmp_path}: ")
+
+
+def _entry(key: str, at: float, number: int) -> dict:
+    return {"id": f"id-{number}", "key": key, "at": at, "seq": 0, "title": f"entry {number}"}
+
+
+def test_store__journal_kept_for_max_age(store):
+    """Entries older than max_age before the newest go when the check next changes state, except the
+    newest of them (the state the kept span starts in); the count bound still holds; other keys are untouched."""
+    import time
+
+    now = time.time()
+    day = 86400.0
+    old = [_entry("check-a", now - days * day, number) for number, days in enumerate((40, 35, 32), 1)]
+    store.append_journal(old, retention=1000)  # no max_age: all kept (a caller without one, as before)
+    store.append_journal([_entry("check-b", now - 50 * day, 9)], retention=1000, max_age=30 * day)
+    assert [e["id"] for e in store.read_journal(["check-a"], 100)] == ["id-3", "id-2", "id-1"]
+    store.append_journal(
+        [_entry("check-a", now - 29 * day, 4), _entry("check-a", now - 1 * day, 5)], retention=1000, max_age=30 * day
+    )
+    # id-3 (31 days before id-5) stays: the state at the start of the 30 days; id-1 and id-2 go.
+    assert [e["id"] for e in store.read_journal(["check-a"], 100)] == ["id-5", "id-4", "id-3"]
+    assert [e["id"] for e in store.read_journal(["check-b"], 100)] == ["id-9"], "a lone old entry stays"
+    store.append_journal([_entry("check-a", now, 6)], retention=2, max_age=30 * day)
+    assert [e["id"] for e in store.read_journal(["check-a"], 100)] == ["id-6", "id-5"], "the count bound too"

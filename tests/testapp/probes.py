@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable
@@ -28,3 +29,20 @@ class Steady(HealthCheck):
 
     def run(self) -> None:
         return None
+
+
+@dataclasses.dataclass
+class Switch(HealthCheck):
+    """Fails while the file at ``path`` exists: a live-server test turns an outage on and off.
+
+    Args:
+        label: Its name in outputs.
+        path: The switch file (hidden from ``repr``, so the name stays short).
+    """
+
+    label: str = "db"
+    path: str = dataclasses.field(default="", repr=False)
+
+    def run(self) -> None:
+        if self.path and os.path.exists(self.path):
+            raise ServiceUnavailable(f"{self.label} switched off")

@@ -3,7 +3,7 @@
 Reads the snapshot store and the journal (no check runs, no server is asked) and prints, for the
 endpoint and each of its checks, the share of the last ``--days`` days spent ok, warning, error and
 stale or pending, the time nobody knows about (before the first observation, or older than the
-journal keeps: ``JOURNAL_RETENTION`` changes per check), the uptime over the known time, the number of
+journal keeps: ``JOURNAL_MAX_AGE``, 30 days by default), the uptime over the known time, the number of
 incidents and the longest outage. ``--csv`` writes the same as CSV (fractions, seconds) for a
 spreadsheet.
 
@@ -76,7 +76,18 @@ class Command(BaseCommand):
 
     def _write_table(self, endpoint: str, days: int, now: datetime.datetime, rows: list[tuple[str, Uptime]]) -> None:
         self.stdout.write(f"Uptime of {endpoint} over the last {days} days (until {now:%Y-%m-%d %H:%M} UTC)")
-        header = ("", "uptime", "ok", "warning", "error", "stale/pending", "unknown", "incidents", "longest outage")
+        header = (
+            "",
+            "uptime",
+            "ok",
+            "warning",
+            "error",
+            "stale/pending",
+            "maintenance",
+            "unknown",
+            "incidents",
+            "longest outage",
+        )
         lines: list[tuple[str, ...]] = [header]
         for name, found in rows:
             shares = found.shares
