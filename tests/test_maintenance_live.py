@@ -36,9 +36,7 @@ def live(tmp_path):
         "HEALTH_SNAPSHOT_STORE_DIR": str(tmp_path / "store"),
         "HEALTH_SNAPSHOT_SWITCH": str(switch),
     }
-    server = serve_store(
-        "gunicorn", env["HEALTH_SNAPSHOT_STORE_DIR"], settings=env["DJANGO_SETTINGS_MODULE"], **env
-    )
+    server = serve_store("gunicorn", env["HEALTH_SNAPSHOT_STORE_DIR"], settings=env["DJANGO_SETTINGS_MODULE"], **env)
     url = f"http://127.0.0.1:{server.port}/health/switch/"
     try:
         wait_for(lambda: reading(url) == (200, "OK"), timeout=30, what=lambda: f"a first run\n{server.log_tail()}")
@@ -63,9 +61,7 @@ def test_silence__during_an_outage(live):
     silence = found[1]
 
     # The poller applies it within about a second; the probe answers 200 and says why.
-    status, message = wait_for(
-        lambda: (r := reading(url))[0] == 200 and r, timeout=5, what="the silence applied"
-    )
+    status, message = wait_for(lambda: (r := reading(url))[0] == 200 and r, timeout=5, what="the silence applied")
     assert re.fullmatch(
         r"Maintenance: DB upgrade \(until \S+ \S+ UTC\); the check reports: Unavailable: db switched off", message
     ), message
