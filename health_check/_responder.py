@@ -30,6 +30,7 @@ from health_check._status_codes import StatusCodes
 from health_check._subsets import SubsetError, query_names, reading_names, select
 from health_check.base import HealthCheckResult
 from health_check.conf import get_config, journal_bounds
+from health_check.dependencies import fold_for_feed
 from health_check.journal import (
     STATUS,
     Transition,
@@ -387,7 +388,8 @@ class Responder:
             limit = journal_bounds()[0] * max(1, len(keys))
         else:
             limit = FEED_ITEMS if renderer.conditional else PAGE_ITEMS_PER_CHECK * max(1, len(keys))
-        cached = state.bodies.get(("journal", limit))
+        feed = renderer.conditional and not whole  # a feed lists a cascade as one item
+        cached = state.bodies.get(("journal", limit, feed))
         if cached is not None:
             return cached
         try:
@@ -419,8 +421,10 @@ class Responder:
         if synthesized and state.expires:
             self._record(synthesized, *journal_bounds(config))
         journal = merge_recent(stored, synthesized, limit)
+        if feed:
+            journal = fold_for_feed(journal, keys)
         if state.expires:  # not for a state without store: it is never looked up again
-            state.bodies[("journal", limit)] = journal
+            state.bodies[("journal", limit, feed)] = journal
         return journal
 
     def uptime(

@@ -87,6 +87,7 @@ def build_election(scopes: Sequence[str] | None = None) -> Any:
     """
     # Imported here, not at the top: APScheduler is only needed by a process that polls, and every
     # management command (``health_check --no-http`` in a container probe) would pay for it.
+    from health_check._folding import dependency_graph
     from health_check._maintenance_source import MaintenanceSource
     from health_check.recorder import SnapshotRecorder
     from scheduler import CheckRunner, Election, Poller
@@ -105,8 +106,9 @@ def build_election(scopes: Sequence[str] | None = None) -> Any:
                     logger.error("Health check endpoint %s: entry %s: %s", endpoint.label, error.entry, error.message)
             # What --no-http reads instead of the URLconf; rewritten only when the endpoints changed.
             write_endpoint_index(store)
+            graph = dependency_graph(specs, endpoints, log=scope != "fleet")  # every check: they may cross scopes
             specs = [spec for spec in specs if scope is None or spec.scope == scope]
-            recorder = SnapshotRecorder(store, maintenance=MaintenanceSource(store, endpoints))
+            recorder = SnapshotRecorder(store, maintenance=MaintenanceSource(store, endpoints), dependencies=graph)
             runner = CheckRunner(recorder.record, max_stuck_runs=int(config["MAX_STUCK_RUNS"]))
             return Poller(
                 specs,

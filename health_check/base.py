@@ -57,6 +57,9 @@ class HealthCheck(abc.ABC):
         scope: ``"host"`` (every host runs the check and reads its own result) or ``"fleet"`` (one
             elected poller runs it for every host sharing a Redis store). Keyword only, hidden from
             ``repr``; defaults to the class's ``default_scope``.
+        depends_on: Names (as the endpoints show them, or titles) of the checks this one depends on:
+            while one of them fails, this check's changes are folded into its feed item
+            (``health_check.dependencies``). Keyword only, hidden from ``repr``, not part of the key.
     """
 
     #: Wall-clock budget of one run. A class attribute, not a field, so that it does not become every
@@ -87,6 +90,8 @@ class HealthCheck(abc.ABC):
     # Left out of the key at its default like the thresholds; a host-scoped check's key is qualified
     # with the host identity by the store instead (endpoints.CheckSpec.of).
     scope: str | None = dataclasses.field(default=None, repr=False, kw_only=True, metadata={"key_if_set": True})
+    # Never part of the key: naming a dependency changes what the feeds say, not what is checked.
+    depends_on: tuple[str, ...] = dataclasses.field(default=(), repr=False, kw_only=True, metadata={"not_in_key": True})
 
     def __post_init__(self) -> None:
         if self.failure_threshold < 1 or self.success_threshold < 1:
@@ -94,6 +99,10 @@ class HealthCheck(abc.ABC):
                 f"failure_threshold ({self.failure_threshold}) and success_threshold ({self.success_threshold}) "
                 "must be at least 1"
             )
+        names = (self.depends_on,) if isinstance(self.depends_on, str) else self.depends_on
+        if not isinstance(names, (list, tuple)) or not all(isinstance(name, str) and name for name in names):
+            raise ValueError(f"depends_on is {self.depends_on!r}, expected names of checks (strings)")
+        object.__setattr__(self, "depends_on", tuple(names))  # also for a frozen subclass
         if self.scope not in SCOPES + (None,):
             raise ValueError(f"scope is {self.scope!r}, expected one of {', '.join(map(repr, SCOPES))}")
 

@@ -77,7 +77,8 @@ def _fields_text(obj: Any, depth: int = 0) -> str:
     parts = [
         f"{field.name}={_canonical(getattr(obj, field.name, None), depth)}"
         for field in dataclasses.fields(obj)
-        if not (field.metadata.get("key_if_set") and getattr(obj, field.name, None) == field.default)
+        if not field.metadata.get("not_in_key")
+        and not (field.metadata.get("key_if_set") and getattr(obj, field.name, None) == field.default)
     ]
     return f"{kind.__module__}.{kind.__qualname__}(" + ",".join(parts) + ")"
 

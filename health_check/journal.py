@@ -34,6 +34,7 @@ __all__ = [
     "newest_first",
     "read_transitions",
     "stale_transition",
+    "still_failing_transition",
 ]
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,9 @@ class Transition:
         message: The check's message at that moment, or the incident's name.
         title: One line a human reads in Slack: ``"Database(alias='default'): recovered after 4 min"``.
         incident: The provider's incident (id, name, impact, status, link, started_at, updated_at).
+        folded: Set when the change happened while a check it depends on failed
+            (``health_check.dependencies``): ``{"into": <that check's key>, "label": <this check's
+            title>}``. Feeds list it inside that check's item; uptime and the status page count it.
     """
 
     id: str
@@ -94,6 +98,7 @@ class Transition:
     title: str
     incident: Mapping[str, Any] | None = None
     seq: int = 0
+    folded: Mapping[str, Any] | None = None
 
     @property
     def link(self) -> str | None:
@@ -120,6 +125,7 @@ class Transition:
             "message": self.message,
             "title": self.title,
             "incident": dict(self.incident) if self.incident is not None else None,
+            **({"folded": dict(self.folded)} if self.folded else {}),
         }
 
     @classmethod
@@ -138,6 +144,7 @@ class Transition:
             message=str(data["message"]),
             title=str(data["title"]),
             incident=dict(incident) if isinstance(incident, Mapping) else None,
+            folded=dict(folded) if isinstance(folded := data.get("folded"), Mapping) else None,
         )
 
 
@@ -214,6 +221,25 @@ def _maintenance_transition(
         at=at,
         message=message,
         title=title,
+    )
+
+
+def still_failing_transition(
+    key: str, name: str, label: str, dependency: str, snapshot: Snapshot, at: datetime.datetime
+) -> Transition:
+    """A dependant whose failure was folded into ``dependency``'s, still failing once that recovered:
+    announced now, on its own (``health_check.dependencies``)."""
+    state = snapshot.status.value
+    return Transition(
+        id=_stable_id(key, STATUS, _iso(at), state, state, "still failing"),
+        key=key,
+        name=name,
+        kind=STATUS,
+        from_state=state,
+        to_state=state,
+        at=at,
+        message=snapshot.message,
+        title=f"{label}: still failing after {dependency} recovered - {snapshot.message}",
     )
 
 

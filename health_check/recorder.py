@@ -13,9 +13,11 @@ import datetime
 import logging
 from collections.abc import Callable, Iterable, Sequence
 
+from health_check._folding import Folder
 from health_check._maintenance_source import MaintenanceSource
 from health_check._urls import describe_error
 from health_check.conf import get_config, journal_bounds
+from health_check.dependencies import Graph
 from health_check.exceptions import ServiceWarning
 from health_check.hysteresis import apply_hysteresis
 from health_check.journal import (
@@ -51,7 +53,8 @@ def log_transitions(transitions: Iterable[Transition]) -> None:
     say "db: error -> ok", or whoever reads it believes the outage never ended. The stale entry the
     poller records on its return is not logged on its own: the same run logs "stale -> ok" (or
     "stale -> error"), one line for one run. Incident updates that do not change a status are feed
-    items, not log lines.
+    items, not log lines. A change folded into a failing dependency's (``health_check.dependencies``)
+    is an INFO line naming it: the dependency's WARNING is the cascade's one alarm.
     """
     for entry in transitions:
         if entry.kind != STATUS or entry.to_state == State.STALE:
@@ -59,6 +62,16 @@ def log_transitions(transitions: Iterable[Transition]) -> None:
         message = " ".join(entry.message.split())  # one line, whatever the check's message holds
         if len(message) > LOG_MESSAGE_CHARS:
             message = message[: LOG_MESSAGE_CHARS - 1] + "…"
+        if entry.folded:
+            logger.info(
+                "Health check %s: %s -> %s (while %s fails): %s",
+                entry.name,
+                entry.from_state,
+                entry.to_state,
+                entry.folded.get("into"),
+                message,
+            )
+            continue
         logger.warning("Health check %s: %s -> %s: %s", entry.name, entry.from_state, entry.to_state, message)
 
 
@@ -85,6 +98,8 @@ class JournalRecorder:
             Their age limit is always ``HEALTH_CHECK["JOURNAL_MAX_AGE"]``.
         stale_intervals: ``None`` reads ``HEALTH_CHECK["STALE_AFTER_INTERVALS"]``.
         maintenance: The silences and windows whose checks' snapshots say "maintenance"; ``None``: none.
+        dependencies: The checks' ``depends_on``, resolved: dependants' changes are folded into their
+            failing dependency's (``_folding.Folder``); ``None``: none.
     """
 
     def __init__(
@@ -94,12 +109,18 @@ class JournalRecorder:
         retention: int | None = None,
         stale_intervals: float | None = None,
         maintenance: MaintenanceSource | None = None,
+        dependencies: Graph | None = None,
     ) -> None:
         self.store = store
         self.retention = retention
         self.stale_intervals = stale_intervals
         self.maintenance = maintenance
         self._previous: dict[str, Snapshot | None] = {}
+        self.folder = (
+            Folder(dependencies, store, self._previous.get, lambda: self._settings()[1])
+            if dependencies is not None and dependencies.depends_on
+            else None
+        )
 
     def _settings(self) -> tuple[int, float]:
         retention, stale_intervals = self.retention, self.stale_intervals
@@ -108,6 +129,20 @@ class JournalRecorder:
             retention = journal_bounds(config)[0] if retention is None else retention
             stale_intervals = float(config["STALE_AFTER_INTERVALS"]) if stale_intervals is None else stale_intervals
         return retention, stale_intervals
+
+    def settle(self) -> None:
+        """Write the entries the folder held whose time came (``_folding``); never raises."""
+        if self.folder is None:
+            return
+        retention, max_age = journal_bounds()
+        for spec, entries in self.folder.settle():
+            try:
+                stored = append_transitions(self.store, entries, retention=retention, max_age=max_age)
+            except StoreError as error:
+                logger.error("Cannot store the journal entries of %s: %s", spec.name, error)
+                continue
+            log_transitions(stored)
+            self.send(spec, [entry for entry in stored if not entry.folded])
 
     def recorded(self) -> dict[str, Snapshot | None]:
         """The last snapshot recorded of each check this recorder ran (a copy)."""
@@ -150,6 +185,11 @@ class JournalRecorder:
             title=title,
             outage_started_at=outage_started_at,
         )
+        folder = self.folder
+        if folder is not None:
+            folder.remember(spec)
+            self.settle()
+            transitions = folder.route(spec, snapshot, transitions)
         try:
             # The entries first: a reader that sees the new snapshot lists its entries too.
             stored = (
@@ -161,7 +201,7 @@ class JournalRecorder:
             return snapshot
         self._previous[spec.key] = snapshot
         log_transitions(stored)
-        self.send(spec, _announced(recent, stored))
+        self.send(spec, [entry for entry in _announced(recent, stored) if not entry.folded])
         return snapshot
 
     def _recent(self, key: str) -> list[Transition]:
@@ -216,6 +256,7 @@ class SnapshotRecorder:
         stale_intervals: As ``JournalRecorder``.
         maintenance: As ``JournalRecorder``; the poller's ``rerun`` then also runs a check at once when
             its maintenance starts or ends.
+        dependencies: As ``JournalRecorder``; the poller's ``rerun`` then also writes held entries.
     """
 
     def __init__(
@@ -225,11 +266,16 @@ class SnapshotRecorder:
         retention: int | None = None,
         stale_intervals: float | None = None,
         maintenance: MaintenanceSource | None = None,
+        dependencies: Graph | None = None,
     ) -> None:
         self.store = store
         self.maintenance = maintenance
         self.journal = JournalRecorder(
-            store, retention=retention, stale_intervals=stale_intervals, maintenance=maintenance
+            store,
+            retention=retention,
+            stale_intervals=stale_intervals,
+            maintenance=maintenance,
+            dependencies=dependencies,
         )
         self._losses_seen = store.losses  # a loss before this recorder existed is not its to repair
 
@@ -252,7 +298,7 @@ class SnapshotRecorder:
     @property
     def rerun(self) -> Callable[[Sequence[CheckSpec]], list[CheckSpec]] | None:
         """The poller's ``rerun``: for a store that can lose what was written (Redis), and for maintenance."""
-        if self.maintenance is None:
+        if self.maintenance is None and self.journal.folder is None:
             return self.lost if self.store.can_lose_writes else None
         return self.due
 
@@ -260,6 +306,7 @@ class SnapshotRecorder:
         """Every second: the checks the store lost (``lost()``) and those whose maintenance started or
         ended since their last snapshot (a silence set, a window opened), so each says so at once."""
         again = self.lost(specs) if self.store.can_lose_writes else []
+        self.journal.settle()
         if self.maintenance is not None:
             recorded = {
                 key: snapshot.maintenance for key, snapshot in self.journal.recorded().items() if snapshot is not None

@@ -9,6 +9,8 @@ Ids are stable and documented (docs/reference/system-checks.md):
 - ``health_check.E004``: the snapshot store cannot be opened.
 - ``health_check.E005``: ``HEALTH_CHECK["STORE"]`` is a Redis URL but the redis package is missing.
 - ``health_check.E006``: an endpoint's ``status_codes=`` has an unknown key or a code outside 200-599.
+- ``health_check.E007``: a check's ``depends_on`` names no check of any endpoint, or the
+  ``depends_on`` of the checks make a cycle.
 - ``health_check.W001``: an unknown ``HEALTH_CHECK`` key (probably a typo).
 - ``health_check.W002``: a django-health-check 3.x key this package ignores.
 - ``health_check.W004``: a bearer token shorter than 16 characters (settings or an endpoint's ``auth_token``).
@@ -23,10 +25,12 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
+from health_check._maintenance_source import spec_targets
 from health_check._status_codes import status_code_problems
 from health_check.autostart import collect_checks
 from health_check.checks import check_auth_token
 from health_check.conf import DEFAULTS, LEGACY_KEYS, VALIDATORS, shown_value
+from health_check.dependencies import Graph
 from health_check.maintenance import parse_windows
 from health_check.middleware import MIDDLEWARE_PATH
 from health_check.store import StoreError, get_store
@@ -181,8 +185,9 @@ def check_tokens(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 @register(Tags.urls)
 def check_endpoints(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Every ``checks=`` entry of every ``HealthCheckView`` endpoint imports and builds."""
+    endpoints: dict[str, set[str]] = {}
     try:
-        _, errors = collect_checks()
+        specs, errors = collect_checks(endpoints=endpoints)
     except Exception:  # a broken URLconf is reported by Django's own URL checks
         return []
     messages: list[CheckMessage] = [
@@ -195,6 +200,7 @@ def check_endpoints(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage
         )
         for endpoint, error in errors
     ]
+    messages += _check_dependencies(specs, endpoints)
     for endpoint in iter_endpoints():
         for problem in status_code_problems(getattr(endpoint.view.view, "status_codes", None)):
             messages.append(
@@ -246,3 +252,39 @@ def _check_windows(value: Any) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def _check_dependencies(specs: list[Any], endpoints: dict[str, set[str]]) -> list[CheckMessage]:
+    """``depends_on``: every name is a check's (or an endpoint's), and they make no cycle."""
+    checks = [
+        (
+            spec.key,
+            spec_targets(spec, endpoints),
+            tuple(getattr(spec.check, "depends_on", ()) or ()),
+            spec.title or spec.name,
+        )
+        for spec in specs
+    ]
+    if not any(wanted for _, _, wanted, _ in checks):
+        return []
+    graph = Graph.resolve(checks)
+    messages: list[CheckMessage] = [
+        Error(
+            f"Health check {name}: depends_on names {wanted!r}, which is no check of any endpoint.",
+            hint='Name the dependency as the endpoints show it (e.g. "Redis(...)" or its title); until then '
+            "this dependency is ignored and the check's changes are announced on their own.",
+            id="health_check.E007",
+        )
+        for name, wanted in graph.unknown
+    ]
+    cycle = graph.cycle()
+    if cycle is not None:
+        messages.append(
+            Error(
+                "Health check depends_on makes a cycle: " + " -> ".join(graph.labels.get(k, k) for k in cycle) + ".",
+                hint="A check cannot depend on itself through others; remove one depends_on of the cycle. Until "
+                "then no change is folded into another.",
+                id="health_check.E007",
+            )
+        )
+    return messages

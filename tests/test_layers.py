@@ -44,6 +44,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
             "health_check.hysteresis",
             "health_check.journal",
             "health_check.uptime",
+            "health_check.dependencies",
             "health_check.store*",
             "health_check._drain",
             "health_check._index",
@@ -74,6 +75,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
         (
             "health_check.signals",
             "health_check._maintenance_source",
+            "health_check._folding",
             "health_check.recorder",
             "health_check._indexer",
             "health_check.autostart",
