@@ -269,3 +269,58 @@ def test_health_check_beat__bad_name_is_a_command_error(tmp_path):
         "CommandError: heartbeat name 'nightly backup!' is not valid: use 1 to 100 letters, digits, '.', '_' "
         "or '-', starting with a letter or digit (e.g. 'nightly-backup')\n"
     )
+
+
+# -- the view's settings, in process (Django's test client) ------------------------------------------------
+
+
+@pytest.fixture
+def beats(settings, memory_store):
+    """The heartbeat URLconf on the memory store, behind CSRF middleware that is enforced."""
+    from django.test import Client
+
+    settings.ROOT_URLCONF = "tests.testapp.urls_heartbeat"
+    settings.MIDDLEWARE = ["django.middleware.csrf.CsrfViewMiddleware"]
+    return Client(enforce_csrf_checks=True)
+
+
+def test_heartbeat_view__no_token_configured_refuses_every_beat(beats, memory_store):
+    """Without HEARTBEAT_TOKEN or token=, even a caller guessing a token is refused: nobody can silence an alert."""
+    response = beats.post("/heartbeat/via-http/", "", "application/json", HTTP_AUTHORIZATION="Bearer anything-at-all")
+    assert (response.status_code, response.json()) == (
+        403,
+        {"error": 'beats are refused: no heartbeat token is configured (HEALTH_CHECK["HEARTBEAT_TOKEN"])'},
+    )
+    assert last_beat("via-http") is None
+
+
+def test_heartbeat_view__rotated_tokens_and_csrf_exempt(beats, settings, memory_store):
+    """Any token of a rotation is accepted (a blank one never), with CSRF enforced and no cookie."""
+    settings.HEALTH_CHECK = {
+        **settings.HEALTH_CHECK,
+        "HEARTBEAT_TOKEN": ["old-token-0123456789", " ", "new-token-0123456789"],
+    }
+    for token in ("old-token-0123456789", "new-token-0123456789"):
+        response = beats.post("/heartbeat/via-http/", "", "application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+        assert response.status_code == 200, response.content
+    assert beats.post("/heartbeat/via-http/", "", "application/json", HTTP_AUTHORIZATION="Bearer  ").status_code == 403
+    assert last_beat("via-http").via == "http"
+
+
+def test_heartbeat_view__store_down_is_503_in_one_line(beats, settings, tmp_path):
+    """The store not answering: 503 saying the beat was not recorded (the caller retries), no password."""
+    settings.HEALTH_CHECK = {
+        "STORE": f"redis://beat:s3cret@127.0.0.1:{free_port()}/0",
+        "STORE_LOCATION": str(tmp_path),
+        "POLLER_AUTOSTART": False,
+        "HEARTBEAT_TOKEN": TOKEN,
+    }
+    reset_store()
+    try:
+        response = beats.post("/heartbeat/via-http/", "", "application/json", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    finally:
+        reset_store()
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error.startswith("the beat was not recorded: the snapshot store does not answer (")
+    assert "s3cret" not in error and "\n" not in error
