@@ -110,7 +110,7 @@ class HeartbeatView(View):
         return configured_names(getattr(self.request, "urlconf", None))
 
     def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        return _error(405, f"{request.method} is not allowed: POST a beat", Allow="POST")
+        return _error(405, f"{(request.method or '')[:20]} is not allowed: POST a beat", Allow="POST")
 
     def post(self, request: HttpRequest, name: str) -> HttpResponse:
         tokens = self.get_tokens()
