@@ -87,13 +87,16 @@ DEFAULTS: dict[str, Any] = {
     # Scheme and host that feed links and ids start with, e.g. "https://status.example.com". None: the
     # request's host when ALLOWED_HOSTS admits it, else the links are relative (never an unvalidated Host).
     "BASE_URL": None,
+    # Bearer token (or a list of tokens being rotated) a beat POSTed to HeartbeatView must carry, unless
+    # the view has its own token=. None: every POSTed beat is refused (system check health_check.E007).
+    "HEARTBEAT_TOKEN": None,
 }
 
 # Keys django-health-check 3.x read from the same dict; reported by system check health_check.W002.
 LEGACY_KEYS = frozenset({"DISK_USAGE_MAX", "MEMORY_MIN", "SUBSETS"})
 
 # Keys whose value no message, log line or system check may show.
-SECRET_KEYS = frozenset({"AUTH_TOKEN"})
+SECRET_KEYS = frozenset({"AUTH_TOKEN", "HEARTBEAT_TOKEN"})
 
 
 def _number(value: Any) -> bool:
@@ -179,6 +182,10 @@ VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "ANONYMOUS_DETAIL": (lambda v: v in ("full", "names", "status"), '"full", "names" or "status"'),
     "BASE_URL": (_origin, 'None or a scheme and host without a path, e.g. "https://status.example.com"'),
+    "HEARTBEAT_TOKEN": (
+        lambda v: v is None or (isinstance(v, str) and bool(v.strip())) or _token_list(v),
+        "a non-empty string, a list of them (tokens being rotated) or None",
+    ),
 }
 
 
@@ -226,6 +233,7 @@ def seconds(value: datetime.timedelta | float) -> float:
 _FAIL_CLOSED: dict[str, tuple[Callable[[], Any], str]] = {
     "AUTH_TOKEN": (lambda: secrets.token_urlsafe(32), "a token nobody knows (every request is refused)"),
     "ANONYMOUS_DETAIL": (lambda: "status", '"status" (anonymous requests see the overall status only)'),
+    "HEARTBEAT_TOKEN": (lambda: secrets.token_urlsafe(32), "a token nobody knows (every POSTed beat is refused)"),
 }
 
 
@@ -249,13 +257,14 @@ def get_config() -> dict[str, Any]:
         )
     if config.get("AUTH_TOKEN") is None:
         config["AUTH_TOKEN"] = getattr(settings, "HEALTH_CHECK_AUTH_TOKEN", None)
-    if _token_list(config["AUTH_TOKEN"]):
-        # Tokens being rotated: blank entries (an unset environment variable) are dropped. A list with
-        # no token left is invalid below and fails closed: a list says tokens are wanted.
-        rotated = tuple(token for token in config["AUTH_TOKEN"] if token.strip())
-        config["AUTH_TOKEN"] = rotated[0] if len(rotated) == 1 else rotated
-    if isinstance(config["AUTH_TOKEN"], str) and not config["AUTH_TOKEN"].strip():
-        config["AUTH_TOKEN"] = None  # e.g. an unset environment variable: no token, as before (system check E001/E003)
+    for key in ("AUTH_TOKEN", "HEARTBEAT_TOKEN"):
+        if _token_list(config[key]):
+            # Tokens being rotated: blank entries (an unset environment variable) are dropped. A list with
+            # no token left is invalid below and fails closed: a list says tokens are wanted.
+            rotated = tuple(token for token in config[key] if token.strip())
+            config[key] = rotated[0] if len(rotated) == 1 else rotated
+        if isinstance(config[key], str) and not config[key].strip():
+            config[key] = None  # e.g. an unset environment variable: no token, as before (system check E001/E003)
     for key, (valid, expected) in VALIDATORS.items():
         value = config[key]
         if key == "STORE" or valid(value):

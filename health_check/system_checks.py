@@ -9,7 +9,8 @@ Ids are stable and documented (docs/reference/system-checks.md):
 - ``health_check.E004``: the snapshot store cannot be opened.
 - ``health_check.E005``: ``HEALTH_CHECK["STORE"]`` is a Redis URL but the redis package is missing.
 - ``health_check.E006``: an endpoint's ``status_codes=`` has an unknown key or a code outside 200-599.
-- ``health_check.E007``: a check's ``depends_on`` names no check of any endpoint, or the
+- ``health_check.E007``: a ``HeartbeatView`` is mounted but no heartbeat token is configured for it.
+- ``health_check.E008``: a check's ``depends_on`` names no check of any endpoint, or the
   ``depends_on`` of the checks make a cycle.
 - ``health_check.W001``: an unknown ``HEALTH_CHECK`` key (probably a typo).
 - ``health_check.W002``: a django-health-check 3.x key this package ignores.
@@ -24,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.urls import URLPattern, URLResolver, get_resolver
 
 from health_check._maintenance_source import spec_targets
 from health_check._status_codes import status_code_problems
@@ -31,13 +33,22 @@ from health_check.autostart import collect_checks
 from health_check.checks import check_auth_token
 from health_check.conf import DEFAULTS, LEGACY_KEYS, VALIDATORS, shown_value
 from health_check.dependencies import Graph
+from health_check.heartbeat_view import HeartbeatView
 from health_check.maintenance import parse_windows
 from health_check.middleware import MIDDLEWARE_PATH
 from health_check.store import StoreError, get_store
 from health_check.store._setting import StoreSettingError, parse_store_setting
 from health_check.urlconf import iter_endpoints
 
-__all__ = ["check_endpoints", "check_middleware", "check_settings", "check_store", "check_tokens"]
+__all__ = [
+    "check_endpoints",
+    "check_heartbeat_views",
+    "check_middleware",
+    "check_settings",
+    "check_store",
+    "check_tokens",
+    "heartbeat_views",
+]
 
 #: Below this many characters a bearer token can be guessed by a patient scanner.
 MIN_TOKEN_LENGTH = 16
@@ -95,6 +106,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 def _fallback_hint(key: str) -> str:
     if key == "AUTH_TOKEN":
         return "Set a non-empty string, or None for no token. Until then every request is refused."
+    if key == "HEARTBEAT_TOKEN":
+        return (
+            "Set a non-empty string, or None when no HeartbeatView is mounted. Until then every POSTed beat is refused."
+        )
     if key == "ANONYMOUS_DETAIL":
         return (
             'Fix the value or remove the key to use the default ("full"). Until then anonymous requests see "status".'
@@ -152,8 +167,17 @@ def check_tokens(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     user = getattr(settings, "HEALTH_CHECK", {})
     if isinstance(user, dict) and "AUTH_TOKEN" in user:
         found.append(('HEALTH_CHECK["AUTH_TOKEN"]', user["AUTH_TOKEN"], None))
+    if isinstance(user, dict) and "HEARTBEAT_TOKEN" in user:
+        found.append(('HEALTH_CHECK["HEARTBEAT_TOKEN"]', user["HEARTBEAT_TOKEN"], None))
     if hasattr(settings, "HEALTH_CHECK_AUTH_TOKEN"):
         found.append(("HEALTH_CHECK_AUTH_TOKEN", settings.HEALTH_CHECK_AUTH_TOKEN, None))
+    try:
+        mounted = heartbeat_views()
+    except Exception:  # a broken URLconf is reported by Django's own URL checks
+        mounted = []
+    for route, view_class in mounted:
+        if view_class.token:
+            found.append((f"Heartbeat endpoint at {route}: token", view_class.token, route))
     try:
         endpoints = list(iter_endpoints())
     except Exception:  # a broken URLconf is reported by Django's own URL checks
@@ -273,7 +297,7 @@ def _check_dependencies(specs: list[Any], endpoints: dict[str, set[str]]) -> lis
             f"Health check {name}: depends_on names {wanted!r}, which is no check of any endpoint.",
             hint='Name the dependency as the endpoints show it (e.g. "Redis(...)" or its title); until then '
             "this dependency is ignored and the check's changes are announced on their own.",
-            id="health_check.E007",
+            id="health_check.E008",
         )
         for name, wanted in graph.unknown
     ]
@@ -284,6 +308,52 @@ def _check_dependencies(specs: list[Any], endpoints: dict[str, set[str]]) -> lis
                 "Health check depends_on makes a cycle: " + " -> ".join(graph.labels.get(k, k) for k in cycle) + ".",
                 hint="A check cannot depend on itself through others; remove one depends_on of the cycle. Until "
                 "then no change is folded into another.",
+                id="health_check.E008",
+            )
+        )
+    return messages
+
+
+def heartbeat_views(urlconf: str | None = None) -> list[tuple[str, type[HeartbeatView]]]:
+    """Every ``HeartbeatView`` of the URLconf: its route and its view class (with ``as_view()``'s arguments)."""
+    found: list[tuple[str, type[HeartbeatView]]] = []
+
+    def walk(patterns: Any, prefix: str) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                view_class = getattr(pattern.callback, "view_class", None)
+                if isinstance(view_class, type) and issubclass(view_class, HeartbeatView):
+                    found.append((prefix + str(pattern.pattern), _configured(pattern.callback, view_class)))
+
+    walk(get_resolver(urlconf).url_patterns, "/")
+    return found
+
+
+def _configured(callback: Any, view_class: type[HeartbeatView]) -> type[HeartbeatView]:
+    """The view class with the arguments ``as_view()`` was given (``callback.view_initkwargs``) applied."""
+    initkwargs = getattr(callback, "view_initkwargs", None) or {}
+    return type(view_class.__name__, (view_class,), dict(initkwargs)) if initkwargs else view_class
+
+
+@register(Tags.security)
+def check_heartbeat_views(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A mounted ``HeartbeatView`` has a token: without one it refuses every beat."""
+    try:
+        mounted = heartbeat_views()
+    except Exception:  # a broken URLconf is reported by Django's own URL checks
+        return []
+    messages: list[CheckMessage] = []
+    for route, view_class in mounted:
+        if view_class().get_tokens():
+            continue
+        messages.append(
+            Error(
+                f"Heartbeat endpoint at {route} has no token: it refuses every beat (403).",
+                hint='Set HEALTH_CHECK["HEARTBEAT_TOKEN"] to a long random token (e.g. from an environment '
+                "variable), or pass token= to HeartbeatView.as_view(). Jobs send it as Authorization: Bearer <token>.",
+                obj=route,
                 id="health_check.E007",
             )
         )

@@ -95,7 +95,13 @@ def http_get(url: str, *, headers: dict[str, str] | None = None, timeout: float 
 
 
 def http_request(
-    port: int, target: str, *, method: str = "GET", headers: dict[str, str] | None = None, timeout: float = 5
+    port: int,
+    target: str,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float = 5,
 ) -> Response:
     """One request to 127.0.0.1:``port`` as sent: a ``Host`` header of the caller's, redirects not followed.
 
@@ -104,7 +110,7 @@ def http_request(
     """
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        connection.request(method, target, headers=headers or {})
+        connection.request(method, target, body=body, headers=headers or {})
         response = connection.getresponse()
         return Response(response.status, dict(response.getheaders()), response.read().decode())
     finally:
@@ -204,6 +210,21 @@ class Process:
             self._file.close()
 
 
+def manage(
+    *args: str, settings: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``python -m django <args>`` as a real subprocess with the test project's ``settings`` module.
+
+    ``env``: more environment (``HEALTH_SNAPSHOT_STORE_DIR``...). Output is captured as text; the exit
+    code is the caller's to assert.
+    """
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": settings, "PYTHONPATH": str(ROOT), **(env or {})}
+    environment.pop("PYTEST_CURRENT_TEST", None)
+    return subprocess.run(  # noqa: S603 - our own fixed arguments
+        [PYTHON, "-m", "django", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout
+    )
+
+
 class Server(Process):
     """A ``Process`` that listens on 127.0.0.1:``port``."""
 
@@ -223,16 +244,6 @@ class Server(Process):
         except BaseException:
             self.stop()
             raise
-
-
-def manage(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """``python -m django <args>`` of the test project, as an operator runs it; ``env`` adds to ours
-    (``DJANGO_SETTINGS_MODULE``, the store directory). Its output is text; it must end within ``timeout``."""
-    full = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-    full.pop("PYTEST_CURRENT_TEST", None)
-    return subprocess.run(  # noqa: S603 - our own fixed arguments
-        [PYTHON, "-m", "django", *args], cwd=ROOT, env=full, capture_output=True, text=True, timeout=timeout
-    )
 
 
 #: The test project's application for each server kind ``start_server()`` knows.

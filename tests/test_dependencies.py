@@ -148,9 +148,12 @@ def test_system_check__cycle_and_unknown_name(settings):
     b = CheckSpec.of(Scripted(name="b", depends_on=["Scripted(name='a')", "Nothing"]))
     messages = _check_dependencies([a, b], {})
     assert [(m.id, m.msg) for m in messages] == [
-        ("health_check.E007", "Health check Scripted(name='b'): depends_on names 'Nothing', which is no check of any endpoint."),
         (
-            "health_check.E007",
+            "health_check.E008",
+            "Health check Scripted(name='b'): depends_on names 'Nothing', which is no check of any endpoint.",
+        ),
+        (
+            "health_check.E008",
             "Health check depends_on makes a cycle: Scripted(name='a') -> Scripted(name='b') -> Scripted(name='a').",
         ),
     ]

@@ -48,6 +48,10 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
             "health_check.store*",
             "health_check._drain",
             "health_check._index",
+            "health_check.heartbeat",
+            # A check, but of what the store holds (beats), so after the store; named here, it is
+            # taken out of "health_check.contrib*" above.
+            "health_check.contrib.heartbeat",
         ),
     ),
     (
@@ -79,6 +83,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
             "health_check.recorder",
             "health_check._indexer",
             "health_check.autostart",
+            "health_check.heartbeat_view",
             "health_check.system_checks",
             "health_check.apps",
             "health_check.management*",
@@ -94,11 +99,13 @@ LEAF_FORBIDDEN = ("what to check", "when to check")
 
 
 def stage_of(module: str) -> int | None:
+    """The stage naming ``module`` itself, else the first whose pattern (``"package*"``) covers it."""
+    for index, (_, patterns) in enumerate(STAGES):
+        if module in patterns:
+            return index
     for index, (_, patterns) in enumerate(STAGES):
         for pattern in patterns:
             if pattern.endswith("*") and (module == pattern[:-1] or module.startswith(pattern[:-1] + ".")):
-                return index
-            if module == pattern:
                 return index
     return None
 

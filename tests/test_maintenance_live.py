@@ -15,6 +15,7 @@ from tests.support import http_get, manage, serve_store, wait_for
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 NAME = "Switch(label='db')"
+SETTINGS = "tests.testapp.settings_maintenance"
 
 
 def reading(url: str) -> tuple[int, str]:
@@ -32,11 +33,10 @@ def titles(url: str) -> list[str]:
 def live(tmp_path):
     switch = tmp_path / "off"
     env = {
-        "DJANGO_SETTINGS_MODULE": "tests.testapp.settings_maintenance",
         "HEALTH_SNAPSHOT_STORE_DIR": str(tmp_path / "store"),
         "HEALTH_SNAPSHOT_SWITCH": str(switch),
     }
-    server = serve_store("gunicorn", env["HEALTH_SNAPSHOT_STORE_DIR"], settings=env["DJANGO_SETTINGS_MODULE"], **env)
+    server = serve_store("gunicorn", env["HEALTH_SNAPSHOT_STORE_DIR"], settings=SETTINGS, **env)
     url = f"http://127.0.0.1:{server.port}/health/switch/"
     try:
         wait_for(lambda: reading(url) == (200, "OK"), timeout=30, what=lambda: f"a first run\n{server.log_tail()}")
@@ -50,7 +50,16 @@ def test_silence__during_an_outage(live):
     switch.touch()
     wait_for(lambda: reading(url)[0] == 500, timeout=10, what="the outage")
 
-    done = manage("health_check_silence", "health_check-switch", "--for", "1h", "--reason", "DB upgrade", env=env)
+    done = manage(
+        "health_check_silence",
+        "health_check-switch",
+        "--for",
+        "1h",
+        "--reason",
+        "DB upgrade",
+        settings=SETTINGS,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     found = re.fullmatch(
         r"Silenced health_check-switch until \S+ \S+ UTC \(id (\w+)\): DB upgrade; its probes answer healthy\. "
@@ -72,10 +81,10 @@ def test_silence__during_an_outage(live):
     switch.touch()
     wait_for(lambda: reading(url)[1].endswith("switched off"), timeout=5, what="failing again inside")
 
-    listed = manage("health_check_silence", "--list", env=env)
+    listed = manage("health_check_silence", "--list", settings=SETTINGS, env=env)
     assert listed.returncode == 0 and f"{silence}  health_check-switch  until " in listed.stdout, listed.stdout
 
-    ended = manage("health_check_silence", "--end", silence, env=env)
+    ended = manage("health_check_silence", "--end", silence, settings=SETTINGS, env=env)
     assert ended.returncode == 0 and ended.stdout == f"Ended silence {silence} of health_check-switch: DB upgrade\n"
     wait_for(lambda: reading(url) == (500, "Unavailable: db switched off"), timeout=5, what="the true state back")
 
@@ -101,15 +110,15 @@ def test_silence__during_an_outage(live):
 def test_silence__command_refuses_what_it_cannot_do(live):
     """An unknown name (with the closest), a wrong duration, nothing to end: exit 2, one clear line."""
     url, _, env = live
-    typo = manage("health_check_silence", "health_check-swtch", "--for", "1h", env=env)
+    typo = manage("health_check_silence", "health_check-swtch", "--for", "1h", settings=SETTINGS, env=env)
     assert (typo.returncode, typo.stdout) == (2, "")
     assert typo.stderr == (
         "No check or endpoint is called 'health_check-swtch'. Did you mean 'health_check-switch'? "
         "Names are as the endpoints show them.\n"
     )
-    wrong = manage("health_check_silence", NAME, "--for", "soon", env=env)
+    wrong = manage("health_check_silence", NAME, "--for", "soon", settings=SETTINGS, env=env)
     assert (wrong.returncode, wrong.stderr) == (2, "--for: 'soon' is not a duration; use e.g. 30m, 1h, 2h30m or 1d.\n")
-    nothing = manage("health_check_silence", "--end", "abc", env=env)
+    nothing = manage("health_check_silence", "--end", "abc", settings=SETTINGS, env=env)
     assert (nothing.returncode, nothing.stderr) == (2, "No silence under way has the id or target 'abc'; see --list.\n")
-    assert manage("health_check_silence", "--list", env=env).stdout == "No silence under way.\n"
+    assert manage("health_check_silence", "--list", settings=SETTINGS, env=env).stdout == "No silence under way.\n"
     assert reading(url) == (200, "OK")

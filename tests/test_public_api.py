@@ -27,6 +27,9 @@ MODULES = [
     # what we know, and the Django edge: the endpoint index
     "health_check._index",
     "health_check._indexer",
+    "health_check.heartbeat",
+    "health_check.contrib.heartbeat",
+    "health_check.heartbeat_view",
     # who asks: the read path's public and private modules
     "health_check._answers",
     "health_check._csp",

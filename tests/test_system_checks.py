@@ -220,3 +220,51 @@ def test_system_checks__journal_and_redaction_settings_validated(settings, key, 
             f"Fix the value or remove the key to use the default ({default}). {until}",
         )
     ]
+
+
+# -- heartbeats -------------------------------------------------------------------------------------------
+
+E007_HINT = (
+    'Set HEALTH_CHECK["HEARTBEAT_TOKEN"] to a long random token (e.g. from an environment variable), or pass '
+    "token= to HeartbeatView.as_view(). Jobs send it as Authorization: Bearer <token>."
+)
+
+
+def test_system_checks__e007_heartbeat_view_without_a_token(settings, memory_store):
+    """A mounted HeartbeatView with no token refuses every beat: E007 for each, naming its route."""
+    settings.ROOT_URLCONF = "tests.testapp.urls_heartbeat"
+    assert ours() == [
+        (
+            Error,
+            f"Heartbeat endpoint at {route} has no token: it refuses every beat (403).",
+            E007_HINT,
+            "health_check.E007",
+        )
+        for route in ("/heartbeat/<str:name>/", "/tiny/<str:name>/")
+    ]
+    settings.HEALTH_CHECK = {**MEMORY, "HEARTBEAT_TOKEN": "heartbeat-token-long-enough"}
+    assert ours() == []
+
+
+def test_system_checks__w004_and_e003_heartbeat_token(settings, memory_store):
+    """A short HEARTBEAT_TOKEN is W004 (never shown); one of the wrong type is E003 and fails closed."""
+    settings.ROOT_URLCONF = "tests.testapp.urls_heartbeat"
+    settings.HEALTH_CHECK = {**MEMORY, "HEARTBEAT_TOKEN": "short"}
+    assert ours() == [
+        (
+            Warning,
+            'HEALTH_CHECK["HEARTBEAT_TOKEN"] is 5 characters long, shorter than 16: it can be guessed.',
+            "Use a long random token, e.g. the output of python -c 'import secrets; print(secrets.token_urlsafe(32))'.",
+            "health_check.W004",
+        )
+    ]
+    settings.HEALTH_CHECK = {**MEMORY, "HEARTBEAT_TOKEN": 12345}
+    assert ours() == [
+        (
+            Error,
+            'HEALTH_CHECK["HEARTBEAT_TOKEN"] is a int, expected a non-empty string, a list of them (tokens being '
+            "rotated) or None.",
+            "Set a non-empty string, or None when no HeartbeatView is mounted. Until then every POSTed beat is refused.",
+            "health_check.E003",
+        )
+    ]
