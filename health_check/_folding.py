@@ -108,6 +108,7 @@ class Folder:
         self._held: dict[str, _Held] = {}
         self._folded: dict[str, str] = {}  # dependant key -> the dependency its failure was folded into
         self._specs: dict[str, CheckSpec] = {}
+        self._back: dict[str, datetime.datetime] = {}  # dependant key -> when its dependency was seen back
         self._guard = threading.Lock()
 
     def involved(self, key: str) -> bool:
@@ -163,9 +164,15 @@ class Folder:
                 due.append((held.spec, entries))
             for key, dependency in list(self._folded.items()):
                 if self._failing((dependency,)) is not None:
+                    self._back.pop(key, None)
+                    continue
+                # The dependency is back: wait for this check's first run since, then say what it found.
+                back = self._back.setdefault(key, now)
+                current = self.previous(key)
+                if current is not None and current.checked_at < back and current.status is not Status.OK:
                     continue
                 del self._folded[key]
-                current = self.previous(key)
+                del self._back[key]
                 if current is not None and current.status is Status.ERROR and current.maintenance is None:
                     spec = self._specs.get(key)
                     if spec is not None:
@@ -185,7 +192,9 @@ class Folder:
         return self.graph.labels.get(key, key)
 
     def _fold(self, entry: Transition, into: str) -> Transition:
-        return dataclasses.replace(entry, folded={"into": into, "label": self._label(entry.key)})
+        return dataclasses.replace(
+            entry, folded={"into": into, "label": self._label(entry.key), "with": self._label(into)}
+        )
 
     def _hold(self, spec: CheckSpec, entries: list[Transition], seconds: float) -> None:
         self._held[spec.key] = _Held(spec, self.clock() + datetime.timedelta(seconds=seconds), list(entries))

@@ -40,9 +40,17 @@ def read_silences(store: Store) -> list[Silence]:
 
 
 def spec_targets(spec: CheckSpec, endpoints: Mapping[str, Iterable[str]] | None = None) -> frozenset[str]:
-    """The names a silence or window may call ``spec`` by: its name, its title, its key, and the URL
-    names of the endpoints (``endpoints``: URL name -> check keys) that list it."""
-    names = {spec.name, spec.key, spec.key.split("@", 1)[0]}
+    """The names a silence, a window or a ``depends_on`` may call ``spec`` by: its name, its title, its
+    key, its class (``Redis`` or ``health_check.contrib.redis.Redis``: every check of that class), and
+    the URL names of the endpoints (``endpoints``: URL name -> check keys) that list it."""
+    kind = type(spec.check)
+    names = {
+        spec.name,
+        spec.key,
+        spec.key.split("@", 1)[0],
+        kind.__qualname__,
+        f"{kind.__module__}.{kind.__qualname__}",
+    }
     if spec.title:
         names.add(spec.title)
     for url_name, keys in (endpoints or {}).items():

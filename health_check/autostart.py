@@ -108,7 +108,12 @@ def build_election(scopes: Sequence[str] | None = None) -> Any:
             write_endpoint_index(store)
             graph = dependency_graph(specs, endpoints, log=scope != "fleet")  # every check: they may cross scopes
             specs = [spec for spec in specs if scope is None or spec.scope == scope]
-            recorder = SnapshotRecorder(store, maintenance=MaintenanceSource(store, endpoints), dependencies=graph)
+            recorder = SnapshotRecorder(
+                store,
+                maintenance=MaintenanceSource(store, endpoints),
+                dependencies=graph,
+                watching=any(getattr(spec.check, "watched_keys", None) for spec in specs),
+            )
             runner = CheckRunner(recorder.record, max_stuck_runs=int(config["MAX_STUCK_RUNS"]))
             return Poller(
                 specs,

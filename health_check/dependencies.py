@@ -42,20 +42,19 @@ class Graph:
     def resolve(cls, checks: Iterable[tuple[str, Iterable[str], Sequence[str], str]]) -> Graph:
         """From (key, names it answers to, names it depends on, label) of every check polled together."""
         checks = list(checks)
-        by_name: dict[str, str] = {}
+        by_name: dict[str, list[str]] = {}  # a class name may stand for several checks: each is a dependency
         for key, names, _, _ in checks:
             for name in names:
-                by_name.setdefault(name, key)
+                by_name.setdefault(name, []).append(key)
         depends_on: dict[str, tuple[str, ...]] = {}
         unknown: list[tuple[str, str]] = []
         for key, _, wanted, label in checks:
             found = []
             for name in wanted:
-                target = by_name.get(name)
-                if target is None:
+                targets = by_name.get(name)
+                if not targets:
                     unknown.append((label, name))
-                elif target != key and target not in found:
-                    found.append(target)
+                found += [target for target in targets or () if target != key and target not in found]
             if found:
                 depends_on[key] = tuple(found)
         labels = {key: label for key, _, _, label in checks}

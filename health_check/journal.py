@@ -84,7 +84,7 @@ class Transition:
         incident: The provider's incident (id, name, impact, status, link, started_at, updated_at).
         folded: Set when the change happened while a check it depends on failed
             (``health_check.dependencies``): ``{"into": <that check's key>, "label": <this check's
-            title>}``. Feeds list it inside that check's item; uptime and the status page count it.
+            title>, "with": <that check's title>}``. Feeds list it inside that check's item; uptime and the status page count it.
     """
 
     id: str

@@ -68,7 +68,7 @@ def log_transitions(transitions: Iterable[Transition]) -> None:
                 entry.name,
                 entry.from_state,
                 entry.to_state,
-                entry.folded.get("into"),
+                entry.folded.get("with") or entry.folded.get("into"),
                 message,
             )
             continue
@@ -257,6 +257,8 @@ class SnapshotRecorder:
         maintenance: As ``JournalRecorder``; the poller's ``rerun`` then also runs a check at once when
             its maintenance starts or ends.
         dependencies: As ``JournalRecorder``; the poller's ``rerun`` then also writes held entries.
+        watching: Whether some check has ``watched_keys`` (a heartbeat): the poller's ``rerun`` then
+            runs it as soon as one of them has a newer snapshot than its own.
     """
 
     def __init__(
@@ -267,6 +269,7 @@ class SnapshotRecorder:
         stale_intervals: float | None = None,
         maintenance: MaintenanceSource | None = None,
         dependencies: Graph | None = None,
+        watching: bool = False,
     ) -> None:
         self.store = store
         self.maintenance = maintenance
@@ -278,6 +281,7 @@ class SnapshotRecorder:
             dependencies=dependencies,
         )
         self._losses_seen = store.losses  # a loss before this recorder existed is not its to repair
+        self._watching = watching
 
     def record(self, run: Run) -> Snapshot:
         """The run's raw snapshot, then hysteresis and the store; returns the reported snapshot. Never raises."""
@@ -297,16 +301,36 @@ class SnapshotRecorder:
 
     @property
     def rerun(self) -> Callable[[Sequence[CheckSpec]], list[CheckSpec]] | None:
-        """The poller's ``rerun``: for a store that can lose what was written (Redis), and for maintenance."""
-        if self.maintenance is None and self.journal.folder is None:
+        """The poller's ``rerun``: for a store that can lose what was written (Redis), maintenance,
+        dependencies, and checks that watch store keys (``watched_keys``: heartbeats)."""
+        if self.maintenance is None and self.journal.folder is None and not self._watching:
             return self.lost if self.store.can_lose_writes else None
         return self.due
+
+    def watched(self, specs: Sequence[CheckSpec]) -> list[CheckSpec]:
+        """The checks with a ``watched_keys`` snapshot newer than their own last one (a beat arrived)."""
+        watching = [(spec, keys) for spec in specs if (keys := _watched_keys(spec))]
+        if not watching:
+            return []
+        try:
+            found = self.store.read([key for _, keys in watching for key in keys])
+        except StoreError:
+            return []
+        recorded = self.journal.recorded()
+        again = []
+        for spec, keys in watching:
+            own = recorded.get(spec.key)
+            newest = max((found[key].checked_at for key in keys if key in found), default=None)
+            if own is not None and newest is not None and newest > own.checked_at:
+                again.append(spec)
+        return again
 
     def due(self, specs: Sequence[CheckSpec]) -> list[CheckSpec]:
         """Every second: the checks the store lost (``lost()``) and those whose maintenance started or
         ended since their last snapshot (a silence set, a window opened), so each says so at once."""
         again = self.lost(specs) if self.store.can_lose_writes else []
         self.journal.settle()
+        again += [spec for spec in self.watched(specs) if spec not in again]
         if self.maintenance is not None:
             recorded = {
                 key: snapshot.maintenance for key, snapshot in self.journal.recorded().items() if snapshot is not None
@@ -361,3 +385,11 @@ def store_runner(
     if clock is None:
         return CheckRunner(record, max_stuck_runs=max_stuck_runs)
     return CheckRunner(record, max_stuck_runs=max_stuck_runs, clock=clock)
+
+
+def _watched_keys(spec: CheckSpec) -> tuple[str, ...]:
+    try:
+        keys = getattr(spec.check, "watched_keys", ())
+        return tuple(key for key in keys if isinstance(key, str))
+    except Exception:  # noqa: BLE001 - a user's broken property must not stop the poller's watch
+        return ()

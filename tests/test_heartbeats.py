@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -99,6 +100,16 @@ def test_heartbeat__python_beat_arrives_turns_late_and_arrives_again(server, sto
         prove(server, "via-python", send)
     finally:
         reset_store()
+
+
+def test_heartbeat__a_beat_shows_within_seconds_however_seldom_the_check_polls(server, store_dir):
+    """The slow heartbeat polls once a minute (25 h / 10, at most 60 s); its beat shows in about a second."""
+    wait_shown(server, "slow", lambda s, m: "pending" in m, "pending before the first beat")
+    started = time.monotonic()
+    result = manage("health_check_beat", "slow", settings=SETTINGS, env={"HEALTH_SNAPSHOT_STORE_DIR": store_dir})
+    assert result.returncode == 0, result.stderr
+    wait_shown(server, "slow", lambda s, m: (s, m) == (200, "OK"), "OK after the beat")
+    assert time.monotonic() - started < 10, "shown by the poller's watch, not at the next poll a minute later"
 
 
 def test_heartbeat__command_beat_arrives_turns_late_and_arrives_again(server, store_dir):

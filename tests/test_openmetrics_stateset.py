@@ -9,7 +9,7 @@ from tests.scenarios import LABELS, SCENARIOS, state_of, write_scenario
 
 pytestmark = pytest.mark.urls("tests.testapp.urls_views")
 
-STATES = ("ok", "warning", "error", "stale", "pending")
+STATES = ("ok", "warning", "error", "stale", "pending", "maintenance")
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

@@ -124,16 +124,19 @@ def test_openmetrics_renderer__exact_failing():
         'django_health_check_state{check="Sample",label="alpha",django_health_check_state="error"} 0\n'
         'django_health_check_state{check="Sample",label="alpha",django_health_check_state="stale"} 0\n'
         'django_health_check_state{check="Sample",label="alpha",django_health_check_state="pending"} 0\n'
+        'django_health_check_state{check="Sample",label="alpha",django_health_check_state="maintenance"} 0\n'
         'django_health_check_state{check="Sample",label="beta",django_health_check_state="ok"} 0\n'
         'django_health_check_state{check="Sample",label="beta",django_health_check_state="warning"} 0\n'
         'django_health_check_state{check="Sample",label="beta",django_health_check_state="error"} 1\n'
         'django_health_check_state{check="Sample",label="beta",django_health_check_state="stale"} 0\n'
         'django_health_check_state{check="Sample",label="beta",django_health_check_state="pending"} 0\n'
+        'django_health_check_state{check="Sample",label="beta",django_health_check_state="maintenance"} 0\n'
         'django_health_check_state{check="Sample",label="gamma",django_health_check_state="ok"} 1\n'
         'django_health_check_state{check="Sample",label="gamma",django_health_check_state="warning"} 0\n'
         'django_health_check_state{check="Sample",label="gamma",django_health_check_state="error"} 0\n'
         'django_health_check_state{check="Sample",label="gamma",django_health_check_state="stale"} 0\n'
         'django_health_check_state{check="Sample",label="gamma",django_health_check_state="pending"} 0\n'
+        'django_health_check_state{check="Sample",label="gamma",django_health_check_state="maintenance"} 0\n'
         "# HELP django_health_check_overall_status Overall health check status "
         "(1 = all healthy, 0 = at least one unhealthy)\n"
         "# TYPE django_health_check_overall_status gauge\n"

@@ -19,7 +19,7 @@ from health_check._time import describe_age, isoformat, utcnow
 from health_check._urls import first_line
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
-from health_check.heartbeat import beat, describe_duration, last_beat, validate_name
+from health_check.heartbeat import beat, beat_key, describe_duration, last_beat, validate_name
 from health_check.store.base import StoreError
 
 __all__ = ["Heartbeat", "beat_after_task"]
@@ -81,6 +81,12 @@ class Heartbeat(HealthCheck):
     @property
     def title(self) -> str:
         return f"Heartbeat {self.name}"
+
+    @property
+    def watched_keys(self) -> tuple[str, ...]:
+        """Store keys whose new snapshot makes the poller run this check at once (its ``rerun`` hook,
+        every second): a beat shows within about a second, not at the next poll."""
+        return (beat_key(self.name),)
 
     def run(self) -> dict[str, Any]:
         try:

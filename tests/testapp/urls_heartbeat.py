@@ -23,8 +23,12 @@ def heartbeat(name: str) -> tuple[str, dict]:
     )
 
 
+#: Polled once a minute: a beat must still show within seconds (the poller's watch of beats).
+SLOW = ("health_check.contrib.heartbeat.Heartbeat", {"name": "slow", "max_interval": datetime.timedelta(hours=25)})
+
 urlpatterns = [
     *(path(f"health/{name}/", HealthCheckView.as_view(checks=[heartbeat(name)]), name=name) for name in NAMES),
+    path("health/slow/", HealthCheckView.as_view(checks=[SLOW]), name="slow"),
     path("heartbeat/<str:name>/", HeartbeatView.as_view(), name="heartbeat"),
     path("tiny/<str:name>/", HeartbeatView.as_view(max_body_bytes=64, names=["via-http"]), name="heartbeat-tiny"),
 ]
