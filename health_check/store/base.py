@@ -148,6 +148,9 @@ def kept_silences(
     if silence is not None:
         if not isinstance(silence.get("id"), str) or _ends_at(silence) == float("-inf"):
             raise ValueError("a silence has a string id and a numeric ends_at")
+        if _ends_at(silence) <= now:  # over already (or ended early by rewriting it): nothing to keep
+            kept.pop(silence["id"], None)
+            return kept
         kept[silence["id"]] = dict(silence)
         if len(kept) > MAX_SILENCES:
             raise ValueError(f"the store keeps at most {MAX_SILENCES} silences under way; end some first")

@@ -193,11 +193,12 @@ class RedisBackend(Store):
     def write_silence(self, silence: Mapping[str, Any]) -> None:
         stored = self._hgetall_silences("write the silence to")
         kept = kept_silences(stored, silence, time.time())
-        ended = [id_ for id_ in stored if id_ not in kept]
+        ended = [id_ for id_ in {*stored, silence["id"]} if id_ not in kept]  # the given one too, when over
         pipe = self.client.pipeline(transaction=True)
         if ended:
             pipe.hdel(self._silences_key, *ended)
-        pipe.hset(self._silences_key, silence["id"], _dumps(kept[silence["id"]]))
+        if silence["id"] in kept:
+            pipe.hset(self._silences_key, silence["id"], _dumps(kept[silence["id"]]))
         try:
             pipe.execute()
         except redis.RedisError as error:

@@ -60,6 +60,14 @@ class FlakyStore(MemoryStore):
         self.reads += 1
         return super().read_index()
 
+    def write_silence(self, silence: Mapping[str, Any]) -> None:
+        self._answer()
+        super().write_silence(silence)
+
+    def read_silences(self) -> list[dict[str, Any]]:
+        self._answer()
+        return super().read_silences()
+
     def renew_marker(self, name: str) -> bool:
         self._answer()
         held = name in self._markers
@@ -324,3 +332,19 @@ def test_resilient_store__journal_max_age_reaches_the_backend(store, backend):
     time.sleep(0.06)
     store.write(snapshot("other@host-a"))  # the backend answers again: what was kept is flushed
     assert [e["id"] for e in backend.read_journal(["check-a"], 10)] == ["id-1", "id-old"]
+
+
+def test_resilient_store__silences_go_to_the_backend_or_fail_clearly(store, backend):
+    """A silence is an operator's command: written through, or refused with why; never buffered."""
+    silence = {"id": "s1", "target": "db", "ends_at": time.time() + 60}
+    store.write_silence(silence)
+    assert backend.read_silences() == [silence]
+    backend.down = True
+    with pytest.raises(StoreError, match="the flaky store"):
+        store.write_silence({**silence, "id": "s2"})
+    with pytest.raises(StoreError):
+        store.read_silences()
+    backend.down = False
+    time.sleep(0.06)
+    assert [s["id"] for s in store.read_silences()] == ["s1"]
+    assert store.delete_silence("s1") is True

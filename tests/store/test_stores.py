@@ -358,3 +358,28 @@ def test_store__journal_kept_for_max_age(store):
     assert [e["id"] for e in store.read_journal(["check-b"], 100)] == ["id-9"], "a lone old entry stays"
     store.append_journal([_entry("check-a", now, 6)], retention=2, max_age=30 * day)
     assert [e["id"] for e in store.read_journal(["check-a"], 100)] == ["id-6", "id-5"], "the count bound too"
+
+
+def test_store__silences_kept_replaced_dropped(store):
+    """Every backend keeps silences by id, replaces one with the same id, drops ended ones as it writes,
+    refuses past MAX_SILENCES, and deletes one (saying whether it was there)."""
+    import time
+
+    from health_check.store.base import MAX_SILENCES
+
+    now = time.time()
+    store.write_silence({"id": "a", "target": "db", "ends_at": now + 3600, "reason": "upgrade"})
+    store.write_silence({"id": "b", "target": "cache", "ends_at": now + 60})
+    store.write_silence({"id": "a", "target": "db", "ends_at": now + 7200, "reason": "longer"})
+    assert sorted((s["id"], s.get("reason")) for s in store.read_silences()) == [("a", "longer"), ("b", None)]
+    store.write_silence({"id": "old", "target": "x", "ends_at": now - 1})  # already over: not kept
+    assert sorted(s["id"] for s in store.read_silences()) == ["a", "b"]
+    assert store.delete_silence("b") is True
+    assert store.delete_silence("b") is False
+    for number in range(MAX_SILENCES - 1):
+        store.write_silence({"id": f"n{number}", "target": "x", "ends_at": now + 60})
+    with pytest.raises(ValueError, match=f"at most {MAX_SILENCES} silences"):
+        store.write_silence({"id": "one-more", "target": "x", "ends_at": now + 60})
+    with pytest.raises(ValueError, match="string id and a numeric ends_at"):
+        store.write_silence({"id": "no-end", "target": "x"})
+    assert len(store.read_silences()) == MAX_SILENCES
