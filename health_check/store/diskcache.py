@@ -182,17 +182,25 @@ class DiskcacheStore(Store):
         stored: list[JournalEntry] = []
         try:
             with self._cache.transact():
+                # Each key's journal is read and written once per call, however many of its entries come.
+                journals: dict[str, tuple[list[JournalEntry], set[Any]]] = {}
+                changed: set[str] = set()
                 for given in entries:
                     name = _JOURNAL_PREFIX + given["key"]
-                    kept = self._load_journal_payload(name)
-                    if any(entry.get("id") == given["id"] for entry in kept):
+                    if name not in journals:
+                        loaded = self._load_journal_payload(name)
+                        journals[name] = (loaded, {entry.get("id") for entry in loaded})
+                    kept, ids = journals[name]
+                    if given["id"] in ids:
                         continue
                     entry = {**given, "seq": self._cache.incr(_JOURNAL_SEQ)}
                     kept.append(entry)
-                    self._cache.set(
-                        name, json.dumps(trimmed(kept, retention, max_age, float(given["at"])), separators=(",", ":"))
-                    )
+                    ids.add(given["id"])
+                    kept[:] = trimmed(kept, retention, max_age, float(given["at"]))
                     stored.append(dict(entry))
+                    changed.add(name)
+                for name in changed:
+                    self._cache.set(name, json.dumps(journals[name][0], separators=(",", ":")))
             if stored:
                 self._bump_generation()
         except _BACKEND_ERRORS as error:
