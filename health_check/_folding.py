@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 #: Longest an entry is held while the poller waits to see whether a dependency (or its dependants) fails.
 MAX_HOLD_SECONDS = 120.0
+#: Entries held per check at most (a store that does not answer for long; a check that flaps meanwhile).
+MAX_HELD = 100
 
 
 def dependency_graph(
@@ -123,13 +125,19 @@ class Folder:
             held = self._held.get(key)
             if held is not None:  # earlier entries wait: these wait behind them, in order
                 held.entries.extend(entries)
+                del held.entries[:-MAX_HELD]
                 return []
             depends_on = self.graph.depends_on.get(key, ())
             if depends_on:
                 failing = self._failing(depends_on)
-                if failing is not None:
+                # An error while a dependency fails is the dependency's; so is what follows it until it
+                # recovers. A warning of its own (a dependant degraded, not down) is announced as usual.
+                if failing is not None and (snapshot.status is Status.ERROR or key in self._folded):
+                    failing = self._folded.get(key, failing)
                     if snapshot.status is not Status.OK:
                         self._folded[key] = failing
+                    else:
+                        self._folded.pop(key, None)
                     return [self._fold(entry, failing) for entry in entries]
                 folded_into = self._folded.pop(key, None)
                 if folded_into is not None and snapshot.status is Status.OK:
@@ -144,19 +152,19 @@ class Folder:
                 return []
             return entries
 
-    def settle(self) -> list[tuple[CheckSpec, list[Transition]]]:
-        """The held entries whose time came (folded or not), and "still failing" announcements; oldest first."""
+    def settle(self, final: bool = False) -> list[tuple[CheckSpec, list[Transition]]]:
+        """The held entries whose time came (folded or not), and "still failing" announcements; oldest
+        first. ``final`` (the poller stops): every held entry, decided as things are now."""
         due: list[tuple[CheckSpec, list[Transition]]] = []
         now = self.clock()
         with self._guard:
             for key, held in list(self._held.items()):
                 depends_on = self.graph.depends_on.get(key, ())
                 failing = self._failing(depends_on) if depends_on else None
-                if failing is not None:
+                if failing is not None and held.entries and held.entries[-1].to_state == Status.ERROR.value:
                     entries = [self._fold(entry, failing) for entry in held.entries]
-                    if entries and entries[-1].is_failing:
-                        self._folded[key] = failing
-                elif now < held.until:
+                    self._folded[key] = failing
+                elif now < held.until and not final:
                     continue
                 else:
                     entries = held.entries
@@ -173,7 +181,7 @@ class Folder:
                     continue
                 del self._folded[key]
                 del self._back[key]
-                if current is not None and current.status is Status.ERROR and current.maintenance is None:
+                if current is not None and current.status is not Status.OK and current.maintenance is None:
                     spec = self._specs.get(key)
                     if spec is not None:
                         label = self.graph.labels.get(dependency, dependency)
@@ -183,6 +191,14 @@ class Folder:
         return due
 
     # -- helpers -----------------------------------------------------------------------------------
+
+    def requeue(self, spec: CheckSpec, entries: list[Transition]) -> None:
+        """Entries ``settle()`` gave that could not be written (the store did not answer): tried again in
+        a second, before what came meanwhile; at most ``MAX_HELD`` per check (the oldest go)."""
+        with self._guard:
+            held = self._held.get(spec.key)
+            waiting = entries + (held.entries if held is not None else [])
+            self._held[spec.key] = _Held(spec, self.clock(), waiting[-MAX_HELD:])
 
     def remember(self, spec: CheckSpec) -> None:
         """Note a spec this poller polls (the recorder calls it for every run)."""

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from health_check._urls import describe_error
 from health_check.conf import get_config
 from health_check.maintenance import Maintenance, Silence, Window, active_maintenance, parse_windows
 from health_check.specs import CheckSpec
@@ -76,6 +77,7 @@ class MaintenanceSource:
         self._trouble: str | None = None
         self._windows_of: tuple[int, list[Window]] | None = None
         self._guard = threading.Lock()
+        self._failed: str | None = None  # the last error of of(), logged once
 
     def silences(self) -> list[Silence]:
         """The store's silences, read at most once a second; the last ones read while it does not answer."""
@@ -114,8 +116,16 @@ class MaintenanceSource:
         return found
 
     def of(self, spec: CheckSpec, moment: Any) -> Maintenance | None:
-        """The maintenance ``spec`` is in at ``moment`` (an aware datetime), or ``None``."""
-        return active_maintenance(self.targets(spec), moment, self.silences(), self.windows())
+        """The maintenance ``spec`` is in at ``moment`` (an aware datetime), or ``None``. Never raises:
+        whatever goes wrong (foreign data in the store) is logged once and no maintenance applies."""
+        try:
+            return active_maintenance(self.targets(spec), moment, self.silences(), self.windows())
+        except Exception as error:  # noqa: BLE001 - the poller polls whatever happens to maintenance
+            text = describe_error(error)
+            if text != self._failed:
+                logger.error("Cannot tell whether %s is in maintenance, so it is not: %s", spec.name, text)
+            self._failed = text
+            return None
 
     def changed(self, specs: Sequence[CheckSpec], recorded: Mapping[str, Maintenance | None], moment: Any) -> list:
         """The specs whose maintenance at ``moment`` is not the one their last snapshot recorded."""

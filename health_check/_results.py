@@ -68,8 +68,9 @@ _ERROR_CLASSES = (ServiceWarning, ServiceUnavailable, ServiceReturnedUnexpectedR
 
 
 def error_for(reading: Reading) -> HealthCheckError | None:
-    """The exception whose ``str()`` is the reading's line, of the class its prefix names."""
-    if reading.state is State.OK:
+    """The exception whose ``str()`` is the reading's line, of the class its prefix names; ``None`` for
+    a reading that passes its probes (ok, and maintenance unless it fails probes)."""
+    if reading.probe_state is State.OK:
         return None
     message = reading.message
     snapshot = reading.snapshot
@@ -78,7 +79,7 @@ def error_for(reading: Reading) -> HealthCheckError | None:
         prefix = cls.message_type + ": "
         if message.startswith(prefix) and not (reading.state is State.WARNING) ^ issubclass(cls, ServiceWarning):
             return cls(message[len(prefix) :], timestamp=timestamp)
-    verbatim = _ReportedWarning if reading.state is State.WARNING else _ReportedError
+    verbatim = _ReportedWarning if reading.probe_state is State.WARNING else _ReportedError
     return verbatim(message, timestamp=timestamp)
 
 
@@ -109,7 +110,7 @@ def report_from_results(results: Iterable[Any], redacted: Report) -> Report:
         error = getattr(result, "error", None)
         kept = (
             reading is not None
-            and (error is None) == (reading.state is State.OK)
+            and (error is None) == (reading.probe_state is State.OK)
             and (error is None or str(error) == reading.message)
         )
         if not kept:

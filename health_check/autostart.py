@@ -122,6 +122,7 @@ def build_election(scopes: Sequence[str] | None = None) -> Any:
                 threads=int(config["POLLER_THREADS"]),
                 gate=gate,
                 rerun=recorder.rerun,
+                settle=recorder.settle,
             )
 
         return make_poller

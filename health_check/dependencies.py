@@ -105,23 +105,25 @@ def fold_for_feed(entries: Sequence[Transition], keys: Iterable[str]) -> list[Tr
     failed). One folded into a check the endpoint does not list stays, as it was.
     """
     listed = set(keys)
-    outages: dict[str, list[tuple[datetime.datetime, Transition]]] = {}
-    for entry in sorted(entries, key=lambda e: (e.at, e.seq)):
-        if entry.kind == STATUS and entry.folded is None and entry.is_failing and not _failing(entry.from_state):
-            outages.setdefault(entry.key, []).append((entry.at, entry))
+    ordered = sorted(entries, key=lambda e: (e.at, e.seq))
+    outages: dict[str, list[Transition]] = {}  # key -> the failures that began an outage, oldest first
+    folded_failures: dict[str, list[Transition]] = {}  # key -> its own failures, folded into another's
+    for entry in ordered:
+        if entry.kind != STATUS or not entry.is_failing or _failing(entry.from_state):
+            continue
+        (folded_failures if entry.folded else outages).setdefault(entry.key, []).append(entry)
     also: dict[str, list[str]] = {}
     hidden: set[str] = set()
-    for entry in sorted(entries, key=lambda e: (e.at, e.seq)):
+    for entry in ordered:
         folded = entry.folded
         if not folded or str(folded.get("into", "")) not in listed:
             continue
         hidden.add(entry.id)
-        candidates = outages.get(str(folded.get("into", "")), [])
-        started = [item for at, item in candidates if at <= entry.at + datetime.timedelta(seconds=_SLACK)]
-        if not started:
+        item = _item(str(folded.get("into", "")), entry.at, outages, folded_failures)
+        if item is None:
             continue
         label = str(folded.get("label") or entry.name)
-        names = also.setdefault(started[-1].id, [])
+        names = also.setdefault(item.id, [])
         if entry.is_failing and label not in names:
             names.append(label)
     result = []
@@ -133,6 +135,30 @@ def fold_for_feed(entries: Sequence[Transition], keys: Iterable[str]) -> list[Tr
             entry = dataclasses.replace(entry, title=f"{entry.title}; also failing: {', '.join(labels)}")
         result.append(entry)
     return result
+
+
+def _item(
+    key: str,
+    at: datetime.datetime,
+    outages: Mapping[str, list[Transition]],
+    folded_failures: Mapping[str, list[Transition]],
+) -> Transition | None:
+    """The failure item an entry of ``at`` folded into ``key`` belongs to: ``key``'s latest outage that
+    began at or before it (else one that began just after, its poller a moment behind); through a chain
+    (A into B, B folded into C) the item of the check at its root."""
+    slack = datetime.timedelta(seconds=_SLACK)
+    for _ in range(len(outages) + len(folded_failures) + 1):  # a chain is at most as long as the checks
+        before = [item for item in outages.get(key, ()) if item.at <= at]
+        if before:
+            return before[-1]
+        after = [item for item in outages.get(key, ()) if item.at <= at + slack]
+        if after:
+            return after[0]
+        folded = [item for item in folded_failures.get(key, ()) if item.at <= at + slack]
+        if not folded or not folded[-1].folded:
+            return None
+        key, at = str(folded[-1].folded.get("into", "")), folded[-1].at
+    return None
 
 
 def _failing(state: str) -> bool:

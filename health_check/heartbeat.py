@@ -145,7 +145,7 @@ def beat(
 
     Call it at the end of the job the heartbeat watches, from any process whose settings name the same
     store (``HEALTH_CHECK["STORE"]``): a ``memory`` store only reaches checks of the same process.
-    The ``Heartbeat`` check sees the beat at its next run (within its ``poll_interval``).
+    The poller watches beats every second and runs the ``Heartbeat`` check at once when one arrived.
 
     Args:
         name: The heartbeat's name: letters, digits, ``.``, ``_`` and ``-``.
@@ -154,15 +154,17 @@ def beat(
             credentials are taken out).
         via: How the beat arrived, kept with it (``"python"``, ``"command"``, ``"http"``, ``"celery"``).
         store: Where to write; ``get_store()`` when ``None``.
-        at: When the beat happened; now when ``None``.
+        at: When the beat happened; now when ``None``. A moment in the future (a clock ahead) is
+            taken as now: a beat from the future would hide every real one until then.
 
     Raises:
         ValueError: ``name`` is not a valid heartbeat name.
         StoreError: the store cannot be built or written; the beat was not recorded.
     """
+    now = utcnow()
     record = Beat(
         name=validate_name(name),
-        at=(at or utcnow()).astimezone(datetime.UTC),
+        at=min(at, now).astimezone(datetime.UTC) if at is not None else now,
         failed=bool(failed),
         message=clean_message(message),
         via=via,

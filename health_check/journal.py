@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+import inspect
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -230,6 +231,7 @@ def still_failing_transition(
     """A dependant whose failure was folded into ``dependency``'s, still failing once that recovered:
     announced now, on its own (``health_check.dependencies``)."""
     state = snapshot.status.value
+    word = "degraded" if snapshot.status is Status.WARNING else "failing"
     return Transition(
         id=_stable_id(key, STATUS, _iso(at), state, state, "still failing"),
         key=key,
@@ -239,7 +241,7 @@ def still_failing_transition(
         to_state=state,
         at=at,
         message=snapshot.message,
-        title=f"{label}: still failing after {dependency} recovered - {snapshot.message}",
+        title=f"{label}: still {word} after {dependency} recovered - {snapshot.message}",
     )
 
 
@@ -552,10 +554,30 @@ def append_transitions(
     """
     if not transitions:
         return []
-    stored = store.append_journal(
-        [transition.to_dict() for transition in transitions], retention=retention, max_age=max_age
-    )
+    entries = [transition.to_dict() for transition in transitions]
+    if max_age is not None and _takes_max_age(store):
+        stored = store.append_journal(entries, retention=retention, max_age=max_age)
+    else:  # a project's own store, written before max_age existed: count-bounded only
+        stored = store.append_journal(entries, retention=retention)
     return [Transition.from_dict(entry) for entry in stored]
+
+
+_TAKES_MAX_AGE: dict[type, bool] = {}
+
+
+def _takes_max_age(store: object) -> bool:
+    """Whether the store's ``append_journal`` takes ``max_age`` (looked up once per store class)."""
+    kind = type(store)
+    found = _TAKES_MAX_AGE.get(kind)
+    if found is None:
+        try:
+            parameters = inspect.signature(store.append_journal).parameters  # type: ignore[attr-defined]
+        except (TypeError, ValueError):
+            parameters = {}  # type: ignore[assignment]
+        found = _TAKES_MAX_AGE[kind] = "max_age" in parameters or any(
+            parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()
+        )
+    return found
 
 
 def read_transitions(store: JournalStore, keys: Iterable[str], limit: int) -> list[Transition]:

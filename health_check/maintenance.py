@@ -186,14 +186,18 @@ class Silence:
 
 
 def _clock(value: Any, what: str) -> datetime.time:
+    """A local time of day; one with its own offset is refused: the window's ``timezone`` says where."""
+    found = None
     if isinstance(value, datetime.time):
-        return value
-    if isinstance(value, str):
+        found = value
+    elif isinstance(value, str):
         try:
-            return datetime.time.fromisoformat(value.strip())
+            found = datetime.time.fromisoformat(value.strip())
         except ValueError:
-            pass
-    raise ValueError(f'{what} is {value!r}, expected a time of day such as "02:30"')
+            found = None
+    if found is None or found.tzinfo is not None:
+        raise ValueError(f'{what} is {value!r}, expected a time of day such as "02:30" (the zone goes in "timezone")')
+    return found
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

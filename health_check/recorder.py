@@ -116,6 +116,7 @@ class JournalRecorder:
         self.stale_intervals = stale_intervals
         self.maintenance = maintenance
         self._previous: dict[str, Snapshot | None] = {}
+        self._attempted: dict[str, Snapshot] = {}
         self.folder = (
             Folder(dependencies, store, self._previous.get, lambda: self._settings()[1])
             if dependencies is not None and dependencies.depends_on
@@ -130,23 +131,33 @@ class JournalRecorder:
             stale_intervals = float(config["STALE_AFTER_INTERVALS"]) if stale_intervals is None else stale_intervals
         return retention, stale_intervals
 
-    def settle(self) -> None:
-        """Write the entries the folder held whose time came (``_folding``); never raises."""
-        if self.folder is None:
+    def settle(self, final: bool = False) -> None:
+        """Write the entries the folder held whose time came (``_folding``), all of them when ``final``;
+        what the store refuses is held again for the next second. Never raises."""
+        folder = self.folder
+        if folder is None:
             return
         retention, max_age = journal_bounds()
-        for spec, entries in self.folder.settle():
+        try:
+            due = folder.settle(final)
+        except Exception as error:  # noqa: BLE001 - folding is a nicety; the poller goes on
+            logger.error("Cannot settle held journal entries: %s", describe_error(error))
+            return
+        for spec, entries in due:
             try:
                 stored = append_transitions(self.store, entries, retention=retention, max_age=max_age)
             except StoreError as error:
-                logger.error("Cannot store the journal entries of %s: %s", spec.name, error)
+                logger.error("Cannot store the journal entries of %s, trying again: %s", spec.name, error)
+                if not final:
+                    folder.requeue(spec, entries)
                 continue
             log_transitions(stored)
             self.send(spec, [entry for entry in stored if not entry.folded])
 
     def recorded(self) -> dict[str, Snapshot | None]:
-        """The last snapshot recorded of each check this recorder ran (a copy)."""
-        return dict(self._previous)
+        """The last snapshot of each check this recorder ran (a copy): stored, or meant to be when the
+        store refused it, so the rerun hook does not run a check every second while writes fail."""
+        return {**self._previous, **self._attempted}
 
     def _previous_of(self, key: str) -> Snapshot | None:
         if key not in self._previous:
@@ -189,7 +200,11 @@ class JournalRecorder:
         if folder is not None:
             folder.remember(spec)
             self.settle()
-            transitions = folder.route(spec, snapshot, transitions)
+            try:
+                transitions = folder.route(spec, snapshot, transitions)
+            except Exception as error:  # noqa: BLE001 - unfolded is still true; the run is recorded
+                logger.error("Cannot fold the entries of %s: %s", spec.name, describe_error(error))
+        self._attempted[spec.key] = snapshot
         try:
             # The entries first: a reader that sees the new snapshot lists its entries too.
             stored = (
@@ -307,6 +322,11 @@ class SnapshotRecorder:
             return self.lost if self.store.can_lose_writes else None
         return self.due
 
+    @property
+    def settle(self) -> Callable[[bool], None] | None:
+        """The poller's ``settle``: writes what the folder held (every second, and all of it at shutdown)."""
+        return self.journal.settle if self.journal.folder is not None else None
+
     def watched(self, specs: Sequence[CheckSpec]) -> list[CheckSpec]:
         """The checks with a ``watched_keys`` snapshot newer than their own last one (a beat arrived)."""
         watching = [(spec, keys) for spec in specs if (keys := _watched_keys(spec))]
@@ -329,7 +349,6 @@ class SnapshotRecorder:
         """Every second: the checks the store lost (``lost()``) and those whose maintenance started or
         ended since their last snapshot (a silence set, a window opened), so each says so at once."""
         again = self.lost(specs) if self.store.can_lose_writes else []
-        self.journal.settle()
         again += [spec for spec in self.watched(specs) if spec not in again]
         if self.maintenance is not None:
             recorded = {

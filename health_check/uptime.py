@@ -9,7 +9,8 @@ here from entries only (pure functions, no store):
   at most ``JOURNAL_RETENTION``).
 - **stale** and **pending** count together (``stale_or_pending``): nobody vouched for the service.
 - **maintenance** (a silence or window, ``health_check.maintenance``) is left out of uptime like
-  unknown time, and counts neither as an incident nor as an outage.
+  unknown time and is no outage; a check that comes out of it failing starts an incident, as the
+  feed announces it.
 - **uptime** is the share of the *known* time spent ok or warning (a warning serves), maintenance
   left out; ``None`` when nothing of the window is known.
 - An **incident** is a change from a serving state (ok, warning) to a failing one (error, stale,
@@ -115,8 +116,8 @@ def _summarise(segments: Sequence[Segment], start: datetime.datetime, now: datet
         seconds = (end - begin).total_seconds()
         spent[bucket] += seconds
         if bucket in _FAILING:
-            if previous in _SERVING:
-                incidents += 1  # it stopped serving inside the window
+            if previous in _SERVING or previous == "maintenance":
+                incidents += 1  # it stopped serving inside the window (or came out of maintenance broken)
             current = current + seconds if previous in _FAILING else seconds
             longest = max(longest, current)
         previous = bucket

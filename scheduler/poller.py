@@ -102,6 +102,8 @@ class Poller:
             lease may have expired: nobody must poll while another host may already lead).
         rerun: Asked every second (behind ``gate``) which of ``specs`` must run at once, e.g. because
             the store lost their snapshots (Redis restarted empty); ``None`` asks nothing.
+        settle: Called every second, whatever ``gate`` says, with ``False``, and once with ``True`` at
+            ``shutdown()``: the recorder writes what it held back (journal entries of a cascade).
     """
 
     def __init__(
@@ -113,14 +115,16 @@ class Poller:
         threads: int = 10,
         gate: Callable[[], bool] | None = None,
         rerun: Callable[[Sequence[CheckSpec]], Sequence[CheckSpec]] | None = None,
+        settle: Callable[[bool], None] | None = None,
     ):
         self.specs = list(specs)
         self.gate = gate
         self.rerun = rerun
+        self.settle = settle
         self.runner = runner
         self.jitter = max(0.0, jitter)
         # A job never overlaps itself (max_instances=1), so no more runs than jobs are ever under way.
-        jobs = len(self.specs) + (rerun is not None)
+        jobs = len(self.specs) + (rerun is not None or settle is not None)
         self._executor = _Executor(max_workers=max(1, min(threads, jobs)))
         self.scheduler = BackgroundScheduler(
             executors={EXECUTOR: self._executor},
@@ -143,7 +147,7 @@ class Poller:
                 name=spec.name[:200],
                 next_run_time=now + datetime.timedelta(seconds=random.uniform(0, min(1.0, seconds / 2))),
             )
-        if self.rerun is not None:
+        if self.rerun is not None or self.settle is not None:
             # Every second: must a check run now (the store lost what was written, Redis restarted
             # empty, and what it had nothing fresh for runs at once)?
             self.scheduler.add_job(
@@ -158,13 +162,20 @@ class Poller:
         logger.info("Health check poller started with %d checks", len(self.specs))
 
     def _restore(self) -> None:
+        if self.settle is not None:
+            self._settle(False)
         if self.gate is not None and not self.gate():
             return
         now = datetime.datetime.now(_UTC)
         rerun = self.rerun
         if rerun is None:
             return
-        for spec in rerun(self.specs):
+        try:
+            again = list(rerun(self.specs))
+        except Exception as error:  # noqa: BLE001 - one line, no traceback, and the next second tries again
+            logger.error("Health check poller: the store watch failed: %s", type(error).__name__)
+            return
+        for spec in again:
             self.scheduler.modify_job(spec.key, next_run_time=now)
 
     def _gated_run(self, spec: CheckSpec) -> None:
@@ -177,8 +188,18 @@ class Poller:
     def running(self) -> bool:
         return bool(self.scheduler.running)
 
+    def _settle(self, final: bool) -> None:
+        settle = self.settle
+        if settle is None:
+            return
+        try:
+            settle(final)
+        except Exception as error:  # noqa: BLE001 - a callback's failure must not stop the schedule
+            logger.error("Health check poller: settling held journal entries failed: %s", type(error).__name__)
+
     def shutdown(self) -> None:
-        """Stop scheduling; runs in progress finish in their threads."""
+        """Stop scheduling and write what the recorder held back; runs in progress finish in their threads."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+            self._settle(True)
             logger.info("Health check poller stopped")

@@ -48,8 +48,9 @@ class Poller:
         self.runner.run(spec)
 
     def tick(self, seconds: float = 1) -> None:
-        """A second of the poller's rerun hook."""
+        """A second of the poller's watch job: settle, then the rerun hook."""
         self.clock.now += seconds * S
+        self.recorder.settle(False)
         self.recorder.due(list(self.specs.values()))
 
     def feed(self) -> list[str]:
@@ -156,4 +157,56 @@ def test_system_check__cycle_and_unknown_name(settings):
             "health_check.E008",
             "Health check depends_on makes a cycle: Scripted(name='a') -> Scripted(name='b') -> Scripted(name='a').",
         ),
+    ]
+
+
+def _t(key: str, minute: int, from_state: str, to_state: str, into: str | None = None):
+    from health_check.journal import STATUS, Transition
+
+    at = datetime.datetime(2026, 12, 4, 10, 0, tzinfo=datetime.UTC) + minute * datetime.timedelta(minutes=1)
+    return Transition(
+        id=f"{key}-{minute}-{to_state}",
+        key=key,
+        name=key,
+        kind=STATUS,
+        from_state=from_state,
+        to_state=to_state,
+        at=at,
+        message="",
+        title=f"{key}: {to_state}",
+        folded={"into": into, "label": key.title()} if into else None,
+    )
+
+
+def test_fold_for_feed__the_outage_the_entry_happened_in():
+    """D fails 10:00, back 10:05, fails again 10:06: A folded at 10:04 belongs to the first item."""
+    entries = [
+        _t("d", 0, "ok", "error"),
+        _t("a", 4, "ok", "error", into="d"),
+        _t("d", 5, "error", "ok"),
+        _t("d", 6, "ok", "error"),
+    ]
+    feed = [e.title for e in fold_for_feed(list(reversed(entries)), ["d", "a"])]
+    assert feed == ["d: error", "d: ok", "d: error; also failing: A"]
+
+
+def test_fold_for_feed__a_chain_names_every_dependant_at_its_root():
+    """A depends on B, B on C: C's item names B and A; a dependant found a moment early still counts."""
+    entries = [
+        _t("a", 0, "ok", "error", into="b"),
+        _t("c", 1, "ok", "error"),
+        _t("b", 1, "ok", "error", into="c"),
+    ]
+    feed = [e.title for e in fold_for_feed(list(reversed(entries)), ["a", "b", "c"])]
+    assert feed == ["c: error; also failing: A, B"]
+
+
+def test_cascade__a_dependant_degraded_on_its_own_is_announced(poller):
+    """A warning while Redis fails is the dependant's own news, not folded."""
+    poller.run("redis", "fail")
+    poller.run("cache", "warn")
+    poller.tick(20)
+    assert poller.feed() == [
+        "Scripted(name='cache'): degraded - Warning: replication lag 40 s",
+        "Scripted(name='redis'): failing - Unavailable: connection refused",
     ]

@@ -525,3 +525,24 @@ def test_recorder__entries_before_their_snapshot():
     store = Watched()
     play(store, Scripted(poll_interval=MINUTE), ["ok", "fail", "ok"], Clock())
     assert store.held_at_write == [("ok", 0), ("error", 1), ("ok", 2)]
+
+
+def test_journal__a_store_written_before_max_age_still_records():
+    """A project's own store whose append_journal has no max_age keeps working (count-bounded only)."""
+    from health_check.journal import append_transitions
+
+    class OldStore(MemoryStore):
+        def append_journal(self, entries, *, retention):  # the signature before max_age existed
+            return super().append_journal(entries, retention=retention)
+
+    store = OldStore()
+    clock = Clock()
+    recorder = SnapshotRecorder(store, retention=10, stale_intervals=3)
+    runner = CheckRunner(recorder.record, clock=clock)
+    check = Scripted(poll_interval=MINUTE)
+    play(store, check, ["ok", "fail", "ok"], clock, runner=runner)
+    assert [(t.from_state, t.to_state) for t in read_transitions(store, [CheckSpec.of(check).key], 10)] == [
+        ("error", "ok"),
+        ("ok", "error"),
+    ]
+    assert append_transitions(store, [], retention=1, max_age=60.0) == []

@@ -171,15 +171,16 @@ def trimmed(kept: list[JournalEntry], retention: int, max_age: float | None, now
     if max_age is not None:
         cutoff = now - max_age
         start = 0
-        while start + 1 < len(kept) and _at(kept[start + 1]) < cutoff:
+        # As the Redis script: an entry without a numeric ``at`` (foreign data) stops the trimming.
+        while start + 1 < len(kept) and (at := _at(kept[start + 1])) is not None and at < cutoff:
             start += 1
         kept = kept[start:]
     return kept
 
 
-def _at(entry: Mapping[str, Any]) -> float:
+def _at(entry: Mapping[str, Any]) -> float | None:
     at = entry.get("at")
-    return float(at) if isinstance(at, (int, float)) else float("-inf")
+    return float(at) if isinstance(at, (int, float)) and not isinstance(at, bool) else None
 
 
 def newest_first(entries: Iterable[JournalEntry]) -> list[JournalEntry]:

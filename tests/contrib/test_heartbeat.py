@@ -292,3 +292,13 @@ def test_beat_after_task__store_down_is_logged_not_raised(settings, caplog, tmp_
     assert record.levelname == "WARNING"
     assert record.getMessage().startswith("Heartbeat tests.backup after task tests.backup was not recorded: ")
     assert record.exc_info is None
+
+
+def test_beat__from_a_clock_ahead_is_taken_as_now(memory_store):
+    """A beat stamped an hour ahead (a host's clock) must not hide the real beats of that hour."""
+    ahead = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
+    recorded = beat("clock-ahead", at=ahead, store=memory_store)
+    assert recorded.at <= datetime.datetime.now(datetime.UTC)
+    beat("clock-ahead", message="the real one", store=memory_store)
+    found = last_beat("clock-ahead", store=memory_store)
+    assert found is not None and found.message == "the real one"

@@ -348,3 +348,16 @@ def test_resilient_store__silences_go_to_the_backend_or_fail_clearly(store, back
     time.sleep(0.06)
     assert [s["id"] for s in store.read_silences()] == ["s1"]
     assert store.delete_silence("s1") is True
+
+
+def test_resilient_store__an_entry_the_backend_trimmed_does_not_come_back(store, backend):
+    """The host's record remembers what was read; once the backend trims an entry by age, reads through
+    the wrapper do not list it again (only what is newer than the backend's oldest is filled in)."""
+    day = 86400.0
+    now = time.time()
+    older = {"id": "id-older", "key": "check-a", "at": now - 50 * day, "seq": 0, "title": "older"}
+    old = {"id": "id-old", "key": "check-a", "at": now - 40 * day, "seq": 0, "title": "old"}
+    backend.append_journal([older, old], retention=5)
+    assert [e["id"] for e in store.read_journal(["check-a"], 10)] == ["id-old", "id-older"]
+    store.append_journal([entry("check-a", 1) | {"at": now}], retention=5, max_age=30 * day)
+    assert [e["id"] for e in store.read_journal(["check-a"], 10)] == ["id-1", "id-old"]
