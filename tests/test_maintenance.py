@@ -286,3 +286,41 @@ def test_poller__a_store_refusing_writes_is_no_rerun_loop(settings):
     check.outcomes.append("ok")
     assert runner.run(spec).maintenance is not None
     assert recorder.rerun is not None and recorder.rerun([spec]) == []
+
+
+def test_endpoint__every_format_shows_maintenance(memory_store):
+    """What a user sees of a failing check in maintenance: 200 with the reason (JSON, text), a blue
+    "maintenance" state on the page and the badge, "pass" in health+json, the state set's sample."""
+    import json
+
+    from django.test import RequestFactory
+
+    from health_check.specs import CheckSpec
+    from health_check.views import HealthCheckView
+    from tests.testapp.probes import Sample
+
+    check = Sample("db")
+    spec = CheckSpec.of(check)
+    now = datetime.datetime.now(UTC)
+    window = Maintenance("PostgreSQL 17 upgrade", now - H, now + H, source="silence abc")
+    memory_store.write(dataclasses.replace(snapshot(at=now), key=spec.key, maintenance=window))
+    view = HealthCheckView.as_view(checks=[check])
+
+    def get(query: str):
+        response = view(RequestFactory().get("/health/?" + query))
+        if hasattr(response, "render"):
+            response.render()
+        return response.status_code, response.content.decode()
+
+    status, body = get("format=json")
+    assert status == 200
+    assert json.loads(body)[spec.name].startswith("Maintenance: PostgreSQL 17 upgrade (until ")
+    assert get("format=text")[1].startswith(f"{spec.name}: Maintenance: PostgreSQL 17 upgrade")
+    status, page = get("format=html")
+    assert status == 200 and 'class="state state-maintenance">maintenance<' in page
+    assert json.loads(get("format=health%2Bjson")[1])["status"] == "pass"
+    assert ">maintenance</text>" in get("format=svg")[1]
+    metrics = get("format=openmetrics")[1]
+    assert (
+        f'django_health_check_state{{check="Sample",label="db",django_health_check_state="maintenance"}} 1' in metrics
+    )
