@@ -398,9 +398,15 @@ def store_runner(
     clock: Callable[[], datetime.datetime] | None = None,
     retention: int | None = None,
     stale_intervals: float | None = None,
+    maintenance: MaintenanceSource | None = None,
 ) -> CheckRunner[Snapshot]:
-    """A runner whose runs go to ``store``: what the poller, ``health_check_poller --once`` and tests use."""
-    record = SnapshotRecorder(store, retention=retention, stale_intervals=stale_intervals).record
+    """A runner whose runs go to ``store``: what ``health_check_poller --once`` and tests use.
+
+    ``maintenance``: the silences and windows its snapshots are stamped with, as the poller's are.
+    """
+    record = SnapshotRecorder(
+        store, retention=retention, stale_intervals=stale_intervals, maintenance=maintenance
+    ).record
     if clock is None:
         return CheckRunner(record, max_stuck_runs=max_stuck_runs)
     return CheckRunner(record, max_stuck_runs=max_stuck_runs, clock=clock)

@@ -322,3 +322,20 @@ def test_endpoint__every_format_shows_maintenance(memory_store):
     assert ">maintenance</text>" in get("format=svg")[1]
     metrics = get("format=openmetrics")[1]
     assert 'django_health_check_state{check="Sample",label="db",django_health_check_state="maintenance"} 1' in metrics
+
+
+def test_poller_once__stamps_a_silence_too(memory_store):
+    """``health_check_poller --once`` writes what the poller would: a silenced check's snapshot says so."""
+    from django.core.management import call_command
+
+    from health_check.specs import CheckSpec
+    from tests.testapp.probes import Steady
+
+    memory_store.write_silence(
+        Silence.new("health_check-steady", H, "deploy", now=datetime.datetime.now(UTC) - H / 2).to_dict()
+    )
+    with pytest.raises(SystemExit):
+        call_command("health_check_poller", "--once")
+    key = CheckSpec.of(Steady()).key
+    found = memory_store.read([key])[key]
+    assert found.maintenance is not None and found.maintenance.reason == "deploy"

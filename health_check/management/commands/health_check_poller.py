@@ -48,20 +48,26 @@ class Command(BaseCommand):
         if store is None:
             return
         # Keyed as the endpoints read them: a store shared by hosts keeps host-scoped checks per host.
-        specs, errors = collect_checks(host=store.host_id)
+        endpoints: dict[str, set[str]] = {}
+        specs, errors = collect_checks(host=store.host_id, endpoints=endpoints)
         for endpoint, error in errors:
             self.stderr.write(f"Endpoint {endpoint.label}: entry {error.entry}: {error.message}")
         if not specs:
             self.stderr.write("No health checks found: no HealthCheckView in the URLconf has checks. Nothing to poll.")
             sys.exit(2)
         if options["once"]:
+            from health_check._maintenance_source import MaintenanceSource
             from health_check.recorder import store_runner
             from scheduler.jobs import run_all_once
 
             # What health_check --no-http reads instead of the URLconf (an elected poller writes its own).
             write_endpoint_index(store)
 
-            runner = store_runner(store, max_stuck_runs=int(get_config()["MAX_STUCK_RUNS"]))
+            runner = store_runner(
+                store,
+                max_stuck_runs=int(get_config()["MAX_STUCK_RUNS"]),
+                maintenance=MaintenanceSource(store, endpoints),  # a silence holds for this run too
+            )
             snapshots = run_all_once(runner, specs)
             for spec, snapshot in zip(specs, snapshots):
                 self.stdout.write(f"{spec.name}: {snapshot.message}")
