@@ -23,7 +23,7 @@ import dataclasses
 import datetime
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from health_check._maintenance_source import spec_targets
 from health_check.dependencies import Graph
@@ -42,11 +42,9 @@ MAX_HOLD_SECONDS = 120.0
 MAX_HELD = 100
 
 
-def dependency_graph(
-    specs: Sequence[CheckSpec], endpoints: dict[str, set[str]] | None = None, *, log: bool = True
-) -> Graph | None:
-    """The ``depends_on`` of ``specs`` resolved to keys; ``None`` when nobody names a dependency, or for
-    a cycle (logged: system check E007 says so at start-up), which would fold forever."""
+def resolve_graph(specs: Sequence[CheckSpec], endpoints: Mapping[str, Iterable[str]] | None = None) -> Graph | None:
+    """The ``depends_on`` of ``specs`` resolved to keys (cycles and unknown names included, for the
+    system check to report); ``None`` when no check names a dependency."""
     checks = [
         (
             spec.key,
@@ -58,7 +56,17 @@ def dependency_graph(
     ]
     if not any(wanted for _, _, wanted, _ in checks):
         return None
-    graph = Graph.resolve(checks)
+    return Graph.resolve(checks)
+
+
+def dependency_graph(
+    specs: Sequence[CheckSpec], endpoints: Mapping[str, Iterable[str]] | None = None, *, log: bool = True
+) -> Graph | None:
+    """The poller's graph: ``resolve_graph()``, ``None`` for a cycle (logged: system check E008 says
+    so at start-up), which would fold forever; unknown names are logged and ignored."""
+    graph = resolve_graph(specs, endpoints)
+    if graph is None:
+        return None
     if log:
         for name, wanted in graph.unknown:
             logger.error(

@@ -186,8 +186,17 @@ def _status_transition(
     *,
     label: str | None = None,
 ) -> Transition:
+    title = _status_title(label or name, from_state, to_state, message, failing_since, at)
+    return _status_entry(key, name, from_state, to_state, at, message, title)
+
+
+def _status_entry(
+    key: str, name: str, from_state: str, to_state: str, at: datetime.datetime, message: str, title: str, *more: str
+) -> Transition:
+    """A status entry; its id a digest of key, moment, from and to (and ``more``, for a second entry
+    of the same moment and states)."""
     return Transition(
-        id=_stable_id(key, STATUS, _iso(at), from_state, to_state),
+        id=_stable_id(key, STATUS, _iso(at), from_state, to_state, *more),
         key=key,
         name=name,
         kind=STATUS,
@@ -195,7 +204,7 @@ def _status_transition(
         to_state=to_state,
         at=at,
         message=message,
-        title=_status_title(label or name, from_state, to_state, message, failing_since, at),
+        title=title,
     )
 
 
@@ -212,17 +221,7 @@ def _maintenance_transition(
         message = current.message
         now = "ok" if current.status is Status.OK else f"{_failing_word(current.status.value)} - {current.message}"
         title = f"{label or name}: maintenance ended - {now}"
-    return Transition(
-        id=_stable_id(key, STATUS, _iso(at), from_state, to_state),
-        key=key,
-        name=name,
-        kind=STATUS,
-        from_state=from_state,
-        to_state=to_state,
-        at=at,
-        message=message,
-        title=title,
-    )
+    return _status_entry(key, name, from_state, to_state, at, message, title)
 
 
 def still_failing_transition(
@@ -232,17 +231,8 @@ def still_failing_transition(
     announced now, on its own (``health_check.dependencies``)."""
     state = snapshot.status.value
     word = "degraded" if snapshot.status is Status.WARNING else "failing"
-    return Transition(
-        id=_stable_id(key, STATUS, _iso(at), state, state, "still failing"),
-        key=key,
-        name=name,
-        kind=STATUS,
-        from_state=state,
-        to_state=state,
-        at=at,
-        message=snapshot.message,
-        title=f"{label}: still {word} after {dependency} recovered - {snapshot.message}",
-    )
+    title = f"{label}: still {word} after {dependency} recovered - {snapshot.message}"
+    return _status_entry(key, name, state, state, at, snapshot.message, title, "still failing")
 
 
 def stale_transition(name: str, snapshot: Snapshot, stale_intervals: float, *, title: str | None = None) -> Transition:

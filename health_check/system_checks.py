@@ -27,12 +27,11 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from health_check._maintenance_source import spec_targets
+from health_check._folding import resolve_graph
 from health_check._status_codes import status_code_problems
 from health_check.autostart import collect_checks
 from health_check.checks import check_auth_token
 from health_check.conf import DEFAULTS, LEGACY_KEYS, VALIDATORS, shown_value
-from health_check.dependencies import Graph
 from health_check.heartbeat_view import HeartbeatView
 from health_check.maintenance import parse_windows
 from health_check.middleware import MIDDLEWARE_PATH
@@ -280,18 +279,9 @@ def _check_windows(value: Any) -> list[CheckMessage]:
 
 def _check_dependencies(specs: list[Any], endpoints: dict[str, set[str]]) -> list[CheckMessage]:
     """``depends_on``: every name is a check's (or an endpoint's), and they make no cycle."""
-    checks = [
-        (
-            spec.key,
-            spec_targets(spec, endpoints),
-            tuple(getattr(spec.check, "depends_on", ()) or ()),
-            spec.title or spec.name,
-        )
-        for spec in specs
-    ]
-    if not any(wanted for _, _, wanted, _ in checks):
+    graph = resolve_graph(specs, endpoints)
+    if graph is None:
         return []
-    graph = Graph.resolve(checks)
     messages: list[CheckMessage] = [
         Error(
             f"Health check {name}: depends_on names {wanted!r}, which is no check of any endpoint.",
