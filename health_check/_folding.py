@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from health_check._maintenance_source import spec_targets
-from health_check.dependencies import Graph
+from health_check.dependencies import MAX_HOLD_SECONDS, Graph
 from health_check.journal import Transition, still_failing_transition
 from health_check.snapshot import Snapshot, Status
 from health_check.specs import CheckSpec
@@ -36,8 +36,6 @@ __all__ = ["MAX_HOLD_SECONDS", "Folder", "dependency_graph"]
 
 logger = logging.getLogger(__name__)
 
-#: Longest an entry is held while the poller waits to see whether a dependency (or its dependants) fails.
-MAX_HOLD_SECONDS = 120.0
 #: Entries held per check at most (a store that does not answer for long; a check that flaps meanwhile).
 MAX_HELD = 100
 

@@ -21,7 +21,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from health_check.journal import STATUS, Transition
 from health_check.snapshot import State
 
-__all__ = ["Graph", "fold_for_feed"]
+__all__ = ["MAX_HOLD_SECONDS", "Graph", "fold_for_feed"]
+
+#: Longest the poller holds an entry back to see whether a dependency (or its dependants) fails; so a
+#: dependant found failing up to this long before its dependency still folds into that failure.
+MAX_HOLD_SECONDS = 120.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,7 +150,7 @@ def _item(
     """The failure item an entry of ``at`` folded into ``key`` belongs to: ``key``'s latest outage that
     began at or before it (else one that began just after, its poller a moment behind); through a chain
     (A into B, B folded into C) the item of the check at its root."""
-    slack = datetime.timedelta(seconds=_SLACK)
+    slack = datetime.timedelta(seconds=MAX_HOLD_SECONDS)
     for _ in range(len(outages) + len(folded_failures) + 1):  # a chain is at most as long as the checks
         before = [item for item in outages.get(key, ()) if item.at <= at]
         if before:
@@ -163,8 +167,3 @@ def _item(
 
 def _failing(state: str) -> bool:
     return state in (State.ERROR, State.STALE)
-
-
-#: A dependant found failing a little before its dependency (polled first) folds into the failure
-#: its dependency's poller found just after: the recorder holds it at most this long (seconds).
-_SLACK = 120.0
